@@ -1,0 +1,43 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REFERENCE_KEYS = SHARED / "reference-keys"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    """Procedural datasets made by tests go to a temporary cache, never the user's."""
+    os.environ["GAN_STUDIO_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def sketches32(tmp_path_factory):
+    """A tiny aligned sketches dataset (32 px, 40 pairs)."""
+    from trainer.data.synth import synthesize
+    return synthesize("sketches", tmp_path_factory.mktemp("data") / "sketches32", n=40, size=32, workers=1)
+
+
+def tiny_overrides(root, steps=12, **extra):
+    """--set overrides for a 32 px pix2pix run that takes seconds."""
+    base = {"data.root": str(root), "data.image_size": 32, "data.load_size": 36, "train.steps": steps,
+            "train.batch_size": 2, "train.decay_steps": 0, "train.log_every": 1, "train.sample_every": 6,
+            "train.checkpoint_every": 6, "train.precision": "off", "train.device": "cpu",
+            "data.num_workers": 0, "model.ngf": 8, "model.ndf": 8, "train.threads": 1}
+    base.update(extra)
+    return [f"{k}={v!r}" if isinstance(v, str) else f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in base.items()]
+
+
+def run_cli(*args):
+    """Run gan-trainer in a fresh interpreter; returns the CompletedProcess."""
+    import subprocess
+    return subprocess.run([sys.executable, "-m", "trainer", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)

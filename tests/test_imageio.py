@@ -1,0 +1,94 @@
+"""Image decoding never crashes: every mode converted, broken files reported by name."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainer.data.imageio import ImageError, open_image, scan_images
+
+
+def save(im, path, **kw):
+    im.save(path, **kw)
+    return path
+
+
+def test_modes_become_8bit_rgb(tmp_path):
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    cases = {
+        "cmyk.jpg": rgb.convert("CMYK"),
+        "gray.png": rgb.convert("L"),
+        "one_bit.png": rgb.convert("1"),
+        "palette.png": rgb.convert("P"),
+        "rgba.png": rgb.convert("RGBA"),
+        "la.png": rgb.convert("LA"),
+    }
+    for name, im in cases.items():
+        out = open_image(save(im, tmp_path / name))
+        assert out.mode == "RGB" and out.size == (30, 20), name
+
+
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
+    arr = np.full((8, 8), 40000, dtype=np.uint16)
+    path = save(Image.fromarray(arr), tmp_path / "deep.png")
+    assert Image.open(path).mode.startswith("I")
+    out = np.asarray(open_image(path))
+    assert abs(int(out[0, 0, 0]) - round(40000 / 65535 * 255)) <= 1
+
+
+def test_alpha_is_composited_on_white(tmp_path):
+    im = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert np.asarray(open_image(save(im, tmp_path / "clear.png")))[0, 0].tolist() == [255, 255, 255]
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([0, 0, 0] * 256)
+    pal.info["transparency"] = 0
+    assert np.asarray(open_image(save(pal, tmp_path / "pal.png", transparency=0)))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = Image.new("RGB", (40, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = save(im, tmp_path / "rotated.jpg", exif=exif.tobytes())
+    assert open_image(path).size == (20, 40)
+
+
+def test_broken_files_raise_clear_errors(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(good, format="PNG")
+    (tmp_path / "truncated.png").write_bytes(good.getvalue()[:60])
+    for name, words in (("empty.png", "empty"), ("text.jpg", "not an image"), ("truncated.png", "truncated"),
+                        ("missing.png", "no such file")):
+        with pytest.raises(ImageError, match=words) as e:
+            open_image(tmp_path / name)
+        assert name in str(e.value)
+
+
+def test_pixel_limit_refuses_bombs(tmp_path):
+    path = save(Image.new("RGB", (100, 100)), tmp_path / "big.png")
+    with pytest.raises(ImageError, match="decompression bomb"):
+        open_image(path, max_pixels=5000)
+
+
+def test_scan_reports_each_skip_and_a_total(tmp_path):
+    for i in range(3):
+        save(Image.new("RGB", (8, 8), (i, 0, 0)), tmp_path / f"ok{i}.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.docx").write_bytes(b"xx")
+    (tmp_path / "labels.txt").write_text("ignored quietly")
+    lines = []
+    report = scan_images(tmp_path, log=lines.append)
+    assert [p.name for p in report.images] == ["ok0.png", "ok1.png", "ok2.png"]
+    assert len(report.skipped) == 2
+    assert any("empty.jpg" in line for line in lines) and any("notes.docx" in line for line in lines)
+    assert lines[-1].endswith("3 images, 2 skipped")
+
+
+def test_folder_without_images_is_an_error_naming_it(tmp_path):
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ImageError, match=str(tmp_path)):
+        scan_images(tmp_path, log=None)
+    with pytest.raises(ImageError, match="no such folder"):
+        scan_images(tmp_path / "nope", log=None)

@@ -1,0 +1,105 @@
+"""Networks against the reference implementation's state-dict keys and shapes."""
+import ast
+import re
+
+import pytest
+import torch
+
+from conftest import REFERENCE_KEYS
+from trainer.nets import build
+from trainer.nets.init import init_weights
+from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator, receptive_field
+from trainer.nets.unet import UnetGenerator, unet_depth
+
+
+def reference(name):
+    """(constructor args, parameter count, {key: shape}) of one reference-keys file."""
+    lines = (REFERENCE_KEYS / f"{name}.txt").read_text().splitlines()
+    args = ast.literal_eval(re.search(r"\((\{.*\})\)", lines[0]).group(1))
+    params = int(re.search(r"params=(\d+)", lines[1]).group(1))
+    keys = {}
+    for line in lines[2:]:
+        key, shape = line.split(" ", 1)
+        keys[key] = tuple(ast.literal_eval(shape)) if shape != "()" else ()
+    return args, params, keys
+
+
+def ours(args):
+    norm, net = args["norm"], args.get("netG") or args.get("netD")
+    with torch.device("meta"):
+        if net and net.startswith("unet"):
+            return UnetGenerator(args["input_nc"], args["output_nc"], int(net.split("_")[1]).bit_length() - 1,
+                                 args["ngf"], norm, args["use_dropout"])
+        if net == "basic":
+            return NLayerDiscriminator(args["input_nc"], args["ndf"], 3, norm)
+        if net == "pixel":
+            return PixelDiscriminator(args["input_nc"], args["ndf"], norm)
+    raise AssertionError(net)
+
+
+@pytest.mark.parametrize("name", ["junyanz_pix2pix_unet256_batch_dropout", "junyanz_unet128_batch",
+                                  "junyanz_unet256_instance", "junyanz_D_basic_pix2pix_in6_batch",
+                                  "junyanz_D_pixel_in6_batch", "junyanz_D_basic_cyclegan_in3_instance"])
+def test_state_dict_matches_reference(name):
+    args, params, keys = reference(name)
+    net = ours(args)
+    state = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert list(state) == list(keys)  # same keys in the same order
+    assert state == keys
+    assert sum(p.numel() for p in net.parameters()) == params
+
+
+def test_unet256_parameter_count():
+    with torch.device("meta"):
+        net = UnetGenerator(3, 3, 8, 64, "batch", True)
+    assert sum(p.numel() for p in net.parameters()) == 54_413_955
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+def test_unet_shapes(size):
+    net = UnetGenerator(3, 3, unet_depth(size), ngf=4, norm="batch", use_dropout=True)
+    y = net(torch.randn(2, 3, size, size))
+    assert y.shape == (2, 3, size, size)
+    assert y.abs().max() <= 1.0  # tanh
+
+
+def test_unet_depth_rejects_bad_sizes():
+    for bad in (16, 100, 129):
+        with pytest.raises(ValueError, match="power-of-two"):
+            unet_depth(bad)
+
+
+def test_patchgan_receptive_field_and_shapes():
+    assert [receptive_field(n) for n in (1, 2, 3, 4, 5)] == [16, 34, 70, 142, 286]
+    d = NLayerDiscriminator(6, ndf=8, n_layers=3)
+    assert d(torch.randn(1, 6, 256, 256)).shape == (1, 1, 30, 30)  # 30x30 patches of 70x70
+    assert PixelDiscriminator(6, ndf=8)(torch.randn(1, 6, 32, 32)).shape == (1, 1, 32, 32)
+    img = ImageDiscriminator(6, image_size=64, ndf=8)
+    assert img(torch.randn(3, 6, 64, 64)).shape == (3, 1, 1, 1)
+
+
+def test_patchgan_receptive_field_empirically():
+    """Perturbing one input pixel changes a 70x70 region's worth of patch outputs, no more."""
+    d = NLayerDiscriminator(3, ndf=4, n_layers=3, norm="none").double()
+    init_weights(d, "normal", 0.5)
+    x = torch.zeros(1, 3, 140, 140, dtype=torch.double, requires_grad=True)
+    out = d(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows = (x.grad.abs().sum(dim=(0, 1, 3)) > 0).nonzero()
+    assert rows.max() - rows.min() + 1 <= 70
+
+
+@pytest.mark.parametrize("kind", ["normal", "xavier", "kaiming", "orthogonal"])
+def test_init_weights(kind):
+    net = init_weights(UnetGenerator(3, 3, 5, ngf=8), kind, 0.02)
+    w = net.model.model[0].weight
+    assert torch.isfinite(w).all() and w.std() > 0
+    if kind == "normal":
+        assert abs(w.std().item() - 0.02) < 0.005
+
+
+def test_init_and_build_errors():
+    with pytest.raises(ValueError, match="init_type"):
+        init_weights(UnetGenerator(3, 3, 5, ngf=4), "uniformish")
+    with pytest.raises(ValueError, match="unknown network"):
+        build("nope")

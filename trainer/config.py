@@ -1,0 +1,183 @@
+"""Run configuration: TOML presets into dataclasses, ``--set key=value`` overrides with dotted
+keys, and the resolved configuration written back as TOML (``config.toml`` of a run)."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key and what is wrong."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 1
+    seed: int = 0
+    device: str = "auto"  # auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps
+    precision: str = "auto"  # auto, off, bf16, fp16
+    channels_last: str = "auto"  # auto, on, off
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_steps: int = 0  # the lr falls linearly to zero over the last decay_steps
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # a dataset folder; empty with ``synth`` set: the procedural dataset, made once
+    synth: str = ""  # procedural dataset name (sketches, ...)
+    synth_n: int = 2000
+    image_size: int = 256
+    load_size: int = 0  # 0: image_size * 286 / 256, as the reference
+    preprocess: str = "resize_and_crop"
+    flip: bool = True
+    direction: str = "AtoB"
+    num_workers: int = -1  # -1: chosen from the CPU count
+
+
+@dataclass
+class Config:
+    method: str
+    model: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    preset: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "preset": self.preset, "description": self.description,
+                "train": dataclasses.asdict(self.train), "data": dataclasses.asdict(self.data),
+                "model": dataclasses.asdict(self.model)}
+
+
+def parse_value(text: str):
+    """A ``--set`` value as TOML (numbers, booleans, quoted strings, lists); else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, for example train.steps=500")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {p} is not a section")
+        node[parts[-1]] = parse_value(value.strip())
+    return raw
+
+
+def _coerce(section: str, cls, values: dict):
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(section + '.' + k for k in unknown)}; "
+                          f"[{section}] has: {', '.join(fields)}")
+    out = {}
+    for name, value in values.items():
+        default = fields[name].default
+        if default is not dataclasses.MISSING and default is not None:
+            kind = type(default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)
+            elif kind is not type(value) and not (kind is list and isinstance(value, list)):
+                raise ConfigError(f"{section}.{name} = {value!r}: expected {kind.__name__}")
+        out[name] = value
+    return cls(**out)
+
+
+def from_dict(raw: dict) -> Config:
+    from trainer.methods import get_method
+
+    raw = dict(raw)
+    method_name = raw.pop("method", None)
+    if not method_name:
+        raise ConfigError("the configuration names no method (method = \"pix2pix\", ...)")
+    method = get_method(method_name)
+    sections = {k: raw.pop(k, {}) for k in ("train", "data", "model")}
+    preset, description = raw.pop("preset", ""), raw.pop("description", "")
+    if raw:
+        raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(raw))}; expected method, preset, "
+                          "description, [train], [data], [model]")
+    cfg = Config(method=method_name, model=_coerce("model", method.ModelConfig, sections["model"]),
+                 train=_coerce("train", TrainConfig, sections["train"]),
+                 data=_coerce("data", DataConfig, sections["data"]), preset=preset, description=description)
+    method.validate(cfg)
+    return cfg
+
+
+def preset_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" and p.is_file():
+        return p
+    candidate = PRESETS_DIR / f"{name_or_path}.toml"
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"no preset or TOML file {name_or_path!r}; presets: {', '.join(list_presets())}")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def load(name_or_path: str, overrides: list[str] | None = None) -> Config:
+    """A preset name or a TOML file, with ``--set`` overrides applied, as a validated Config."""
+    path = preset_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    raw.setdefault("preset", path.stem if path.parent == PRESETS_DIR else str(path))
+    return from_dict(apply_overrides(raw, overrides or []))
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(data: dict) -> str:
+    """Flat tables of scalars and lists (all a Config holds) as TOML text."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_toml(path) -> dict:
+    return tomllib.loads(Path(path).read_text())

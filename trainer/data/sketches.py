@@ -1,0 +1,132 @@
+"""The procedural ``sketches`` dataset: a photo-like scene of one to three objects and the sketch a
+person would draw of it.
+
+The photo has a textured wall and floor (or a studio backdrop), shaded objects with
+highlights and cast shadows; the sketch has black wobbly outlines on white, strokes 1 to 4 %
+of the image wide, hidden lines removed. Colours are drawn independently of shape, so one
+sketch has many right answers. Everything is a function of the seed.
+"""
+from __future__ import annotations
+
+import colorsys
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from trainer.data.shapes import KINDS, SHAPES, Shape
+from trainer.data.strokes import draw_stroke
+
+SUPERSAMPLE = 2
+
+
+def _hsv(h, s, v):
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
+
+
+def _smooth_noise(rng: np.random.Generator, res: int, cells: int, amplitude: float) -> np.ndarray:
+    grid = rng.standard_normal((cells, cells)).astype(np.float32)
+    img = Image.fromarray(grid).resize((res, res), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32)[..., None] * amplitude
+
+
+def _background(rng: np.random.Generator, res: int, horizon: float | None, light_x: float) -> np.ndarray:
+    y = np.arange(res, dtype=np.float32)[:, None, None] / res
+    x = np.arange(res, dtype=np.float32)[None, :, None] / res
+    side = 1.0 + 0.12 * light_x * (0.5 - x)  # brighter on the lit side
+    wall = _hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.55, 0.95))
+    canvas = np.broadcast_to(wall, (res, res, 3)) * (1.05 - 0.15 * y) * side
+    canvas = canvas + _smooth_noise(rng, res, 5, 0.03)
+    if horizon is not None:
+        floor = _hsv(rng.random(), rng.uniform(0.1, 0.6), rng.uniform(0.3, 0.8))
+        t = np.clip((y - horizon) / (1 - horizon), 0, 1)
+        floor_img = np.broadcast_to(floor, (res, res, 3)) * (0.85 + 0.25 * t) * side
+        if rng.random() < 0.5:  # planks receding to the horizon
+            period = rng.uniform(0.04, 0.08)
+            phase = (np.log1p(t * 8) / period) % 1.0
+            floor_img = floor_img * (1 - 0.18 * (phase < 0.12))
+        floor_img = floor_img + _smooth_noise(rng, res, 9, 0.04)
+        below = (y >= horizon).astype(np.float32)
+        canvas = canvas * (1 - below) + floor_img * below
+    canvas = canvas + rng.normal(0, 0.015, (res, res, 1)).astype(np.float32)
+    return canvas.astype(np.float32)
+
+
+def _cast_shadow(mask: np.ndarray, base_y: float, shear: float, res: int) -> np.ndarray:
+    """The silhouette laid on the floor behind the object (the light comes from the viewer's side),
+    slanted away from the light and blurred."""
+    m = Image.fromarray((mask * 255).astype(np.uint8))
+    squash = 0.35
+    # output (X, Y) samples input (X + shear * (base_y - Y) / squash... ) : the silhouette squashed
+    # towards the horizon and slanted away from the light
+    a, b, c = 1.0, shear / squash, -shear / squash * base_y
+    d, e, f = 0.0, 1.0 / squash, base_y * (1.0 - 1.0 / squash)
+    shadow = m.transform((res, res), Image.AFFINE, (a, b, c, d, e, f), Image.BILINEAR)
+    shadow = shadow.filter(ImageFilter.GaussianBlur(res * 0.012))
+    return np.asarray(shadow, dtype=np.float32) / 255.0
+
+
+def _layout(rng: random.Random, count: int, res: int, horizon: float | None) -> list[tuple[float, float, float]]:
+    """(cx, base_y, size) per object, spread left to right, standing below the horizon."""
+    size_range = {1: (0.42, 0.62), 2: (0.3, 0.42), 3: (0.22, 0.32)}[count]
+    slots = sorted(rng.sample(range(count), count))
+    floor_top = (horizon if horizon is not None else 0.55) + 0.05
+    out = []
+    for i in slots:
+        size = rng.uniform(*size_range)
+        lo, hi = (i + 0.5) / count - 0.5 / count, (i + 0.5) / count + 0.5 / count
+        cx = rng.uniform(max(lo, size * 0.55), min(hi, 1 - size * 0.55)) if count > 1 else rng.uniform(0.4, 0.6)
+        base = rng.uniform(max(floor_top, size + 0.08), 0.9)
+        out.append((cx * res, base * res, size * res))
+    return out
+
+
+def object_colour(rng: random.Random) -> np.ndarray:
+    return _hsv(rng.random(), rng.uniform(0.55, 0.95), rng.uniform(0.55, 0.95))
+
+
+def render(seed: int, size: int = 128, kinds=None, count: int | None = None):
+    """Render one scene. Returns ``(photo, sketch, labels)``: two RGB PIL images of ``size`` and
+    ``{"objects": [kind, ...], "count": n}`` (what the evaluator of issue 7 checks)."""
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    res = size * SUPERSAMPLE
+    count = count or rng.choices([1, 2, 3], weights=[0.5, 0.3, 0.2])[0]
+    kinds = list(kinds) if kinds else [rng.choice(KINDS) for _ in range(count)]
+    horizon = rng.uniform(0.4, 0.62) if rng.random() < 0.8 else None
+    light_x = rng.choice([-1, 1]) * rng.uniform(0.35, 0.8)
+    light = np.array([light_x, -0.55, 0.75], np.float32)
+    light /= np.linalg.norm(light)
+    canvas = _background(nrng, res, horizon, light_x)
+
+    shapes: list[Shape] = []
+    for kind, (cx, base, sz) in zip(kinds, _layout(rng, len(kinds), res, horizon)):
+        shapes.append(SHAPES[kind](kind, cx, base, sz, object_colour(rng), facing=rng.choice([-1, 1]),
+                                   accent=object_colour(rng)))
+    shapes.sort(key=lambda s: s.base_y)  # back to front
+    masks = [s.silhouette(res) for s in shapes]
+
+    shadow = np.zeros((res, res), np.float32)
+    for s, m in zip(shapes, masks):
+        shadow = np.maximum(shadow, _cast_shadow(m, s.base_y, -light_x * 0.9, res))
+    canvas *= (1 - 0.45 * shadow)[..., None]
+    for s in shapes:
+        s.paint(canvas, light)
+    photo = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8), "RGB")
+    photo = photo.resize((size, size), Image.LANCZOS)
+
+    sketch = Image.new("L", (res, res), 255)
+    draw = ImageDraw.Draw(sketch)
+    width = rng.uniform(0.01, 0.04) * res * (0.7 if rng.random() < 0.5 else 1.0)
+    width = max(width, 0.01 * res)
+    amp = rng.uniform(0.001, 0.006) * res
+    if horizon is not None and rng.random() < 0.85:
+        x0, x1 = (0.0, 1.0) if rng.random() < 0.6 else (rng.uniform(0.02, 0.2), rng.uniform(0.8, 0.98))
+        draw_stroke(draw, [(x0 * res, horizon * res), (x1 * res, horizon * res)], width, rng, amplitude=amp)
+    for s, m in zip(shapes, masks):
+        hidden = Image.fromarray((m > 0.5).astype(np.uint8) * 255)
+        sketch.paste(255, mask=hidden)  # what stands in front hides the lines behind it
+        for points, closed in s.lines():
+            draw_stroke(draw, points, width, rng, closed=closed, amplitude=amp)
+    sketch = sketch.resize((size, size), Image.LANCZOS).convert("RGB")
+    return photo, sketch, {"objects": [s.kind for s in shapes], "count": len(shapes)}

@@ -1,0 +1,118 @@
+"""Writing procedural datasets to disk in the layouts the folder readers expect, so that
+training reads procedural and user data through the same code.
+
+``gan-trainer data synth NAME --out DIR --n N --size S`` calls :func:`synthesize`; a preset
+naming ``data.synth`` gets its dataset from :func:`cached_dataset`, made once per
+(name, size, n, seed) and reused.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+SPLITS = (("train", 0.9), ("val", 0.05), ("test", 0.05))
+
+
+def split_counts(n: int) -> dict[str, int]:
+    """90 / 5 / 5 %, with at least one validation and one test item once n >= 3."""
+    val = max(1, round(n * 0.05)) if n >= 3 else 0
+    test = max(1, round(n * 0.05)) if n >= 3 else 0
+    return {"train": n - val - test, "val": val, "test": test}
+
+
+def _sketch_item(args):
+    seed, size = args
+    from trainer.data.sketches import render
+    photo, sketch, labels = render(seed, size)
+    pair = Image.new("RGB", (2 * size, size))
+    pair.paste(sketch, (0, 0))
+    pair.paste(photo, (size, 0))
+    return pair, labels
+
+
+def _write_aligned(item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int, progress=None):
+    """Aligned layout: ``out/{train,val,test}/NNNNNN.png`` holding A|B, and ``out/labels.jsonl``
+    (ground truth for evaluation; training never reads it)."""
+    counts = split_counts(n)
+    jobs, names = [], []
+    k = 0
+    for split, _ in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for _ in range(counts[split]):
+            jobs.append((seed * 10_000_019 + k, size))
+            names.append(f"{split}/{k:06d}.png")
+            k += 1
+    with open(out / "labels.jsonl", "w") as labels_file:
+        with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+            for i, (name, (image, labels)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
+                image.save(out / name)
+                labels_file.write(json.dumps({"file": name, **labels}) + "\n")
+                if progress:
+                    progress(i + 1, n)
+
+
+class _Serial:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def map(self, fn, items, chunksize=1):
+        return map(fn, items)
+
+
+DATASETS = {
+    "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
+}
+
+
+def synthesize(name: str, out, n: int, size: int, seed: int = 0, workers: int | None = None, progress=None) -> Path:
+    """Write procedural dataset ``name`` into ``out`` (created; must be empty or absent)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown procedural dataset {name!r}; known: {', '.join(DATASETS)}")
+    if n < 1 or size < 8:
+        raise ValueError("need --n >= 1 and --size >= 8")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new folder")
+    item_fn, writer, _ = DATASETS[name]
+    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    writer(item_fn, out, n, size, seed, workers, progress)
+    (out / "dataset.json").write_text(json.dumps({"name": name, "n": n, "size": size, "seed": seed}))
+    return out
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("GAN_STUDIO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gan-studio")
+    return Path(base) / "datasets"
+
+
+def cached_dataset(name: str, n: int, size: int, seed: int = 0, log=print) -> Path:
+    """The folder of procedural dataset ``name``, made on first use (atomically: a half-written
+    folder is never taken for a finished one)."""
+    root = cache_dir() / f"{name}-{size}px-{n}-seed{seed}"
+    if (root / "dataset.json").is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if log:
+        log(f"making procedural dataset {name} ({n} images, {size}px) in {root}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        synthesize(name, tmp, n, size, seed)
+        try:
+            tmp.rename(root)
+        except OSError:  # another process finished first
+            if not (root / "dataset.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

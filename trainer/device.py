@@ -1,0 +1,83 @@
+"""Devices and mixed precision: ``auto`` picks CUDA, then MPS, then the CPU; bf16 autocast where the
+hardware computes it natively, fp16 with a gradient scaler on CUDA when asked."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import torch
+
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            return torch.device("cuda", local % max(1, torch.cuda.device_count()))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but this torch sees no CUDA GPU (use device=auto or cpu)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device mps was asked for, but MPS is not available here")
+    return device
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``, or None for full fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "off":
+        return None
+    if precision == "fp16":
+        if device.type not in ("cuda", "mps"):
+            raise ValueError("fp16 autocast needs a GPU; use bf16 or off on the CPU")
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    # auto
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def use_channels_last(setting: str, device: torch.device) -> bool:
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    if setting != "auto":
+        raise ValueError(f"channels_last must be auto, on or off, got {setting!r}")
+    return device.type in ("cuda", "cpu")
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    return str(device)

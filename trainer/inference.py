@@ -1,0 +1,139 @@
+"""A loaded model file as a Translator: ``card``, declared ``controls`` and
+``run(image=None, **controls) -> PIL.Image``. The studio builds its panels from ``controls``,
+so a new method needs no new widget code."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from trainer.data.imageio import open_image
+from trainer.data.transforms import to_tensor, to_uint8
+from trainer.modelfile import load_model, load_strict, subdict
+from trainer.nets import build
+
+
+@dataclass
+class Control:
+    """One user control of a model: ``kind`` is choice, int, float, bool or seed."""
+    name: str
+    kind: str
+    default: Any
+    label: str = ""
+    help: str = ""
+    choices: list = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    group: str = ""  # bool controls sharing a group are mutually exclusive (at most one on)
+
+
+def build_net(card: dict, tensors: dict, name: str, device) -> nn.Module:
+    spec = card["nets"][name]
+    net = build(spec["name"], **spec["args"])
+    load_strict(net, subdict(tensors, name), f"model file net {name}")
+    return net.to(device)
+
+
+class Translator:
+    """Base: holds the card and the device; subclasses declare controls and implement
+    :meth:`forward_array`."""
+
+    controls: list[Control] = []
+
+    def __init__(self, card: dict, tensors: dict, device="cpu"):
+        self.card = card
+        self.device = torch.device(device)
+        self.image_size = int(card.get("image_size", 256))
+
+    @property
+    def needs_image(self) -> bool:
+        return True
+
+    def defaults(self) -> dict:
+        return {c.name: c.default for c in self.controls}
+
+    def check_controls(self, controls: dict) -> dict:
+        known = {c.name: c for c in self.controls}
+        unknown = sorted(set(controls) - set(known))
+        if unknown:
+            raise ValueError(f"unknown control(s) {', '.join(unknown)}; this model has {', '.join(known) or 'none'}")
+        values = self.defaults()
+        values.update(controls)
+        for name, value in values.items():
+            c = known[name]
+            if c.kind == "choice" and value not in c.choices:
+                raise ValueError(f"{name} = {value!r}; choose one of {', '.join(map(str, c.choices))}")
+        return values
+
+    def run_array(self, image=None, **controls) -> np.ndarray:
+        """The output as a uint8 HWC array (what the studio's worker hands to the UI thread)."""
+        values = self.check_controls(controls)
+        if self.needs_image and image is None:
+            raise ValueError("this model translates an image: pass image=")
+        with torch.inference_mode():
+            return self.forward_array(open_image(image) if image is not None else None, **values)
+
+    def run(self, image=None, **controls) -> Image.Image:
+        return Image.fromarray(self.run_array(image, **controls), "RGB")
+
+    def forward_array(self, image: Image.Image | None, **controls) -> np.ndarray:
+        raise NotImplementedError
+
+
+def set_norm_mode(net: nn.Module, mode: str) -> None:
+    """pix2pix test-time behaviour: ``paper`` = batch statistics and dropout on (as in the paper),
+    ``deterministic`` = batch statistics, dropout off, ``eval`` = running statistics, no dropout.
+    Batch statistics are used without updating the running ones."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.train(mode != "eval")
+            m.track_running_stats = mode == "eval"
+        elif isinstance(m, nn.Dropout):
+            m.train(mode == "paper")
+
+
+class ImageTranslator(Translator):
+    """One generator from image to image (pix2pix): any size and mode in, the input's size out."""
+
+    controls = [
+        Control("mode", "choice", "paper", "Test-time mode",
+                "paper: batch statistics and dropout noise, as the pix2pix paper; deterministic: no dropout; "
+                "eval: running statistics", choices=["paper", "deterministic", "eval"]),
+        Control("seed", "seed", 0, "Noise seed", "Seed of the dropout noise (mode paper)", minimum=0,
+                maximum=2 ** 31 - 1),
+    ]
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device)
+        self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
+                         for c in ImageTranslator.controls]
+
+    def forward_array(self, image, mode="paper", seed=0):
+        size = self.image_size
+        x = to_tensor(image.resize((size, size), Image.BICUBIC))[None].to(self.device)
+        set_norm_mode(self.G, mode)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(int(seed))
+            y = self.G(x)
+        out = Image.fromarray(to_uint8(y[0]), "RGB")
+        if out.size != image.size:
+            out = out.resize(image.size, Image.BICUBIC)
+        return np.asarray(out)
+
+
+TRANSLATORS = {"pix2pix": ImageTranslator}
+
+
+def load(path, device="cpu") -> Translator:
+    """Load a model file as a Translator for its method."""
+    tensors, card = load_model(path)
+    method = card.get("method")
+    if method not in TRANSLATORS:
+        raise ValueError(f"{path}: method {method!r} has no translator in this version "
+                         f"(known: {', '.join(TRANSLATORS)})")
+    return TRANSLATORS[method](card, tensors, device)

@@ -1,0 +1,13 @@
+"""Methods by name: a plain dict registry. Each method builds its nets from a config, does one
+training step, makes sample grids and exports its generator."""
+from trainer.methods.pix2pix import Pix2Pix
+
+METHODS = {cls.name: cls for cls in (Pix2Pix,)}
+
+
+def get_method(name: str):
+    from trainer.config import ConfigError
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}") from None

@@ -1,0 +1,161 @@
+"""What every method shares: its nets and optimisers, the linear-decay schedule, mixed-precision
+backward steps, sampling without disturbing training, and export to a model file."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+
+import torch
+from PIL import Image
+from torch import nn
+
+from trainer.data.transforms import to_uint8
+from trainer.device import autocast
+
+
+def linear_decay(total_steps: int, decay_steps: int):
+    """LR factor per step: 1 until ``total - decay``, then linearly to 0 (the reference's 'linear'
+    policy, counted in steps instead of epochs)."""
+    decay_steps = min(decay_steps, total_steps)  # a preset shortened with --set train.steps keeps decaying
+    keep = total_steps - decay_steps
+
+    def factor(step: int) -> float:
+        if decay_steps <= 0:
+            return 1.0
+        return max(0.0, 1.0 - max(0, step + 1 - keep) / float(decay_steps + 1))
+    return factor
+
+
+def set_requires_grad(nets, flag: bool) -> None:
+    for net in nets if isinstance(nets, (list, tuple)) else [nets]:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def side_effect_free(*nets: nn.Module):
+    """Run nets for a preview without touching training: the RNG state (dropout) and the
+    buffers (batch-norm running statistics) are restored afterwards."""
+    saved = [{k: v.detach().clone() for k, v in net.named_buffers()} for net in nets]
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        yield
+    for net, buffers in zip(nets, saved):
+        for k, v in net.named_buffers():
+            v.copy_(buffers[k])
+
+
+def image_grid(rows: list[list[torch.Tensor]]) -> Image.Image:
+    """Rows of equally sized CHW tensors in [-1, 1] as one image, with 2-pixel gaps."""
+    h, w = rows[0][0].shape[-2:]
+    gap = 2
+    cols = max(len(r) for r in rows)
+    grid = Image.new("RGB", (cols * w + (cols - 1) * gap, len(rows) * h + (len(rows) - 1) * gap), "white")
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            grid.paste(Image.fromarray(to_uint8(t)), (j * (w + gap), i * (h + gap)))
+    return grid
+
+
+class Method:
+    """Base class; a method sets ``name``, ``ModelConfig`` and ``task`` and fills the hooks."""
+
+    name = ""
+    task = ""
+    ModelConfig = None
+
+    def __init__(self, cfg, device: torch.device, amp_dtype=None, channels_last: bool = False):
+        self.cfg, self.device, self.amp_dtype, self.channels_last = cfg, device, amp_dtype, channels_last
+        self.nets: dict[str, nn.Module] = {}
+        self.train_nets: dict[str, nn.Module] = {}  # the same nets, DDP-wrapped when distributed
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+
+    # -- set-up helpers
+    @classmethod
+    def validate(cls, cfg) -> None:
+        """Raise ConfigError for a configuration this method cannot run."""
+
+    def add_net(self, name: str, net: nn.Module) -> nn.Module:
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.nets[name] = self.train_nets[name] = net
+        return net
+
+    def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float]) -> None:
+        t = self.cfg.train
+        opt = torch.optim.Adam(params, lr=lr, betas=betas)
+        self.optimizers[name] = opt
+        self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(t.steps, t.decay_steps))
+        if self.amp_dtype == torch.float16:
+            self.scalers[name] = torch.amp.GradScaler(self.device.type)
+
+    def autocast(self):
+        return autocast(self.device, self.amp_dtype)
+
+    def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(self.device, non_blocking=True)
+        if self.channels_last and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """zero_grad, backward (scaled for fp16), step for optimiser ``name``."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers.get(name)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+
+    def end_step(self) -> None:
+        for s in self.schedulers.values():
+            s.step()
+
+    def learning_rates(self) -> dict[str, float]:
+        return {f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+
+    # -- state for checkpoints
+    def state(self) -> dict:
+        return {"optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+                "scalers": {k: s.state_dict() for k, s in self.scalers.items()}}
+
+    def load_state(self, state: dict) -> None:
+        for group, objs in (("optimizers", self.optimizers), ("schedulers", self.schedulers),
+                            ("scalers", self.scalers)):
+            for k, obj in objs.items():
+                if k in state.get(group, {}):
+                    obj.load_state_dict(state[group][k])
+
+    # -- hooks for each method
+    def dataset(self, phase: str = "train", log=print):
+        raise NotImplementedError
+
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample(self, batch) -> Image.Image:
+        raise NotImplementedError
+
+    def export(self) -> tuple[dict[str, torch.Tensor], dict]:
+        raise NotImplementedError
+
+    # -- shared by export()
+    def card(self, nets: dict, **extra) -> dict:
+        cfg = self.cfg
+        return {"method": self.name, "task": extra.pop("task", self.task), "nets": nets,
+                "image_size": cfg.data.image_size, "channels": 3, "value_range": [-1, 1],
+                "preset": cfg.preset,
+                "training": {"preset": cfg.preset, "steps": cfg.train.steps, "batch_size": cfg.train.batch_size,
+                             "dataset": cfg.data.synth or cfg.data.root,
+                             "date": time.strftime("%Y-%m-%d"),
+                             "model": dataclasses.asdict(cfg.model)},
+                **extra}

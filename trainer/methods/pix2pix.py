@@ -1,0 +1,163 @@
+"""pix2pix (Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", 2017).
+
+U-Net generator, PatchGAN discriminator on (input, output) pairs, loss = cGAN + lambda_l1 * L1.
+The paper's ablations are settings: ``lambda_l1 = 0`` (cGAN only), ``lambda_gan = 0`` (L1 only,
+no discriminator is trained), ``conditional_D = false`` (the discriminator sees the output alone),
+and ``netD`` = basic (70x70 PatchGAN), n_layers, pixel (1x1) or image (ImageGAN).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trainer.config import ConfigError
+from trainer.data.aligned import AlignedDataset
+from trainer.data.synth import cached_dataset
+from trainer.losses import GAN_MODES, gan_loss, gradient_penalty, l1_loss
+from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.nets import build
+from trainer.nets.init import init_weights
+from trainer.nets.unet import unet_depth
+
+D_KINDS = ("basic", "n_layers", "pixel", "image")
+
+
+@dataclass
+class Pix2PixConfig:
+    ngf: int = 64
+    ndf: int = 64
+    netD: str = "basic"
+    n_layers_D: int = 3
+    norm: str = "batch"
+    dropout: bool = True
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    lambda_gan: float = 1.0
+    lambda_gp: float = 10.0  # only with gan_mode = "wgangp"
+    conditional_D: bool = True
+    input_nc: int = 3
+    output_nc: int = 3
+    task: str = ""  # empty: sketch2photo for the sketches dataset, else photo2photo
+
+
+def generator_args(cfg) -> dict:
+    m = cfg.model
+    return {"input_nc": m.input_nc, "output_nc": m.output_nc, "num_downs": unet_depth(cfg.data.image_size),
+            "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout}
+
+
+def discriminator(cfg) -> tuple[str, dict]:
+    m = cfg.model
+    input_nc = m.output_nc + (m.input_nc if m.conditional_D else 0)
+    if m.netD == "pixel":
+        return "pixelgan", {"input_nc": input_nc, "ndf": m.ndf, "norm": m.norm}
+    if m.netD == "image":
+        return "imagegan", {"input_nc": input_nc, "image_size": cfg.data.image_size, "ndf": m.ndf, "norm": m.norm}
+    n_layers = 3 if m.netD == "basic" else m.n_layers_D
+    return "patchgan", {"input_nc": input_nc, "ndf": m.ndf, "n_layers": n_layers, "norm": m.norm}
+
+
+class Pix2Pix(Method):
+    name = "pix2pix"
+    task = "photo2photo"
+    ModelConfig = Pix2PixConfig
+
+    @classmethod
+    def validate(cls, cfg):
+        m = cfg.model
+        if m.gan_mode not in GAN_MODES:
+            raise ConfigError(f"model.gan_mode = {m.gan_mode!r}; choose one of {', '.join(GAN_MODES)}")
+        if m.netD not in D_KINDS:
+            raise ConfigError(f"model.netD = {m.netD!r}; choose one of {', '.join(D_KINDS)}")
+        if m.norm not in ("batch", "instance", "none"):
+            raise ConfigError(f"model.norm = {m.norm!r}; choose batch, instance or none")
+        try:
+            unet_depth(cfg.data.image_size)
+        except ValueError as e:
+            raise ConfigError(f"data.image_size: {e}") from None
+        if not cfg.data.root and not cfg.data.synth:
+            raise ConfigError("data.root is empty: set it to a folder in the aligned layout "
+                              "(train/ with A|B side-by-side images), e.g. --set data.root=/path/to/facades")
+        if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
+            raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
+
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
+        super().__init__(cfg, device, amp_dtype, channels_last)
+        m, t = cfg.model, cfg.train
+        self.G = self.add_net("G", init_weights(build("unet", **generator_args(cfg)), m.init_type, m.init_gain))
+        self.add_optimizer("G", self.G.parameters(), t.lr, (t.beta1, t.beta2))
+        self.use_D = m.lambda_gan > 0
+        if self.use_D:
+            d_name, d_args = discriminator(cfg)
+            self.D = self.add_net("D", init_weights(build(d_name, **d_args), m.init_type, m.init_gain))
+            self.add_optimizer("D", self.D.parameters(), t.lr, (t.beta1, t.beta2))
+
+    def data_root(self, log=print) -> Path:
+        d = self.cfg.data
+        if d.root:
+            return Path(d.root).expanduser()
+        return cached_dataset(d.synth, d.synth_n, d.image_size, seed=0, log=log)
+
+    def dataset(self, phase="train", log=print):
+        d = self.cfg.data
+        root = self.data_root(log)
+        if phase != "train" and not (root / phase).is_dir():
+            phase = "train"
+        return AlignedDataset(root, phase, d.image_size, d.load_size or None, d.preprocess, d.flip,
+                              d.direction, log=log)
+
+    def _pair(self, a, b):
+        return torch.cat([a, b], 1) if self.cfg.model.conditional_D else b
+
+    def train_step(self, batch):
+        m = self.cfg.model
+        real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
+        G = self.train_nets["G"]
+        losses = {}
+        with self.autocast():
+            fake_B = G(real_A)
+        if self.use_D:
+            D = self.train_nets["D"]
+            set_requires_grad(self.D, True)
+            with self.autocast():
+                fake_AB = self._pair(real_A, fake_B.detach())
+                real_AB = self._pair(real_A, real_B)
+                losses["D_fake"] = gan_loss(m.gan_mode, D(fake_AB), False)
+                losses["D_real"] = gan_loss(m.gan_mode, D(real_AB), True)
+                loss_D = (losses["D_fake"] + losses["D_real"]) * 0.5
+                if m.gan_mode == "wgangp":
+                    losses["D_gp"] = gradient_penalty(D, real_AB, fake_AB, m.lambda_gp)
+                    loss_D = loss_D + losses["D_gp"]
+            self.optimize("D", loss_D)
+            set_requires_grad(self.D, False)
+        with self.autocast():
+            loss_G = 0.0
+            if self.use_D:  # the raw module: D's weights are the same on every rank
+                pred = self.D(self._pair(real_A, fake_B))
+                losses["G_GAN"] = gan_loss(m.gan_mode, pred, True, for_discriminator=False)
+                loss_G = loss_G + m.lambda_gan * losses["G_GAN"]
+            losses["G_L1"] = l1_loss(fake_B, real_B)
+            if m.lambda_l1 > 0:
+                loss_G = loss_G + m.lambda_l1 * losses["G_L1"]
+        self.optimize("G", loss_G)
+        self.end_step()
+        return losses
+
+    def sample(self, batch):
+        """Rows of input | output | target, the generator as at test time in the paper."""
+        real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
+        with side_effect_free(self.G), self.autocast():
+            fake_B = self.G(real_A).float()
+        return image_grid([[a, f, b] for a, f, b in zip(real_A.float(), fake_B, real_B.float())])
+
+    def export(self):
+        cfg = self.cfg
+        task = cfg.model.task or ("sketch2photo" if cfg.data.synth == "sketches" else "photo2photo")
+        card = self.card({"G": {"name": "unet", "args": generator_args(cfg)}}, task=task,
+                         direction=cfg.data.direction,
+                         inference={"mode": "paper"})
+        return {f"G.{k}": v for k, v in self.G.state_dict().items()}, card

@@ -1,0 +1,134 @@
+"""The model file: one ``.safetensors`` file holding a generator's weights and its model card
+(JSON under the metadata key ``gan_studio``). Loading never unpickles: a pickle-based
+checkpoint is refused with a pointer to ``gan-trainer import``."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save as save_bytes
+
+from trainer.rundir import atomic_write
+
+CARD_KEY = "gan_studio"
+FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a usable GAN Studio model file; the message says why and what to do."""
+
+
+def save_model(path, tensors: dict[str, torch.Tensor], card: dict, dtype: torch.dtype | None = None) -> Path:
+    """Write ``tensors`` and ``card`` atomically. ``dtype`` (e.g. float16) stores floating
+    tensors smaller; they are cast back to float32 on load."""
+    out = {}
+    for k, v in tensors.items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous().clone()
+    card = {"format": FORMAT_VERSION, **card}
+    if dtype is not None:
+        card["stored_dtype"] = str(dtype).replace("torch.", "")
+    path = Path(path)
+    atomic_write(path, save_bytes(out, metadata={CARD_KEY: json.dumps(card)}))
+    return path
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:2] == b"PK":
+        return "zip"  # torch.save's zip format (a pickle inside)
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if 0 < n < 100_000_000 and head[8:9] == b"{":
+            return "safetensors"
+    return "unknown"
+
+
+def read_card(path) -> dict:
+    """The model card alone (reads only the file's header)."""
+    path = _check(path)
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    meta = header.get("__metadata__") or {}
+    if CARD_KEY not in meta:
+        raise ModelFileError(f"{path}: a safetensors file without a GAN Studio model card "
+                             "(import reference checkpoints with `gan-trainer import`)")
+    return json.loads(meta[CARD_KEY])
+
+
+def _check(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    kind = _sniff(path)
+    if kind in ("zip", "pickle") or (kind != "safetensors" and path.suffix.lower() in PICKLE_SUFFIXES):
+        raise ModelFileError(
+            f"{path}: a PyTorch pickle checkpoint, which GAN Studio never loads directly (unpickling can "
+            f"run code). Convert it first: gan-trainer import {path} -o model.safetensors")
+    if kind != "safetensors":
+        raise ModelFileError(f"{path}: not a model file (expected a .safetensors file written by GAN Studio)")
+    return path
+
+
+def load_model(path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, card) of a model file; floating tensors come back as float32."""
+    path = _check(path)
+    card = read_card(path)
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as e:
+        raise ModelFileError(f"{path}: corrupt safetensors file ({e})") from None
+    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    return tensors, card
+
+
+def subdict(tensors: dict, prefix: str) -> dict:
+    """The entries under ``prefix.`` with the prefix removed (``G.``, ``G_A.``, ...)."""
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
+    """``load_state_dict(strict=True)`` with an error that lists missing and unexpected keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
+             for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        def show(items):
+            return ", ".join(items[:6]) + (f" and {len(items) - 6} more" if len(items) > 6 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {show(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {show(unexpected)}")
+        if wrong:
+            parts.append(f"wrong shapes: {show(wrong)}")
+        raise ModelFileError(f"{what} does not match its network; " + "; ".join(parts))
+    module.load_state_dict(state, strict=True)
+
+
+def format_card(card: dict) -> str:
+    """The card as readable lines for ``gan-trainer inspect``."""
+    lines = []
+    for key in ("method", "task", "image_size", "channels", "direction", "domains", "preset"):
+        if key in card and card[key] not in (None, "", []):
+            lines.append(f"{key:12s} {card[key]}")
+    for name, net in card.get("nets", {}).items():
+        lines.append(f"{'net ' + name:12s} {net['name']}({', '.join(f'{k}={v}' for k, v in net['args'].items())})")
+    for section in ("training", "metrics", "inference"):
+        if card.get(section):
+            lines.append(f"{section}:")
+            lines += [f"  {k:22s} {v}" for k, v in card[section].items()]
+    return "\n".join(lines)

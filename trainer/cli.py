@@ -21,14 +21,14 @@ def cmd_train(args) -> int:
     from trainer import config, run
     cfg = config.load(args.preset, args.set)
     run_dir = Path(args.run_dir) if args.run_dir else run.new_run_dir(cfg, args.runs_root)
-    state = run.train(cfg, run_dir, progress=not args.no_progress)
-    return 0 if state in ("finished", "stopped") else 1
+    run.train(cfg, run_dir, progress=not args.no_progress)
+    return 0
 
 
 def cmd_resume(args) -> int:
     from trainer import run
-    state = run.resume(args.run_dir, args.set, progress=not args.no_progress)
-    return 0 if state in ("finished", "stopped") else 1
+    run.resume(args.run_dir, args.set, progress=not args.no_progress)
+    return 0
 
 
 def cmd_presets(args) -> int:

@@ -39,7 +39,7 @@ def wrap(net: torch.nn.Module, device: torch.device, world: World) -> torch.nn.M
     if not world.enabled or not any(p.requires_grad for p in net.parameters()):
         return net
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=True)
+    return DistributedDataParallel(net, device_ids=ids)
 
 
 def any_flag(world: World, device: torch.device, *flags: bool) -> list[bool]:
@@ -50,6 +50,15 @@ def any_flag(world: World, device: torch.device, *flags: bool) -> list[bool]:
     t = torch.tensor([float(f) for f in flags], device=device if device.type == "cuda" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def sync_buffers(world: World, nets) -> None:
+    """Give every rank rank 0's buffers (batch-norm running statistics), which DDP otherwise
+    only broadcasts at the start of each forward pass."""
+    if world.enabled:
+        for net in nets:
+            for buf in net.buffers():
+                dist.broadcast(buf, 0)
 
 
 def barrier(world: World) -> None:

@@ -42,14 +42,14 @@ def save_model(path, tensors: dict[str, torch.Tensor], card: dict, dtype: torch.
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:2] == b"PK":
-        return "zip"  # torch.save's zip format (a pickle inside)
-    if head[:1] == b"\x80":
-        return "pickle"
     if len(head) >= 9:
         (n,) = struct.unpack("<Q", head[:8])
         if 0 < n < 100_000_000 and head[8:9] == b"{":
             return "safetensors"
+    if head[:2] == b"PK":
+        return "zip"  # torch.save's zip format (a pickle inside)
+    if head[:1] == b"\x80":
+        return "pickle"
     return "unknown"
 
 

@@ -8,6 +8,7 @@ import random
 import signal
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from trainer.config import Config, from_dict, read_toml, to_toml
 from trainer.data.sampler import StepSampler
 from trainer.device import describe, resolve_device, resolve_precision, use_channels_last
 from trainer.methods import get_method
+from trainer.methods.base import NonFiniteLoss
 from trainer.modelfile import load_strict, save_model, subdict
 from trainer.progress import Progress
 from trainer.rundir import RunDir, atomic_write
@@ -27,12 +29,12 @@ from trainer.rundir import RunDir, atomic_write
 SAMPLE_COUNT = 4
 
 
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; training stops at once instead of going on silently."""
-
-
-class StopRequested(Exception):
-    pass
+@dataclass
+class Outcome:
+    """What :func:`train` returns: the final state, the step reached and the method (its nets)."""
+    state: str
+    step: int
+    method: object
 
 
 def new_run_dir(cfg: Config, runs_root="runs", name: str | None = None) -> Path:
@@ -107,8 +109,8 @@ def _format_losses(values: dict) -> str:
     return " ".join(f"{k} {v:.3g}" for k, v in values.items())
 
 
-def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool = True) -> str:
-    """Run (or resume) a job in ``run_dir``; returns its final state (finished, stopped).
+def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool = True) -> Outcome:
+    """Run (or resume) a job in ``run_dir``; its state ends finished or stopped.
     Raises on failure after writing status ``failed`` with the message."""
     device = resolve_device(cfg.train.device)
     world = distributed.setup(device.type)
@@ -142,7 +144,8 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
         torch.manual_seed(cfg.train.seed)
         method = get_method(cfg.method)(cfg, device, amp_dtype, use_channels_last(cfg.train.channels_last, device))
         dataset = method.dataset("train", log=say)
-        preview = _fixed_batch(method.dataset("val", log=None), SAMPLE_COUNT)
+        val = method.dataset("val", log=None)
+        preview = _fixed_batch(val if len(val) >= SAMPLE_COUNT else dataset, SAMPLE_COUNT)
         if resume:
             found = rd.latest_checkpoint()
             if found is None:
@@ -173,8 +176,15 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
         last_ckpt = step if resume else -1
         elapsed = lambda: elapsed_before + time.perf_counter() - t_start  # noqa: E731
         state = "finished"
+        if world.enabled:
+            method.any_rank = lambda flag: distributed.any_flag(world, device, flag)[0]
         while step < cfg.train.steps:
-            losses = method.train_step(next(batches))
+            try:
+                losses = method.train_step(next(batches))
+            except NonFiniteLoss as e:
+                raise NonFiniteLoss(f"loss became non-finite at step {step + 1}: {e}; stopped before "
+                                    "updating the weights (last good checkpoint kept). "
+                                    "Try a lower train.lr or precision=off.") from None
             step += 1
             values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
             bad = [k for k, v in zip(losses, values) if not np.isfinite(v)]
@@ -209,6 +219,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
                 save_checkpoint(rd, method, step, cfg.train.keep_checkpoints, elapsed())
                 last_ckpt = step
         bar.close()
+        distributed.sync_buffers(world, method.nets.values())
         if is_main:
             if last_ckpt != step:
                 save_checkpoint(rd, method, step, cfg.train.keep_checkpoints, elapsed())
@@ -219,7 +230,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
             rd.write_status(state=state, step=step, elapsed=elapsed(), message=message, eta_s=0)
             say(message)
         distributed.barrier(world)
-        return state
+        return Outcome(state, step, method)
     except BaseException as e:
         if is_main and rd.path.exists():
             msg = str(e) if isinstance(e, NonFiniteLoss) else f"{type(e).__name__}: {e}"
@@ -242,7 +253,7 @@ def load_run_config(run_dir, overrides: list[str] | None = None) -> Config:
     return from_dict(apply_overrides(read_toml(rd.config_path), overrides or []))
 
 
-def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> str:
+def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> Outcome:
     """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
     extends it."""
     cfg = load_run_config(run_dir, overrides)

@@ -8,6 +8,7 @@ networks built on the meta device (no memory, no time).
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -32,9 +33,13 @@ def safe_load(path, allowed_globals=()) -> object:
                 return torch.load(path, map_location="cpu", weights_only=True)
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointImportError(f"{path}: refused — this checkpoint needs more than tensors to load (unpickling it "
-                           f"could run code). Only plain state dicts are imported. ({first})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found:
+            what = f" (it references {found.group(1)})"
+            raise CheckpointImportError(
+                f"{path}: refused — this checkpoint needs more than tensors to load{what}; unpickling it "
+                "could run code. Only plain state dicts of tensors are imported.") from None
+        raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint (corrupt or another format)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
 

@@ -14,6 +14,10 @@ from trainer.data.transforms import to_uint8
 from trainer.device import autocast
 
 
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite; training stops at once instead of going on silently."""
+
+
 def linear_decay(total_steps: int, decay_steps: int):
     """LR factor per step: 1 until ``total - decay``, then linearly to 0 (the reference's 'linear'
     policy, counted in steps instead of epochs)."""
@@ -72,6 +76,9 @@ class Method:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
+        # ORs a local flag over all ranks; the run loop replaces it under DDP so that every rank
+        # raises together instead of leaving the others waiting in a collective.
+        self.any_rank = lambda flag: flag
 
     # -- set-up helpers
     @classmethod
@@ -103,7 +110,11 @@ class Method:
         return t
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """zero_grad, backward (scaled for fp16), step for optimiser ``name``."""
+        """zero_grad, backward (scaled for fp16), step for optimiser ``name``. A non-finite total
+        loss raises :class:`NonFiniteLoss` before any weight is touched."""
+        if self.any_rank(not bool(torch.isfinite(loss.detach()))):
+            value = loss.detach().float().item()
+            raise NonFiniteLoss(f"{name} total = {value}")
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         scaler = self.scalers.get(name)

@@ -1,0 +1,179 @@
+"""Model files, the Translator, reference imports and the refusal of pickles."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_overrides
+from trainer import config, inference, run
+from trainer.importers import CheckpointImportError, import_checkpoint
+from trainer.inference import set_norm_mode
+from trainer.modelfile import ModelFileError, load_model, read_card, save_model
+from trainer.nets.unet import UnetGenerator
+
+
+@pytest.fixture(scope="module")
+def trained(sketches32, tmp_path_factory):
+    rd = tmp_path_factory.mktemp("run") / "r"
+    out = run.train(config.load("pix2pix-sketches", tiny_overrides(sketches32, steps=4)), rd, progress=False)
+    return rd, out.method
+
+
+def test_export_round_trip(trained, tmp_path):
+    rd, method = trained
+    tensors, card = load_model(rd / "model.safetensors")
+    assert card["method"] == "pix2pix" and card["image_size"] == 32 and card["format"] == 1
+    assert card["nets"]["G"]["name"] == "unet" and card["training"]["steps_done"] == 4
+    own = method.G.state_dict()
+    assert set(tensors) == {f"G.{k}" for k in own}
+    for k, v in own.items():
+        assert torch.equal(tensors[f"G.{k}"], v.cpu())
+    translator = inference.load(rd / "model.safetensors")
+    image = Image.open(next((rd.parent.parent / "data0").glob("**/*.png")) if False else
+                       next(rd.glob("samples/*.png"))).convert("RGB").crop((0, 0, 32, 32))
+    out = translator.run(image, mode="deterministic")
+    G = method.G.cpu()
+    set_norm_mode(G, "deterministic")
+    with torch.no_grad():
+        from trainer.data.transforms import to_tensor, to_uint8
+        expect = to_uint8(G(to_tensor(image)[None])[0])
+    assert np.abs(np.asarray(out).astype(int) - expect.astype(int)).max() <= 1
+
+
+def test_fp16_export_is_half_the_size(trained, tmp_path):
+    rd, _ = trained
+    from trainer.rundir import RunDir
+    small = run.export_run(RunDir(rd), tmp_path / "half.safetensors", dtype=torch.float16)
+    assert small.stat().st_size < 0.6 * (rd / "model.safetensors").stat().st_size
+    assert read_card(small)["stored_dtype"] == "float16"
+    tensors, _ = load_model(small)
+    assert all(v.dtype == torch.float32 for v in tensors.values() if v.is_floating_point())
+
+
+def test_translator_any_size_and_mode(trained):
+    rd, _ = trained
+    t = inference.load(rd / "model.safetensors")
+    for mode, size in (("RGBA", (50, 20)), ("L", (7, 90)), ("CMYK", (33, 33)), ("1", (64, 48)), ("P", (31, 17))):
+        out = t.run(Image.new(mode, size))
+        assert out.size == size and out.mode == "RGB"
+    a = t.run(Image.new("RGB", (32, 32), "white"), seed=1)
+    b = t.run(Image.new("RGB", (32, 32), "white"), seed=1)
+    assert np.array_equal(np.asarray(a), np.asarray(b))  # the noise seed makes paper mode repeatable
+    with pytest.raises(ValueError, match="unknown control"):
+        t.run(Image.new("RGB", (8, 8)), psi=0.5)
+    with pytest.raises(ValueError, match="choose one of"):
+        t.run(Image.new("RGB", (8, 8)), mode="fast")
+
+
+def test_paper_mode_does_not_touch_running_statistics(trained):
+    rd, _ = trained
+    t = inference.load(rd / "model.safetensors")
+    before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    t.run(Image.new("RGB", (32, 32), "red"))
+    for k, v in t.G.state_dict().items():
+        assert torch.equal(before[k], v), k
+
+
+def test_pickles_are_refused_with_a_pointer_to_import(tmp_path):
+    path = tmp_path / "latest_net_G.pth"
+    torch.save({"w": torch.zeros(1)}, path)
+    for fn in (read_card, load_model, inference.load):
+        with pytest.raises(ModelFileError, match="gan-trainer import"):
+            fn(path)
+    (tmp_path / "x.safetensors").write_bytes(b"\x80\x04junk")
+    with pytest.raises(ModelFileError, match="pickle"):
+        load_model(tmp_path / "x.safetensors")
+    (tmp_path / "text.safetensors").write_text("hello")
+    with pytest.raises(ModelFileError, match="not a model file"):
+        load_model(tmp_path / "text.safetensors")
+
+
+class Hostile:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = ""
+
+
+def test_hostile_pickle_is_refused_and_runs_nothing(tmp_path):
+    global MARKER
+    MARKER = str(tmp_path / "pwned")
+    path = tmp_path / "latest_net_G.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"model.model.0.weight": Hostile()}, f)
+    with pytest.raises(CheckpointImportError, match="refused"):
+        import_checkpoint(path, tmp_path / "out.safetensors")
+    torch.save({"model.model.0.weight": Hostile()}, tmp_path / "zip.pth")
+    with pytest.raises(CheckpointImportError, match="refused"):
+        import_checkpoint(tmp_path / "zip.pth", tmp_path / "out.safetensors")
+    assert not os.path.exists(MARKER)
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def _reference_unet(norm, num_downs=5, ngf=8, dropout=False):
+    torch.manual_seed(0)
+    net = UnetGenerator(3, 3, num_downs, ngf, norm, dropout)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def test_import_reference_unet_with_prefixes_and_old_instance_stats(tmp_path):
+    net = _reference_unet("instance", num_downs=6)
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}
+    # old PyTorch versions saved running statistics for instance norm layers
+    state["module.model.model.1.model.3.running_mean"] = torch.zeros(8)
+    state["module.model.model.1.model.3.running_var"] = torch.ones(8)
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    (tmp_path / "train_opt.txt").write_text("----- Options -----\n      direction: BtoA   \t[default: AtoB]\n"
+                                            "      no_dropout: True\n")
+    out = import_checkpoint(tmp_path / "latest_net_G.pth", tmp_path / "m.safetensors")
+    card = read_card(out)
+    assert card["image_size"] == 64 and card["direction"] == "BtoA"
+    assert card["nets"]["G"]["args"] == {"input_nc": 3, "output_nc": 3, "num_downs": 6, "ngf": 8,
+                                         "norm": "instance", "use_dropout": False}
+    t = inference.load(out)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(t.G(x), net(x), atol=1e-6)
+
+
+def test_import_batch_norm_unet_keeps_running_stats(tmp_path):
+    net = _reference_unet("batch", dropout=True)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    out = import_checkpoint(tmp_path / "latest_net_G.pth", tmp_path / "m.safetensors")
+    tensors, card = load_model(out)
+    assert card["nets"]["G"]["args"]["norm"] == "batch" and card["image_size"] == 32
+    assert torch.equal(tensors["G.model.model.1.model.2.running_mean"],
+                       net.state_dict()["model.model.1.model.2.running_mean"])
+
+
+def test_import_errors_are_clear(tmp_path):
+    torch.save({"some.other.weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointImportError, match="unrecognised"):
+        import_checkpoint(tmp_path / "other.pth", tmp_path / "o.safetensors")
+    (tmp_path / "garbage.pth").write_bytes(b"garbage")
+    with pytest.raises(CheckpointImportError, match="not a readable"):
+        import_checkpoint(tmp_path / "garbage.pth", tmp_path / "o.safetensors")
+    bad = _reference_unet("batch").state_dict()
+    bad.pop("model.model.1.model.2.running_var")
+    torch.save(bad, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointImportError, match="matches"):
+        import_checkpoint(tmp_path / "broken.pth", tmp_path / "o.safetensors")
+
+
+def test_mismatched_model_file_lists_keys(tmp_path):
+    net = UnetGenerator(3, 3, 5, 8)
+    state = {f"G.{k}": v for k, v in net.state_dict().items() if "model.model.0" not in k}
+    state["G.extra"] = torch.zeros(1)
+    card = {"method": "pix2pix", "nets": {"G": {"name": "unet", "args": {"num_downs": 5, "ngf": 8}}},
+            "image_size": 32}
+    save_model(tmp_path / "m.safetensors", state, card)
+    with pytest.raises(ModelFileError, match=r"missing keys: model\.model\.0\.weight.*unexpected keys: extra"):
+        inference.load(tmp_path / "m.safetensors")

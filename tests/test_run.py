@@ -1,0 +1,172 @@
+"""The run loop: learning, run directory, resume equivalence, SIGTERM, NaN stop, failures, DDP."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, tiny_overrides
+from trainer import config, run
+from trainer.rundir import RunDir
+
+
+def tiny(root, steps=12, **extra):
+    return config.load("pix2pix-sketches", tiny_overrides(root, steps, **extra))
+
+
+def test_short_run_learns_and_writes_the_run_directory(sketches32, tmp_path):
+    cfg = tiny(sketches32, steps=40, **{"train.lr": 1e-3, "train.batch_size": 4, "train.sample_every": 20,
+                                         "train.checkpoint_every": 10, "train.keep_checkpoints": 2})
+    out = run.train(cfg, tmp_path / "r", progress=False)
+    assert out.state == "finished" and out.step == 40
+    rd = RunDir(tmp_path / "r")
+    metrics = rd.read_metrics()
+    assert [m["step"] for m in metrics] == list(range(1, 41))
+    first = sum(m["G_L1"] for m in metrics[:8]) / 8
+    last = sum(m["G_L1"] for m in metrics[-8:]) / 8
+    assert last < first * 0.85, (first, last)
+    assert {"D_real", "D_fake", "G_GAN", "G_L1", "it_s", "time", "lr_G"} <= set(metrics[0])
+    status = rd.read_status()
+    assert status["state"] == "finished" and status["step"] == 40 and status["total_steps"] == 40
+    assert [s for s, _ in rd.checkpoints()] == [30, 40]  # keep_checkpoints = 2
+    assert [s for s, _ in rd.samples()] == [20, 40]
+    grid = Image.open(rd.sample_path(40))
+    assert grid.size == (3 * 32 + 4, 4 * 32 + 6)  # input | output | target, 4 rows
+    assert rd.model_path.is_file()
+    assert config.read_toml(rd.config_path)["train"]["steps"] == 40
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+    return load_file(str(path))
+
+
+def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(sketches32, tmp_path):
+    overrides = tiny_overrides(sketches32, steps=30, **{"train.checkpoint_every": 1000, "train.sample_every": 0})
+    straight = run.train(config.load("pix2pix-sketches", overrides), tmp_path / "straight", progress=False)
+    assert straight.state == "finished"
+
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "trainer", "train", "pix2pix-sketches", "--run-dir", str(stopped),
+                             "--no-progress", *sum((["--set", o] for o in overrides), [])],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rd = RunDir(stopped)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(m["step"] >= 5 for m in rd.read_metrics()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    status = rd.read_status()
+    assert status["state"] == "stopped", status
+    stop_step = status["step"]
+    assert 5 <= stop_step < 30, output
+    assert rd.latest_checkpoint()[0] == stop_step
+    assert "resume" in status["message"]
+
+    resumed = run.resume(stopped, progress=False)
+    assert resumed.state == "finished" and resumed.step == 30
+    a = _weights(tmp_path / "straight" / "checkpoints" / "step-000030" / "nets.safetensors")
+    b = _weights(stopped / "checkpoints" / "step-000030" / "nets.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    steps = [m["step"] for m in rd.read_metrics()]
+    assert steps == sorted(set(steps)) and steps[-1] == 30  # no duplicated points after resume
+
+
+def test_nan_loss_stops_at_once_with_a_message(sketches32, tmp_path):
+    cfg = tiny(sketches32, steps=20, **{"model.lambda_l1": float("inf"), "train.checkpoint_every": 1})
+    cfg.model.lambda_l1 = float("inf")
+    with pytest.raises(run.NonFiniteLoss, match=r"non-finite at step \d+: (G|D)"):
+        run.train(cfg, tmp_path / "r", progress=False)
+    rd = RunDir(tmp_path / "r")
+    status = rd.read_status()
+    assert status["state"] == "failed" and "non-finite" in status["message"]
+    bad_step = int(status["message"].split("step ")[1].split(":")[0])
+    assert bad_step <= 3
+    assert all(s < bad_step for s, _ in rd.checkpoints())  # nothing saved from the broken weights
+    for _, path in rd.checkpoints():
+        assert all(torch.isfinite(v).all() for v in _weights(path / "nets.safetensors").values()
+                   if v.is_floating_point())
+
+
+def test_exception_marks_the_run_failed(tmp_path):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "train" / "bad.png").write_bytes(b"nope")
+    cfg = tiny(tmp_path / "data")
+    with pytest.raises(Exception, match="no usable image"):
+        run.train(cfg, tmp_path / "r", progress=False)
+    status = RunDir(tmp_path / "r").read_status()
+    assert status["state"] == "failed" and "no usable image" in status["message"]
+
+
+def test_broken_images_are_skipped_and_training_goes_on(sketches32, tmp_path):
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(sketches32, data)
+    (data / "train" / "zz_empty.png").write_bytes(b"")
+    (data / "train" / "zz_text.jpg").write_text("hello")
+    lines = []
+    out = run.train(tiny(data, steps=3), tmp_path / "r", progress=False, log=lines.append)
+    assert out.state == "finished"
+    assert any("zz_empty.png" in line for line in lines) and any("zz_text.jpg" in line for line in lines)
+    assert any("2 skipped" in line for line in lines)
+
+
+def test_config_errors_are_specific():
+    with pytest.raises(config.ConfigError, match="unknown key train.stpes"):
+        config.load("pix2pix-sketches", ["train.stpes=3"])
+    with pytest.raises(config.ConfigError, match="power-of-two"):
+        config.load("pix2pix-sketches", ["data.image_size=100"])
+    with pytest.raises(config.ConfigError, match="data.root is empty"):
+        config.load("pix2pix-facades")
+    with pytest.raises(config.ConfigError, match="expected int"):
+        config.load("pix2pix-sketches", ["train.steps=many"])
+    with pytest.raises(config.ConfigError, match="no preset"):
+        config.load("pix2pix-nothing")
+
+
+def test_ablation_settings_build(sketches32, tmp_path):
+    """The paper's ablations: L1 only (no discriminator), cGAN only, unconditional D, PixelGAN, ImageGAN."""
+    for i, extra in enumerate(({"model.lambda_gan": 0.0}, {"model.lambda_l1": 0.0},
+                               {"model.conditional_D": False}, {"model.netD": "pixel"}, {"model.netD": "image"},
+                               {"model.gan_mode": "lsgan"}, {"model.gan_mode": "wgangp"},
+                               {"model.gan_mode": "hinge"})):
+        out = run.train(tiny(sketches32, steps=2, **extra), tmp_path / f"r{i}", progress=False)
+        assert out.state == "finished"
+        keys = set(RunDir(tmp_path / f"r{i}").read_metrics()[-1])
+        assert ("D_real" in keys) == (extra != {"model.lambda_gan": 0.0})
+        if extra == {"model.gan_mode": "wgangp"}:
+            assert "D_gp" in keys
+
+
+def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    cfg = config.load("pix2pix-sketches", cfg_overrides)
+    out = run.train(cfg, run_dir, progress=False, log=lambda *a: None)
+    torch.save({k: v.detach().clone() for n, net in out.method.nets.items()
+                for k, v in ((f"{n}.{k}", v) for k, v in net.state_dict().items())}, f"{out_dir}/rank{rank}.pt")
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(sketches32, tmp_path):
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    overrides = tiny_overrides(sketches32, steps=4, **{"train.sample_every": 2, "train.checkpoint_every": 2})
+    mp.spawn(_ddp_worker, args=(2, port, overrides, str(tmp_path / "r"), str(tmp_path)), nprocs=2, join=True)
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rd = RunDir(tmp_path / "r")
+    assert rd.read_status()["state"] == "finished"
+    assert [m["step"] for m in rd.read_metrics()] == [1, 2, 3, 4]  # rank 0 alone writes
+    assert a["G.model.model.0.weight"].abs().sum() > 0

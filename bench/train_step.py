@@ -1,13 +1,16 @@
-"""Seconds per training step of a preset, per precision and memory format, on synthetic batches.
+"""Seconds per training step of a preset: the reference implementation's configuration (fp32,
+NCHW, PyTorch's default for-loop Adam, as junyanz/pytorch-CycleGAN-and-pix2pix runs on this
+device) against GAN Studio's (fused Adam; bf16 autocast; channels_last).
 
-    python bench/train_step.py pix2pix-sketches pix2pix-facades [--steps 10] [--device auto]
+    python bench/train_step.py pix2pix-sketches pix2pix-facades [--rounds 5] [--steps 3]
 
-Data loading is left out (batches are made once) so the figure is the step itself; the
-first steps are warm-up and not counted.
+Batches are made once, so the figure is the step itself. Variants are interleaved round by
+round and the median is reported, because a shared 2-core machine is noisy.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -16,51 +19,59 @@ from trainer import config
 from trainer.device import resolve_device
 from trainer.methods import get_method
 
+VARIANTS = {  # name: (precision, channels_last, reference optimiser)
+    "reference (fp32, loop Adam)": ("off", False, True),
+    "fp32": ("off", False, False),
+    "bf16": ("bf16", False, False),
+    "bf16 + channels_last": ("bf16", True, False),
+}
 
-def make_batch(cfg):
+
+def build(preset: str, device: torch.device, precision: str, channels_last: bool, reference_adam: bool, extra):
+    cfg = config.load(preset, [f"train.precision={precision}", "data.root=.", *extra])
+    torch.manual_seed(0)
+    amp = None if precision == "off" else torch.bfloat16
+    method = get_method(cfg.method)(cfg, device, amp, channels_last)
+    if reference_adam:  # what torch.optim.Adam does by default on CPU tensors
+        for opt in method.optimizers.values():
+            for group in opt.param_groups:
+                group["fused"], group["foreach"] = False, False
     s, b = cfg.data.image_size, cfg.train.batch_size
     g = torch.Generator().manual_seed(0)
-    return {"A": torch.rand(b, 3, s, s, generator=g) * 2 - 1, "B": torch.rand(b, 3, s, s, generator=g) * 2 - 1}
-
-
-def seconds_per_step(preset: str, precision: str, channels_last: str, steps: int, warmup: int, device: str,
-                     overrides=()) -> float:
-    cfg = config.load(preset, [f"train.precision={precision}", f"train.channels_last={channels_last}",
-                               "data.root=.", *overrides])
-    dev = resolve_device(device)
-    from trainer.device import resolve_precision, use_channels_last
-    torch.manual_seed(0)
-    method = get_method(cfg.method)(cfg, dev, resolve_precision(precision, dev), use_channels_last(channels_last, dev))
-    batch = make_batch(cfg)
-    for _ in range(warmup):
+    batch = {"A": torch.rand(b, 3, s, s, generator=g) * 2 - 1, "B": torch.rand(b, 3, s, s, generator=g) * 2 - 1}
+    for _ in range(2):
         method.train_step(batch)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(steps):
-        method.train_step(batch)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t) / steps
+    return method, batch
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("presets", nargs="+")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3, help="steps per round and variant")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", nargs="+", default=["off", "bf16"])
-    p.add_argument("--channels-last", nargs="+", default=["off", "on"])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--set", action="append", default=[])
     a = p.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {resolve_device(a.device)}")
+    device = resolve_device(a.device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     for preset in a.presets:
-        for prec in a.precision:
-            for cl in a.channels_last:
-                s = seconds_per_step(preset, prec, cl, a.steps, a.warmup, a.device, a.set)
-                print(f"{preset:22s} precision={prec:5s} channels_last={cl:3s} {s:7.3f} s/step  {1 / s:6.2f} it/s",
-                      flush=True)
+        made = {v: build(preset, device, *VARIANTS[v], a.set) for v in a.variants}
+        times = {v: [] for v in made}
+        for _ in range(a.rounds):
+            for v, (method, batch) in made.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                for _ in range(a.steps):
+                    method.train_step(batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[v].append((time.perf_counter() - t) / a.steps)
+        base = statistics.median(times[a.variants[0]])
+        for v, ts in times.items():
+            med = statistics.median(ts)
+            print(f"{preset:20s} {v:28s} {med:7.3f} s/step (min {min(ts):.3f})  {base / med:5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

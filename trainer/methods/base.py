@@ -94,7 +94,7 @@ class Method:
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float]) -> None:
         t = self.cfg.train
-        opt = torch.optim.Adam(params, lr=lr, betas=betas)
+        opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(t.steps, t.decay_steps))
         if self.amp_dtype == torch.float16:

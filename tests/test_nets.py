@@ -15,7 +15,8 @@ from trainer.nets.unet import UnetGenerator, unet_depth
 def reference(name):
     """(constructor args, parameter count, {key: shape}) of one reference-keys file."""
     lines = (REFERENCE_KEYS / f"{name}.txt").read_text().splitlines()
-    args = ast.literal_eval(re.search(r"\((\{.*\})\)", lines[0]).group(1))
+    found = re.search(r"\((\{.*\})\)", lines[0])
+    args = ast.literal_eval(found.group(1)) if found else lines[0]
     params = int(re.search(r"params=(\d+)", lines[1]).group(1))
     keys = {}
     for line in lines[2:]:

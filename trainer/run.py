@@ -171,7 +171,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
 
         bar = Progress(cfg.train.steps, start=step, desc="train", enabled=progress and is_main)
         t_start = time.perf_counter()
-        window: dict[str, float] = {}
+        window: dict[str, tuple[float, int]] = {}
         window_n, window_t = 0, time.perf_counter()
         last_ckpt = step if resume else -1
         elapsed = lambda: elapsed_before + time.perf_counter() - t_start  # noqa: E731
@@ -193,12 +193,13 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
                 names = ", ".join(f"{k} = {losses[k].item()}" for k in bad) if bad else "on another rank"
                 raise NonFiniteLoss(f"loss became non-finite at step {step}: {names}; stopped "
                                     f"(last good checkpoint kept). Try a lower train.lr or precision=off.")
-            for k, v in zip(losses, values):
-                window[k] = window.get(k, 0.0) + v
+            for k, v in zip(losses, values):  # some losses come every n_critic steps only
+                total, count = window.get(k, (0.0, 0))
+                window[k] = (total + v, count + 1)
             window_n += 1
             if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                 now = time.perf_counter()
-                avg = {k: v / window_n for k, v in window.items()}
+                avg = {k: total / count for k, (total, count) in window.items()}
                 rate = window_n / max(now - window_t, 1e-9)
                 if is_main:
                     rd.append_metrics({"step": step, "time": time.time(), "elapsed": round(elapsed(), 3),

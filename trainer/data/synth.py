@@ -106,8 +106,11 @@ def cached_dataset(name: str, n: int, size: int, seed: int = 0, log=print) -> Pa
     if log:
         log(f"making procedural dataset {name} ({n} images, {size}px) in {root}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    from trainer.progress import Progress
+    bar = Progress(n, desc=name, unit="img", enabled=log is not None)
     try:
-        synthesize(name, tmp, n, size, seed)
+        synthesize(name, tmp, n, size, seed, progress=lambda i, total: bar.update(i - bar.n))
+        bar.close()
         try:
             tmp.rename(root)
         except OSError:  # another process finished first

@@ -1,5 +1,8 @@
 """Network families by name. ``build(name, **kwargs)`` makes any of them from a model card."""
+from trainer.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
+from trainer.nets.resnet import ResnetGenerator
+from trainer.nets.stargan import StarDiscriminator, StarGenerator
 from trainer.nets.unet import UnetGenerator
 
 NETS = {
@@ -7,6 +10,11 @@ NETS = {
     "patchgan": NLayerDiscriminator,
     "pixelgan": PixelDiscriminator,
     "imagegan": ImageDiscriminator,
+    "resnet": ResnetGenerator,
+    "stargan_G": StarGenerator,
+    "stargan_D": StarDiscriminator,
+    "dcgan_G": DCGANGenerator,
+    "dcgan_D": DCGANDiscriminator,
 }
 
 

@@ -83,6 +83,17 @@ class Translator:
     def forward_array(self, image: Image.Image | None, **controls) -> np.ndarray:
         raise NotImplementedError
 
+    def through(self, image: Image.Image, *nets) -> np.ndarray:
+        """``image`` resized to the model's size, through ``nets`` in turn, back to the image's size."""
+        size = self.image_size
+        x = to_tensor(image.resize((size, size), Image.BICUBIC))[None].to(self.device)
+        for net in nets:
+            x = net(x)
+        out = Image.fromarray(to_uint8(x[0]), "RGB")
+        if out.size != image.size:
+            out = out.resize(image.size, Image.BICUBIC)
+        return np.asarray(out)
+
 
 def set_norm_mode(net: nn.Module, mode: str) -> None:
     """pix2pix test-time behaviour: ``paper`` = batch statistics and dropout on (as in the paper),
@@ -114,19 +125,34 @@ class ImageTranslator(Translator):
                          for c in ImageTranslator.controls]
 
     def forward_array(self, image, mode="paper", seed=0):
-        size = self.image_size
-        x = to_tensor(image.resize((size, size), Image.BICUBIC))[None].to(self.device)
         set_norm_mode(self.G, mode)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            y = self.G(x)
-        out = Image.fromarray(to_uint8(y[0]), "RGB")
-        if out.size != image.size:
-            out = out.resize(image.size, Image.BICUBIC)
-        return np.asarray(out)
+            return self.through(image, self.G)
 
 
-TRANSLATORS = {"pix2pix": ImageTranslator}
+class CycleTranslator(Translator):
+    """CycleGAN's two generators: a direction control, and the cycle reconstruction on request.
+    A model file with one generator (a shared one-direction model) offers that direction only."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = {n: build_net(card, tensors, n, self.device).eval() for n in ("G_A", "G_B") if n in card["nets"]}
+        directions = [d for d, n in (("AtoB", "G_A"), ("BtoA", "G_B")) if n in self.G]
+        outputs = ["translation", "reconstruction"] if len(self.G) == 2 else ["translation"]
+        self.controls = [
+            Control("direction", "choice", directions[0], "Direction", "A to B or B to A", choices=directions),
+            Control("output", "choice", "translation", "Output",
+                    "translation, or the cycle reconstruction (translated there and back)", choices=outputs)]
+
+    def forward_array(self, image, direction="AtoB", output="translation"):
+        there, back = (self.G.get("G_A"), self.G.get("G_B")) if direction == "AtoB" else \
+            (self.G.get("G_B"), self.G.get("G_A"))
+        nets = [there] if output == "translation" else [there, back]
+        return self.through(image, *nets)
+
+
+TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator}
 
 
 def load(path, device="cpu") -> Translator:

@@ -120,6 +120,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
     rd = RunDir(run_dir)
     is_main = world.is_main
     say = log if is_main else (lambda *a, **k: None)
+    threads_before = torch.get_num_threads()
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
 
@@ -241,6 +242,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
                             traceback=traceback.format_exc()[-4000:])
         raise
     finally:
+        torch.set_num_threads(threads_before)
         for s, h in old_handlers.items():
             signal.signal(s, h)
         distributed.cleanup(world)

@@ -69,8 +69,44 @@ class _Serial:
         return map(fn, items)
 
 
+def _unpaired_item(args):
+    seed, size, style = args
+    from trainer.data.sketches import render
+    return render(seed, size, style=style)[0], {}
+
+
+def _write_unpaired(item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int, progress=None):
+    """Unaligned layout: ``trainA/`` shaded photos and ``trainB/`` cartoons of *different* scenes;
+    ``testA/`` and ``testB/`` the *same* scenes in both styles, file for file (the hidden
+    correspondence that evaluation uses; training reads only trainA and trainB)."""
+    counts = split_counts(n)
+    n_test = counts["val"] + counts["test"]
+    n_train = n - n_test
+    jobs, names = [], []
+    for k in range(n_train):  # A from even scene seeds, B from odd ones: never the same scene
+        jobs.append((seed * 10_000_019 + 2 * k, size, "photo"))
+        names.append(f"trainA/{k:06d}.png")
+        jobs.append((seed * 10_000_019 + 2 * k + 1, size, "cartoon"))
+        names.append(f"trainB/{k:06d}.png")
+    for k in range(n_test):
+        scene = seed * 10_000_019 + 2 * n_train + k
+        jobs += [(scene, size, "photo"), (scene, size, "cartoon")]
+        names += [f"testA/{k:06d}.png", f"testB/{k:06d}.png"]
+    for d in ("trainA", "trainB", "testA", "testB"):
+        (out / d).mkdir(parents=True, exist_ok=True)
+    with open(out / "pairs.jsonl", "w") as pairs:
+        for k in range(n_test):
+            pairs.write(json.dumps({"A": f"testA/{k:06d}.png", "B": f"testB/{k:06d}.png"}) + "\n")
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+        for i, (name, (image, _)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
+            image.save(out / name)
+            if progress:
+                progress(min(n, (i + 1) // 2), n)
+
+
 DATASETS = {
     "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
+    "shapes-unpaired": (_unpaired_item, _write_unpaired, "unaligned: A = shaded photos, B = flat cartoons"),
 }
 
 

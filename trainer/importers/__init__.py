@@ -79,7 +79,7 @@ def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
     """Convert ``path`` into a model file at ``out``; ``kind`` auto-detects from the keys."""
     from trainer.importers import junyanz
 
-    importers = {"pix2pix": junyanz.import_pix2pix}
+    importers = {"pix2pix": junyanz.import_pix2pix, "cyclegan": junyanz.import_cyclegan}
     path = Path(path)
     if kind != "auto" and kind not in importers:
         raise CheckpointImportError(f"unknown checkpoint kind {kind!r}; known: auto, {', '.join(importers)}")

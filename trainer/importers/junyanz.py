@@ -31,6 +31,8 @@ def read_train_opt(checkpoint: Path) -> dict:
 def detect(state: dict) -> str | None:
     if "model.model.0.weight" in state:
         return "pix2pix"
+    if "model.1.weight" in state and any(".conv_block." in k for k in state):
+        return "cyclegan"
     return None
 
 
@@ -63,3 +65,46 @@ def import_pix2pix(state: dict, path: Path, direction: str | None = None, **_):
             "direction": direction, "inference": {"mode": "paper"},
             "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
     return {f"G.{k}": v.float() if v.is_floating_point() else v for k, v in state.items()}, card
+
+
+def _resnet_args(state: dict, path: Path) -> dict:
+    from trainer.nets.resnet import ResnetGenerator
+    first = state["model.1.weight"]
+    norm = "batch" if "model.2.running_mean" in state and "model.1.bias" not in state else "instance"
+    blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
+    dropout = any(".conv_block.6.weight" in k for k in state)
+    out_key = max((k for k in state if k.endswith(".weight") and ".conv_block." not in k),
+                  key=lambda k: int(k.split(".")[1]))
+    args = {"input_nc": first.shape[1], "output_nc": state[out_key].shape[0], "ngf": first.shape[0], "norm": norm,
+            "use_dropout": dropout, "n_blocks": len(blocks)}
+    if not matches(ResnetGenerator, args, state):
+        raise CheckpointImportError(f"{path}: looks like a ResNet generator ({len(blocks)} blocks, ngf "
+                                    f"{args['ngf']}, {norm} norm) but its keys and shapes do not match one")
+    return args
+
+
+def import_cyclegan(state: dict, path: Path, **_):
+    """A single generator (``latest_net_G.pth``, one direction A->B) or a pair: given
+    ``latest_net_G_A.pth`` (or ``_G_B``), its sibling is read too, with the same safe loading."""
+    from trainer.importers import as_state_dict, safe_load
+    nets = {}
+    stem = path.stem
+    if stem.endswith(("_G_A", "_G_B")):
+        for side in ("A", "B"):
+            p = path.with_name(stem[:-1] + side + path.suffix)
+            if p.is_file():
+                s = state if p == path else as_state_dict(safe_load(p), p)
+                s = strip_instance_stats(s) if "model.1.bias" in s else s
+                nets[f"G_{side}"] = s
+    else:
+        nets["G_A"] = strip_instance_stats(state) if "model.1.bias" in state else state
+    tensors, spec = {}, {}
+    for name, s in nets.items():
+        spec[name] = {"name": "resnet", "args": _resnet_args(s, path)}
+        tensors.update({f"{name}.{k}": v.float() if v.is_floating_point() else v for k, v in s.items()})
+    opts = read_train_opt(path)
+    size = int(opts.get("crop_size", 256)) if opts.get("crop_size", "256").isdigit() else 256
+    card = {"method": "cyclegan", "task": "photo2photo", "nets": spec, "image_size": size, "channels": 3,
+            "value_range": [-1, 1], "directions": [d for d, n in (("AtoB", "G_A"), ("BtoA", "G_B")) if n in spec],
+            "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
+    return tensors, card

@@ -1,8 +1,9 @@
 """Methods by name: a plain dict registry. Each method builds its nets from a config, does one
 training step, makes sample grids and exports its generator."""
+from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.pix2pix import Pix2Pix
 
-METHODS = {cls.name: cls for cls in (Pix2Pix,)}
+METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN)}
 
 
 def get_method(name: str):

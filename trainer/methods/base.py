@@ -85,6 +85,23 @@ class Method:
     def validate(cls, cfg) -> None:
         """Raise ConfigError for a configuration this method cannot run."""
 
+    @staticmethod
+    def check_common(cfg, layout: str, example: str) -> None:
+        """The checks every folder-reading method shares: a known GAN mode, and a dataset root
+        that exists (or a procedural dataset)."""
+        from pathlib import Path
+
+        from trainer.config import ConfigError
+        from trainer.losses import GAN_MODES
+        mode = getattr(cfg.model, "gan_mode", "vanilla")
+        if mode not in GAN_MODES:
+            raise ConfigError(f"model.gan_mode = {mode!r}; choose one of {', '.join(GAN_MODES)}")
+        if not cfg.data.root and not cfg.data.synth:
+            raise ConfigError(f"data.root is empty: set it to a folder in the {layout}, "
+                              f"e.g. --set data.root={example}")
+        if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
+            raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
+
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
         net = net.to(self.device)
         if self.channels_last:

@@ -15,7 +15,7 @@ import torch
 from trainer.config import ConfigError
 from trainer.data.aligned import AlignedDataset
 from trainer.data.synth import cached_dataset
-from trainer.losses import GAN_MODES, gan_loss, gradient_penalty, l1_loss
+from trainer.losses import gan_loss, gradient_penalty, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
 from trainer.nets.init import init_weights
@@ -69,8 +69,7 @@ class Pix2Pix(Method):
     @classmethod
     def validate(cls, cfg):
         m = cfg.model
-        if m.gan_mode not in GAN_MODES:
-            raise ConfigError(f"model.gan_mode = {m.gan_mode!r}; choose one of {', '.join(GAN_MODES)}")
+        cls.check_common(cfg, "aligned layout (train/ with A|B side-by-side images)", "/path/to/facades")
         if m.netD not in D_KINDS:
             raise ConfigError(f"model.netD = {m.netD!r}; choose one of {', '.join(D_KINDS)}")
         if m.norm not in ("batch", "instance", "none"):
@@ -79,11 +78,6 @@ class Pix2Pix(Method):
             unet_depth(cfg.data.image_size)
         except ValueError as e:
             raise ConfigError(f"data.image_size: {e}") from None
-        if not cfg.data.root and not cfg.data.synth:
-            raise ConfigError("data.root is empty: set it to a folder in the aligned layout "
-                              "(train/ with A|B side-by-side images), e.g. --set data.root=/path/to/facades")
-        if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
-            raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
 
     def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
         super().__init__(cfg, device, amp_dtype, channels_last)

@@ -1,0 +1,141 @@
+"""CycleGAN (Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", 2017), as junyanz trains it.
+
+G_A: A -> B, G_B: B -> A; D_A judges B-domain images (real B vs G_A(A)), D_B judges A-domain
+ones. Loss: LSGAN (any GAN mode) + lambda_A |G_B(G_A(A)) - A| + lambda_B |G_A(G_B(B)) - B| +
+identity lambda_identity * (lambda_B |G_A(B) - B| + lambda_A |G_B(A) - A|); each
+discriminator sees a pool of 50 past fakes and its loss is halved.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer.config import ConfigError
+from trainer.data.synth import cached_dataset
+from trainer.data.unaligned import UnalignedDataset
+from trainer.image_pool import ImagePool
+from trainer.losses import gan_loss, l1_loss
+from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.nets import build
+from trainer.nets.init import init_weights
+
+
+@dataclass
+class CycleGANConfig:
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 9
+    n_layers_D: int = 3
+    norm: str = "instance"
+    dropout: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    serial_batches: bool = False
+    task: str = "photo2photo"
+
+
+def generator_args(cfg) -> dict:
+    m = cfg.model
+    return {"input_nc": 3, "output_nc": 3, "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout,
+            "n_blocks": m.n_blocks}
+
+
+class CycleGAN(Method):
+    name = "cyclegan"
+    task = "photo2photo"
+    ModelConfig = CycleGANConfig
+
+    @classmethod
+    def validate(cls, cfg):
+        cls.check_common(cfg, "unaligned layout (trainA/ and trainB/)", "/path/to/horse2zebra")
+        if cfg.data.image_size % 4:
+            raise ConfigError(f"data.image_size = {cfg.data.image_size}: must be a multiple of 4")
+        if cfg.model.pool_size < 0:
+            raise ConfigError("model.pool_size must be >= 0")
+
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
+        super().__init__(cfg, device, amp_dtype, channels_last)
+        m, t = cfg.model, cfg.train
+        for name in ("G_A", "G_B"):
+            self.add_net(name, init_weights(build("resnet", **generator_args(cfg)), m.init_type, m.init_gain))
+        for name in ("D_A", "D_B"):
+            self.add_net(name, init_weights(build("patchgan", input_nc=3, ndf=m.ndf, n_layers=m.n_layers_D,
+                                                  norm=m.norm), m.init_type, m.init_gain))
+        n = self.nets
+        self.add_optimizer("G", itertools.chain(n["G_A"].parameters(), n["G_B"].parameters()), t.lr,
+                           (t.beta1, t.beta2))
+        self.add_optimizer("D", itertools.chain(n["D_A"].parameters(), n["D_B"].parameters()), t.lr,
+                           (t.beta1, t.beta2))
+        self.pools = {"A": ImagePool(m.pool_size, seed=t.seed), "B": ImagePool(m.pool_size, seed=t.seed + 1)}
+
+    def dataset(self, phase="train", log=print):
+        d = self.cfg.data
+        root = Path(d.root).expanduser() if d.root else cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+        if phase != "train":
+            phase = "test" if (root / "testA").is_dir() and (root / "testB").is_dir() else "train"
+        return UnalignedDataset(root, phase, d.image_size, d.load_size or None, d.preprocess, d.flip,
+                                serial=self.cfg.model.serial_batches, log=log)
+
+    def train_step(self, batch):
+        m = self.cfg.model
+        n = self.train_nets
+        real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
+        losses = {}
+        set_requires_grad([self.nets["D_A"], self.nets["D_B"]], False)
+        with self.autocast():
+            fake_B, fake_A = n["G_A"](real_A), n["G_B"](real_B)
+            rec_A, rec_B = n["G_B"](fake_B), n["G_A"](fake_A)
+            loss_G = 0.0
+            if m.lambda_identity > 0:
+                losses["idt_A"] = l1_loss(n["G_A"](real_B), real_B) * m.lambda_B * m.lambda_identity
+                losses["idt_B"] = l1_loss(n["G_B"](real_A), real_A) * m.lambda_A * m.lambda_identity
+                loss_G = losses["idt_A"] + losses["idt_B"]
+            losses["G_A"] = gan_loss(m.gan_mode, self.nets["D_A"](fake_B), True, for_discriminator=False)
+            losses["G_B"] = gan_loss(m.gan_mode, self.nets["D_B"](fake_A), True, for_discriminator=False)
+            losses["cycle_A"] = l1_loss(rec_A, real_A) * m.lambda_A
+            losses["cycle_B"] = l1_loss(rec_B, real_B) * m.lambda_B
+            loss_G = loss_G + losses["G_A"] + losses["G_B"] + losses["cycle_A"] + losses["cycle_B"]
+        self.optimize("G", loss_G)
+        set_requires_grad([self.nets["D_A"], self.nets["D_B"]], True)
+        with self.autocast():
+            pooled_B, pooled_A = self.pools["B"].query(fake_B), self.pools["A"].query(fake_A)
+            losses["D_A"] = (gan_loss(m.gan_mode, n["D_A"](real_B), True)
+                             + gan_loss(m.gan_mode, n["D_A"](pooled_B), False)) * 0.5
+            losses["D_B"] = (gan_loss(m.gan_mode, n["D_B"](real_A), True)
+                             + gan_loss(m.gan_mode, n["D_B"](pooled_A), False)) * 0.5
+        self.optimize("D", losses["D_A"] + losses["D_B"])
+        self.end_step()
+        return losses
+
+    def state(self) -> dict:
+        return {**super().state(), "pools": {k: p.state_dict() for k, p in self.pools.items()}}
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        for k, p in self.pools.items():
+            if k in state.get("pools", {}):
+                p.load_state_dict(state["pools"][k], self.device)
+
+    def sample(self, batch):
+        """Rows of real A | G_A(A) | G_B(G_A(A)) | real B | G_B(B) | G_A(G_B(B))."""
+        a, b = self.to_device(batch["A"]), self.to_device(batch["B"])
+        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        with side_effect_free(G_A, G_B), self.autocast():
+            fb, fa = G_A(a), G_B(b)
+            ra, rb = G_B(fb), G_A(fa)
+        rows = zip(a.float(), fb.float(), ra.float(), b.float(), fa.float(), rb.float())
+        return image_grid([list(r) for r in rows])
+
+    def export(self):
+        args = generator_args(self.cfg)
+        card = self.card({"G_A": {"name": "resnet", "args": args}, "G_B": {"name": "resnet", "args": args}},
+                         task=self.cfg.model.task, directions=["AtoB", "BtoA"])
+        tensors = {f"{g}.{k}": v for g in ("G_A", "G_B") for k, v in self.nets[g].state_dict().items()}
+        return tensors, card

@@ -95,3 +95,26 @@ def test_image_pool_behaviour():
     other = ImagePool(3, seed=5)
     other.load_state_dict(state)
     assert torch.equal(other.query(new[:20]), pool.query(new[:20]))
+
+
+def test_synth_faces_writes_the_celeba_layout_and_counterfactuals(tmp_path):
+    import json
+
+    import numpy as np
+
+    from trainer.data.faces import ATTRIBUTES, render
+    from trainer.data.synth import synthesize
+    out = synthesize("faces", tmp_path / "f", n=20, size=32, workers=1)
+    names, rows = parse_attr_file(out / "list_attr_celeba.txt")
+    assert names == list(ATTRIBUTES) and len(rows) == 20
+    ds = AttributeDataset(out, image_size=32)  # the partition file gives the splits
+    test = AttributeDataset(out, phase="test", image_size=32)
+    assert len(ds) == 18 and len(test) == 1
+    idents = [json.loads(line) for line in (out / "eval" / "identities.jsonl").read_text().splitlines()]
+    rec = next(r for r in idents if r["partition"] == 2)
+    cf = sorted((out / "eval" / "counterfactuals").glob("*.png"))
+    assert len(cf) == len(ATTRIBUTES)
+    smile = rec["attributes"] | {"Smiling": not rec["attributes"]["Smiling"]}
+    expect = np.asarray(render(rec["identity_seed"], smile, 32))
+    got = np.asarray(Image.open(out / "eval" / "counterfactuals" / f"{rec['file'][:-4]}_Smiling.png"))
+    assert np.array_equal(expect, got)

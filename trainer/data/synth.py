@@ -104,9 +104,62 @@ def _write_unpaired(item_fn: Callable, out: Path, n: int, size: int, seed: int, 
                 progress(min(n, (i + 1) // 2), n)
 
 
+def _face_item(args):
+    seed, size, attrs = args
+    from trainer.data.faces import draw_attributes, render
+    attrs = attrs if attrs is not None else draw_attributes(seed)
+    return render(seed, attrs, size), attrs
+
+
+def flip_attribute(attrs: dict, name: str) -> dict:
+    """The attributes with ``name`` flipped; turning on a hair colour turns the others off."""
+    from trainer.data.faces import HAIR
+    out = dict(attrs)
+    out[name] = not attrs[name]
+    if name in HAIR and out[name]:
+        for h in HAIR:
+            out[h] = h == name
+    return out
+
+
+def _write_faces(item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int, progress=None):
+    """CelebA layout: ``images/NNNNNN.png``, ``list_attr_celeba.txt`` (1/-1), ``list_eval_partition.txt``;
+    and for evaluation only (training never reads ``eval/``): ``eval/identities.jsonl`` (identity
+    seed and attributes of every image) and, for each test face, every single-attribute change
+    rendered as ground truth in ``eval/counterfactuals/NNNNNN_<attribute>.png``."""
+    from trainer.data.faces import ATTRIBUTES
+    counts = split_counts(n)
+    parts = [0] * counts["train"] + [1] * counts["val"] + [2] * counts["test"]
+    seeds = [seed * 10_000_019 + k for k in range(n)]
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "eval" / "counterfactuals").mkdir(parents=True, exist_ok=True)
+    rows, idents = [], []
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+        for k, (image, attrs) in enumerate(pool.map(item_fn, [(s, size, None) for s in seeds], chunksize=16)):
+            name = f"{k:06d}.png"
+            image.save(out / "images" / name)
+            rows.append(f"{name} " + " ".join("1" if attrs[a] else "-1" for a in ATTRIBUTES))
+            idents.append({"file": name, "identity_seed": seeds[k], "attributes": attrs, "partition": parts[k]})
+            if progress:
+                progress(k + 1, n)
+        jobs, names = [], []
+        for rec in idents:
+            if rec["partition"] == 2:
+                for a in ATTRIBUTES:
+                    jobs.append((rec["identity_seed"], size, flip_attribute(rec["attributes"], a)))
+                    names.append(f"{rec['file'][:-4]}_{a}.png")
+        for name, (image, _) in zip(names, pool.map(item_fn, jobs, chunksize=16)):
+            image.save(out / "eval" / "counterfactuals" / name)
+    (out / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
+    (out / "list_eval_partition.txt").write_text(
+        "".join(f"{r['file']} {r['partition']}\n" for r in idents))
+    (out / "eval" / "identities.jsonl").write_text("".join(json.dumps(r) + "\n" for r in idents))
+
+
 DATASETS = {
     "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
     "shapes-unpaired": (_unpaired_item, _write_unpaired, "unaligned: A = shaded photos, B = flat cartoons"),
+    "faces": (_face_item, _write_faces, "CelebA attributes layout with counterfactual ground truth"),
 }
 
 

@@ -1,5 +1,4 @@
 """The run loop: learning, run directory, resume equivalence, SIGTERM, NaN stop, failures, DDP."""
-import json
 import os
 import signal
 import subprocess

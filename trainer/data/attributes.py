@@ -94,6 +94,14 @@ def center_crop(im: Image.Image, crop: int) -> Image.Image:
     return im.crop((x, y, x + w, y + h))
 
 
+def load_square(path, crop_size: int, image_size: int, flip: bool, seed: int | None) -> torch.Tensor:
+    """StarGAN's preprocessing: center crop, resize to a square, a random flip when training."""
+    im = center_crop(open_image(path), crop_size).resize((image_size, image_size), Image.BICUBIC)
+    if flip and seed is not None and random.Random(seed).random() < 0.5:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    return to_tensor(im)
+
+
 def find_image_folder(root: Path) -> Path:
     for name in ("images", "img_align_celeba", "Img/img_align_celeba"):
         if (root / name).is_dir():
@@ -127,8 +135,5 @@ class AttributeDataset(Dataset):
     def __getitem__(self, key):
         index, seed = key if isinstance(key, tuple) else (key, None)
         name, values = self.rows[index]
-        im = center_crop(open_image(self.folder / name), self.crop_size).resize(
-            (self.image_size, self.image_size), Image.BICUBIC)
-        if self.flip and seed is not None and random.Random(seed).random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return {"image": to_tensor(im), "label": torch.tensor(values, dtype=torch.float32), "path": name}
+        image = load_square(self.folder / name, self.crop_size, self.image_size, self.flip, seed)
+        return {"image": image, "label": torch.tensor(values, dtype=torch.float32), "path": name}

@@ -11,7 +11,6 @@ the ground truth of an attribute edit.
 from __future__ import annotations
 
 import colorsys
-import math
 import random
 from dataclasses import dataclass
 

@@ -2,15 +2,13 @@
 torchvision's ImageFolder), optionally under ``train/`` and ``test/``."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from trainer.data.attributes import center_crop
-from trainer.data.imageio import ImageError, open_image, scan_images
+from trainer.data.attributes import load_square
+from trainer.data.imageio import ImageError, scan_images
 
 
 class FolderDataset(Dataset):
@@ -39,8 +37,5 @@ class FolderDataset(Dataset):
     def __getitem__(self, key):
         index, seed = key if isinstance(key, tuple) else (key, None)
         path, cls = self.items[index]
-        im = center_crop(open_image(path), self.crop_size).resize((self.image_size, self.image_size), Image.BICUBIC)
-        if self.flip and seed is not None and random.Random(seed).random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        from trainer.data.transforms import to_tensor
-        return {"image": to_tensor(im), "class_index": torch.tensor(cls), "path": str(path)}
+        image = load_square(path, self.crop_size, self.image_size, self.flip, seed)
+        return {"image": image, "class_index": torch.tensor(cls), "path": str(path)}

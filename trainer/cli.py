@@ -69,7 +69,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_import(args) -> int:
     from trainer.importers import import_checkpoint
-    options = {k: v for k, v in (("direction", args.direction),) if v}
+    options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains)) if v}
     path = import_checkpoint(args.checkpoint, args.output, kind=args.kind, **options)
     print(f"wrote {path}")
     return 0
@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="convert a reference checkpoint (.pth, .ckpt, .pt) into a model file")
     im.add_argument("checkpoint")
     im.add_argument("-o", "--output", required=True)
-    im.add_argument("--kind", default="auto", help="auto, pix2pix")
+    im.add_argument("--kind", default="auto", help="auto, pix2pix, cyclegan, stargan")
+    im.add_argument("--domains", nargs="+", help="StarGAN domain names, in the generator's order")
     im.add_argument("--direction", choices=["AtoB", "BtoA"])
     im.set_defaults(fn=cmd_import)
 

@@ -152,7 +152,55 @@ class CycleTranslator(Translator):
         return self.through(image, *nets)
 
 
-TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator}
+class StarTranslator(Translator):
+    """StarGAN: one checkbox per domain (hair colours exclusive: like radio buttons that may all be
+    off), and for a model trained jointly with a class-folder dataset, a class choice. The
+    generator stays in training mode (instance statistics), without touching its running ones."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).train()
+        for m in self.G.modules():
+            if isinstance(m, nn.InstanceNorm2d):
+                m.momentum = 0.0  # instance statistics, running ones left as trained
+        self.domains = list(card.get("domains", []))
+        self.classes = list(card.get("classes", []))
+        groups = card.get("exclusive_groups", [])
+        group_of = {d: f"group{i}" for i, g in enumerate(groups) for d in g}
+        self.controls = [Control(d, "bool", False, d.replace("_", " "), f"Target domain {d}",
+                                 group=group_of.get(d, "")) for d in self.domains]
+        if self.classes:
+            self.controls.append(Control("target_class", "choice", "", "Class",
+                                         "A class of the second dataset (empty: use the attributes)",
+                                         choices=["", *self.classes]))
+
+    def check_controls(self, controls):
+        values = super().check_controls(controls)
+        for c in self.controls:
+            if c.group and values[c.name]:
+                others = [o.name for o in self.controls if o.group == c.group and o.name != c.name and values[o.name]]
+                if others:
+                    raise ValueError(f"{c.name} and {', '.join(others)} are mutually exclusive")
+        return values
+
+    def label(self, values) -> torch.Tensor:
+        attrs = torch.tensor([[float(values[d]) for d in self.domains]], device=self.device)
+        if not self.classes:
+            return attrs
+        cls = values.get("target_class", "")
+        onehot = torch.zeros(1, len(self.classes), device=self.device)
+        mask = torch.tensor([[0.0, 1.0] if cls else [1.0, 0.0]], device=self.device)
+        if cls:
+            onehot[0, self.classes.index(cls)] = 1
+            attrs = torch.zeros_like(attrs)
+        return torch.cat([attrs, onehot, mask], 1)
+
+    def forward_array(self, image, **values):
+        c = self.label(values)
+        return self.through(image, lambda x: self.G(x, c))
+
+
+TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator}
 
 
 def load(path, device="cpu") -> Translator:

@@ -77,15 +77,16 @@ def matches(cls, kwargs: dict, state: dict) -> bool:
 
 def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
     """Convert ``path`` into a model file at ``out``; ``kind`` auto-detects from the keys."""
-    from trainer.importers import junyanz
+    from trainer.importers import junyanz, stargan
 
-    importers = {"pix2pix": junyanz.import_pix2pix, "cyclegan": junyanz.import_cyclegan}
+    importers = {"pix2pix": junyanz.import_pix2pix, "cyclegan": junyanz.import_cyclegan,
+                 "stargan": stargan.import_stargan}
     path = Path(path)
     if kind != "auto" and kind not in importers:
         raise CheckpointImportError(f"unknown checkpoint kind {kind!r}; known: auto, {', '.join(importers)}")
     state = as_state_dict(safe_load(path), path)
     if kind == "auto":
-        kind = junyanz.detect(state)
+        kind = junyanz.detect(state) or stargan.detect(state)
         if kind is None:
             raise CheckpointImportError(f"{path}: unrecognised checkpoint (first keys: {', '.join(list(state)[:4])})")
     tensors, card = importers[kind](state, path, **options)

@@ -2,8 +2,9 @@
 training step, makes sample grids and exports its generator."""
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.pix2pix import Pix2Pix
+from trainer.methods.stargan import StarGAN
 
-METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN)}
+METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN, StarGAN)}
 
 
 def get_method(name: str):

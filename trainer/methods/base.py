@@ -144,8 +144,11 @@ class Method:
             scaler.update()
 
     def end_step(self) -> None:
-        for s in self.schedulers.values():
-            s.step()
+        import warnings
+        with warnings.catch_warnings():  # G of StarGAN steps every n_critic: its schedule still counts steps
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for s in self.schedulers.values():
+                s.step()
 
     def learning_rates(self) -> dict[str, float]:
         return {f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}

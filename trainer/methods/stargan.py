@@ -1,0 +1,220 @@
+"""StarGAN (Choi et al., "StarGAN: Unified Generative Adversarial Networks for Multi-Domain
+Image-to-Image Translation", 2018), as yunjey/stargan trains it.
+
+One generator G(x, c) for every target domain vector c; the discriminator's source head is
+trained with WGAN-GP and its classification head with binary cross-entropy on the real
+labels; G gets the adversarial loss, the classification loss of its outputs on the target
+labels and the reconstruction loss |G(G(x, c_trg), c_org) - x| (lambda_rec 10), once every
+n_critic steps. Targets are the batch's own labels shuffled, so exclusive attributes (hair
+colours) stay exclusive. With ``second_root`` (a class-per-folder dataset such as RaFD) both
+datasets train one model: the label is [attributes, classes, mask], and each half of the
+step classifies only its own part (the mask vector of the paper).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from trainer.config import ConfigError
+from trainer.data.attributes import DEFAULT_ATTRS, HAIR_COLOURS, AttributeDataset
+from trainer.data.folder import FolderDataset
+from trainer.data.synth import cached_dataset
+from trainer.losses import gan_loss, gradient_penalty, l1_loss
+from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.nets import build
+from trainer.nets.init import init_weights
+
+
+@dataclass
+class StarGANConfig:
+    g_conv_dim: int = 64
+    d_conv_dim: int = 64
+    g_repeat_num: int = 6
+    d_repeat_num: int = 6
+    selected_attrs: list = field(default_factory=lambda: list(DEFAULT_ATTRS))
+    crop_size: int = 0  # 178 for CelebA's 178x218 images
+    second_root: str = ""  # a class-per-folder dataset trained jointly through the mask vector
+    gan_mode: str = "wgangp"
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_gp: float = 10.0
+    n_critic: int = 5
+    init_type: str = "none"  # the reference keeps PyTorch's default initialisation
+
+
+def exclusive_groups(attrs: list[str]) -> list[list[str]]:
+    hair = [a for a in attrs if a in HAIR_COLOURS]
+    return [hair] if len(hair) > 1 else []
+
+
+def single_domain_targets(c_org: torch.Tensor, attrs: list[str]) -> list[torch.Tensor]:
+    """For each selected attribute, the labels with that one domain changed: a hair colour is
+    set (and the other colours cleared), any other attribute is flipped (the reference's
+    ``create_labels``)."""
+    hair = [i for i, a in enumerate(attrs) if a in HAIR_COLOURS]
+    out = []
+    for i, a in enumerate(attrs):
+        c = c_org.clone()
+        if i in hair:
+            c[:, hair] = 0
+            c[:, i] = 1
+        else:
+            c[:, i] = 1 - c[:, i]
+        out.append(c)
+    return out
+
+
+class JointDataset(Dataset):
+    """An attributes dataset and a class-folder dataset read together: item i of the first with
+    an item of the second drawn from the same seed."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __len__(self):
+        return len(self.first)
+
+    def __getitem__(self, key):
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        item = dict(self.first[key])
+        j = index % len(self.second) if seed is None else seed % len(self.second)
+        other = self.second[(j, seed)]
+        item.update(image2=other["image"], class2=other["class_index"])
+        return item
+
+
+class StarGAN(Method):
+    name = "stargan"
+    task = "attributes"
+    ModelConfig = StarGANConfig
+
+    @classmethod
+    def validate(cls, cfg):
+        cls.check_common(cfg, "attributes layout (an image folder and list_attr_celeba.txt)", "/path/to/celeba")
+        m = cfg.model
+        if cfg.data.image_size < 2 ** m.d_repeat_num:
+            raise ConfigError(f"data.image_size {cfg.data.image_size} is smaller than 2^d_repeat_num "
+                              f"({2 ** m.d_repeat_num}); lower model.d_repeat_num")
+        if cfg.data.image_size % 4:
+            raise ConfigError(f"data.image_size = {cfg.data.image_size}: must be a multiple of 4")
+        if m.n_critic < 1:
+            raise ConfigError("model.n_critic must be at least 1")
+        if m.second_root and not Path(m.second_root).expanduser().is_dir():
+            raise ConfigError(f"model.second_root = {m.second_root!r}: no such folder")
+
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
+        super().__init__(cfg, device, amp_dtype, channels_last)
+        m, t = cfg.model, cfg.train
+        self.attrs = list(m.selected_attrs)
+        self.classes2 = FolderDataset(Path(m.second_root).expanduser(), log=None).classes if m.second_root else []
+        self.c_dim, self.c2_dim = len(self.attrs), len(self.classes2)
+        self.label_dim = self.c_dim + (self.c2_dim + 2 if self.c2_dim else 0)
+        g = build("stargan_G", **self.generator_args())
+        d = build("stargan_D", image_size=cfg.data.image_size, conv_dim=m.d_conv_dim,
+                  c_dim=self.c_dim + self.c2_dim, repeat_num=m.d_repeat_num)
+        if m.init_type != "none":
+            init_weights(g, m.init_type)
+            init_weights(d, m.init_type)
+        self.G, self.D = self.add_net("G", g), self.add_net("D", d)
+        self.add_optimizer("G", self.G.parameters(), t.lr, (t.beta1, t.beta2))
+        self.add_optimizer("D", self.D.parameters(), t.lr, (t.beta1, t.beta2))
+
+    def generator_args(self) -> dict:
+        m = self.cfg.model
+        return {"conv_dim": m.g_conv_dim, "c_dim": self.label_dim, "repeat_num": m.g_repeat_num}
+
+    def dataset(self, phase="train", log=print):
+        d, m = self.cfg.data, self.cfg.model
+        root = Path(d.root).expanduser() if d.root else cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+        first = AttributeDataset(root, "", self.attrs, phase, d.image_size, m.crop_size, d.flip, log=log)
+        if not self.c2_dim:
+            return first
+        return JointDataset(first, FolderDataset(Path(m.second_root).expanduser(), phase, d.image_size,
+                                                 m.crop_size, d.flip, log=log))
+
+    # -- labels with the mask vector
+    def full_label(self, attrs=None, classes=None, batch=1) -> torch.Tensor:
+        """[attributes, one-hot classes, mask] (mask only when two datasets are joined)."""
+        dev = self.device
+        batch = attrs.size(0) if attrs is not None else batch
+        parts = [attrs if attrs is not None else torch.zeros(batch, self.c_dim, device=dev)]
+        if self.c2_dim:
+            parts.append(F.one_hot(classes, self.c2_dim).float() if classes is not None
+                         else torch.zeros(batch, self.c2_dim, device=dev))
+            mask = torch.zeros(batch, 2, device=dev)
+            mask[:, 0 if classes is None else 1] = 1
+            parts.append(mask)
+        return torch.cat(parts, 1)
+
+    def _cls_loss(self, logits, target_attrs=None, target_classes=None):
+        if target_classes is None:
+            return F.binary_cross_entropy_with_logits(logits[:, :self.c_dim].float(), target_attrs,
+                                                      reduction="sum") / logits.size(0)
+        return F.cross_entropy(logits[:, self.c_dim:].float(), target_classes)
+
+    def _step(self, x_real, attrs, classes, update_G: bool, suffix: str, losses: dict):
+        m = self.cfg.model
+        G, D = self.train_nets["G"], self.train_nets["D"]
+        perm = torch.randperm(x_real.size(0), device=self.device)
+        if classes is None:
+            c_org, c_trg = self.full_label(attrs), self.full_label(attrs[perm])
+            tgt = {"target_attrs": attrs[perm]}
+            org = {"target_attrs": attrs}
+        else:
+            c_org, c_trg = self.full_label(classes=classes, batch=len(classes)), \
+                self.full_label(classes=classes[perm], batch=len(classes))
+            tgt, org = {"target_classes": classes[perm]}, {"target_classes": classes}
+        set_requires_grad(self.D, True)
+        with self.autocast():
+            src_real, cls_real = D(x_real)
+            x_fake = G(x_real, c_trg)
+            src_fake, _ = D(x_fake.detach())
+            losses["D_real" + suffix] = gan_loss(m.gan_mode, src_real, True)
+            losses["D_fake" + suffix] = gan_loss(m.gan_mode, src_fake, False)
+            losses["D_cls" + suffix] = self._cls_loss(cls_real, **org)
+            loss_D = losses["D_real" + suffix] + losses["D_fake" + suffix] + m.lambda_cls * losses["D_cls" + suffix]
+            if m.gan_mode == "wgangp":
+                losses["D_gp" + suffix] = gradient_penalty(D, x_real, x_fake, m.lambda_gp)
+                loss_D = loss_D + losses["D_gp" + suffix]
+        self.optimize("D", loss_D)
+        if not update_G:
+            return
+        set_requires_grad(self.D, False)
+        with self.autocast():
+            x_fake = G(x_real, c_trg)
+            src, cls = self.D(x_fake)
+            losses["G_fake" + suffix] = gan_loss(m.gan_mode, src, True, for_discriminator=False)
+            losses["G_cls" + suffix] = self._cls_loss(cls, **tgt)
+            losses["G_rec" + suffix] = l1_loss(G(x_fake, c_org), x_real)
+            loss_G = (losses["G_fake" + suffix] + m.lambda_rec * losses["G_rec" + suffix]
+                      + m.lambda_cls * losses["G_cls" + suffix])
+        self.optimize("G", loss_G)
+        set_requires_grad(self.D, True)
+
+    def train_step(self, batch):
+        iteration = self.schedulers["D"].last_epoch  # restored on resume with the scheduler
+        update_G = (iteration + 1) % self.cfg.model.n_critic == 0
+        losses = {}
+        self._step(self.to_device(batch["image"]), self.to_device(batch["label"]), None, update_G, "", losses)
+        if self.c2_dim:
+            self._step(self.to_device(batch["image2"]), None, batch["class2"].to(self.device), update_G, "_2",
+                       losses)
+        self.end_step()
+        return losses
+
+    def sample(self, batch):
+        """Rows of input | each single-domain change (the reference's sample grid)."""
+        x = self.to_device(batch["image"])
+        attrs = self.to_device(batch["label"])
+        with side_effect_free(self.G), self.autocast():
+            outs = [self.G(x, self.full_label(c)).float() for c in single_domain_targets(attrs, self.attrs)]
+        return image_grid([[x[i].float()] + [o[i] for o in outs] for i in range(x.size(0))])
+
+    def export(self):
+        card = self.card({"G": {"name": "stargan_G", "args": self.generator_args()}},
+                         domains=self.attrs, exclusive_groups=exclusive_groups(self.attrs), classes=self.classes2)
+        return {f"G.{k}": v for k, v in self.G.state_dict().items()}, card

@@ -38,8 +38,13 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
                 group["fused"], group["foreach"] = False, False
     s, b = cfg.data.image_size, cfg.train.batch_size
     g = torch.Generator().manual_seed(0)
-    batch = {"A": torch.rand(b, 3, s, s, generator=g) * 2 - 1, "B": torch.rand(b, 3, s, s, generator=g) * 2 - 1}
-    for _ in range(2):
+    image = lambda: torch.rand(b, 3, s, s, generator=g) * 2 - 1  # noqa: E731
+    if cfg.method == "stargan":
+        labels = (torch.rand(b, len(cfg.model.selected_attrs), generator=g) > 0.5).float()
+        batch = {"image": image(), "label": labels}
+    else:
+        batch = {"A": image(), "B": image()}
+    for _ in range(2 * getattr(cfg.model, "n_critic", 1)):
         method.train_step(batch)
     return method, batch
 
@@ -48,7 +53,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("presets", nargs="+")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=3, help="steps per round and variant")
+    p.add_argument("--steps", type=int, default=5, help="steps per round and variant (StarGAN: a multiple of "
+                   "n_critic, so that G steps are counted fairly)")
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--set", action="append", default=[])

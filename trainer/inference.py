@@ -200,7 +200,32 @@ class StarTranslator(Translator):
         return self.through(image, lambda x: self.G(x, c))
 
 
-TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator}
+class SampleTranslator(Translator):
+    """A generator from noise (DCGAN, WGAN-GP): a seed, and a class when conditional."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+        self.classes = list(card.get("classes", []))
+        self.controls = [Control("seed", "seed", 0, "Seed", "Seed of the noise vector z", minimum=0,
+                                 maximum=2 ** 31 - 1)]
+        if self.classes:
+            self.controls.append(Control("class_name", "choice", self.classes[0], "Class", "The class to draw",
+                                         choices=self.classes))
+
+    @property
+    def needs_image(self) -> bool:
+        return False
+
+    def forward_array(self, image, seed=0, class_name=None):
+        nz = self.card["nets"]["G"]["args"]["nz"]
+        z = torch.randn(1, nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
+        labels = torch.tensor([self.classes.index(class_name)], device=self.device) if self.classes else None
+        return to_uint8(self.G(z, labels)[0])
+
+
+TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator,
+               "dcgan": SampleTranslator, "wgan_gp": SampleTranslator}
 
 
 def load(path, device="cpu") -> Translator:

@@ -156,9 +156,34 @@ def _write_faces(item_fn: Callable, out: Path, n: int, size: int, seed: int, wor
     (out / "eval" / "identities.jsonl").write_text("".join(json.dumps(r) + "\n" for r in idents))
 
 
+def _shape_item(args):
+    seed, size, kind = args
+    from trainer.data.sketches import render
+    return render(seed, size, kinds=[kind], count=1)[0], {}
+
+
+def _write_classes(item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int, progress=None):
+    """Class folders: ``train/<kind>/NNNNNN.png`` (and ``test/``), one object of that kind per photo."""
+    from trainer.data.shapes import KINDS
+    counts = split_counts(n)
+    jobs, names = [], []
+    for k in range(n):
+        kind = KINDS[k % len(KINDS)]
+        split = "train" if k < counts["train"] else "test"
+        (out / split / kind).mkdir(parents=True, exist_ok=True)
+        jobs.append((seed * 10_000_019 + k, size, kind))
+        names.append(f"{split}/{kind}/{k:06d}.png")
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+        for i, (name, (image, _)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
+            image.save(out / name)
+            if progress:
+                progress(i + 1, n)
+
+
 DATASETS = {
     "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
     "shapes-unpaired": (_unpaired_item, _write_unpaired, "unaligned: A = shaded photos, B = flat cartoons"),
+    "shapes": (_shape_item, _write_classes, "class folders: one object per photo, by kind"),
     "faces": (_face_item, _write_faces, "CelebA attributes layout with counterfactual ground truth"),
 }
 

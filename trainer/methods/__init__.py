@@ -1,10 +1,11 @@
 """Methods by name: a plain dict registry. Each method builds its nets from a config, does one
 training step, makes sample grids and exports its generator."""
 from trainer.methods.cyclegan import CycleGAN
+from trainer.methods.dcgan import DCGAN, WGANGP
 from trainer.methods.pix2pix import Pix2Pix
 from trainer.methods.stargan import StarGAN
 
-METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN, StarGAN)}
+METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN, StarGAN, DCGAN, WGANGP)}
 
 
 def get_method(name: str):

@@ -118,3 +118,12 @@ def test_synth_faces_writes_the_celeba_layout_and_counterfactuals(tmp_path):
     expect = np.asarray(render(rec["identity_seed"], smile, 32))
     got = np.asarray(Image.open(out / "eval" / "counterfactuals" / f"{rec['file'][:-4]}_Smiling.png"))
     assert np.array_equal(expect, got)
+
+
+def test_synth_expressions_writes_class_folders(tmp_path):
+    from trainer.data.faces import EXPRESSIONS
+    from trainer.data.synth import synthesize
+    out = synthesize("expressions", tmp_path / "e", n=12, size=16, workers=1)
+    ds = FolderDataset(out, image_size=16)
+    assert ds.classes == sorted(EXPRESSIONS) and len(ds) == 10
+    assert len(FolderDataset(out, phase="test", image_size=16)) == 2

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="datasets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="write a procedural dataset")
-    s.add_argument("name", help="sketches, shapes-unpaired or faces")
+    s.add_argument("name", help="sketches, shapes-unpaired, shapes, faces or expressions")
     s.add_argument("--out", required=True)
     s.add_argument("--n", type=int, default=1000)
     s.add_argument("--size", type=int, default=128)

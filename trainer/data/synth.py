@@ -162,17 +162,25 @@ def _shape_item(args):
     return render(seed, size, kinds=[kind], count=1)[0], {}
 
 
-def _write_classes(item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int, progress=None):
-    """Class folders: ``train/<kind>/NNNNNN.png`` (and ``test/``), one object of that kind per photo."""
-    from trainer.data.shapes import KINDS
+def _expression_item(args):
+    seed, size, expression = args
+    from trainer.data.faces import draw_attributes, render
+    attrs = draw_attributes(seed)
+    attrs["Smiling"] = expression == "happy"
+    return render(seed, attrs, size, expression=expression), {}
+
+
+def _write_class_folders(classes, item_fn: Callable, out: Path, n: int, size: int, seed: int, workers: int,
+                         progress=None):
+    """Class folders: ``train/<class>/NNNNNN.png`` and ``test/<class>/...``, classes in turn."""
     counts = split_counts(n)
     jobs, names = [], []
     for k in range(n):
-        kind = KINDS[k % len(KINDS)]
+        cls = classes[k % len(classes)]
         split = "train" if k < counts["train"] else "test"
-        (out / split / kind).mkdir(parents=True, exist_ok=True)
-        jobs.append((seed * 10_000_019 + k, size, kind))
-        names.append(f"{split}/{kind}/{k:06d}.png")
+        (out / split / cls).mkdir(parents=True, exist_ok=True)
+        jobs.append((seed * 10_000_019 + k, size, cls))
+        names.append(f"{split}/{cls}/{k:06d}.png")
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
         for i, (name, (image, _)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
             image.save(out / name)
@@ -180,10 +188,21 @@ def _write_classes(item_fn: Callable, out: Path, n: int, size: int, seed: int, w
                 progress(i + 1, n)
 
 
+def _write_shapes(*args, **kw):
+    from trainer.data.shapes import KINDS
+    _write_class_folders(KINDS, *args, **kw)
+
+
+def _write_expressions(*args, **kw):
+    from trainer.data.faces import EXPRESSIONS
+    _write_class_folders(EXPRESSIONS, *args, **kw)
+
+
 DATASETS = {
     "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
     "shapes-unpaired": (_unpaired_item, _write_unpaired, "unaligned: A = shaded photos, B = flat cartoons"),
-    "shapes": (_shape_item, _write_classes, "class folders: one object per photo, by kind"),
+    "shapes": (_shape_item, _write_shapes, "class folders: one object per photo, by kind"),
+    "expressions": (_expression_item, _write_expressions, "class folders (RaFD-style): faces by expression"),
     "faces": (_face_item, _write_faces, "CelebA attributes layout with counterfactual ground truth"),
 }
 

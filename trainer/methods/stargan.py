@@ -38,6 +38,7 @@ class StarGANConfig:
     selected_attrs: list = field(default_factory=lambda: list(DEFAULT_ATTRS))
     crop_size: int = 0  # 178 for CelebA's 178x218 images
     second_root: str = ""  # a class-per-folder dataset trained jointly through the mask vector
+    second_synth: str = ""  # or a procedural one (expressions), made once like data.synth
     gan_mode: str = "wgangp"
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
@@ -110,7 +111,10 @@ class StarGAN(Method):
         super().__init__(cfg, device, amp_dtype, channels_last)
         m, t = cfg.model, cfg.train
         self.attrs = list(m.selected_attrs)
-        self.classes2 = FolderDataset(Path(m.second_root).expanduser(), log=None).classes if m.second_root else []
+        self.second_root = (Path(m.second_root).expanduser() if m.second_root else
+                            cached_dataset(m.second_synth, cfg.data.synth_n, cfg.data.image_size) if m.second_synth
+                            else None)
+        self.classes2 = FolderDataset(self.second_root, log=None).classes if self.second_root else []
         self.c_dim, self.c2_dim = len(self.attrs), len(self.classes2)
         self.label_dim = self.c_dim + (self.c2_dim + 2 if self.c2_dim else 0)
         g = build("stargan_G", **self.generator_args())
@@ -133,8 +137,7 @@ class StarGAN(Method):
         first = AttributeDataset(root, "", self.attrs, phase, d.image_size, m.crop_size, d.flip, log=log)
         if not self.c2_dim:
             return first
-        return JointDataset(first, FolderDataset(Path(m.second_root).expanduser(), phase, d.image_size,
-                                                 m.crop_size, d.flip, log=log))
+        return JointDataset(first, FolderDataset(self.second_root, phase, d.image_size, m.crop_size, d.flip, log=log))
 
     # -- labels with the mask vector
     def full_label(self, attrs=None, classes=None, batch=1) -> torch.Tensor:

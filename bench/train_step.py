@@ -28,7 +28,9 @@ VARIANTS = {  # name: (precision, channels_last, reference optimiser)
 
 
 def build(preset: str, device: torch.device, precision: str, channels_last: bool, reference_adam: bool, extra):
-    cfg = config.load(preset, [f"train.precision={precision}", "data.root=.", *extra])
+    raw = config.read_toml(config.preset_path(preset)).get("data", {})
+    root = [] if raw.get("synth") or raw.get("root") else ["data.root=."]  # user-data presets: batches are synthetic
+    cfg = config.load(preset, [f"train.precision={precision}", *root, *extra])
     torch.manual_seed(0)
     amp = None if precision == "off" else torch.bfloat16
     method = get_method(cfg.method)(cfg, device, amp, channels_last)
@@ -42,6 +44,9 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
     if cfg.method == "stargan":
         labels = (torch.rand(b, len(cfg.model.selected_attrs), generator=g) > 0.5).float()
         batch = {"image": image(), "label": labels}
+    elif cfg.method in ("dcgan", "wgan_gp"):
+        n_classes = max(1, len(getattr(method, "classes", [])))
+        batch = {"image": image(), "class_index": torch.randint(0, n_classes, (b,), generator=g)}
     else:
         batch = {"A": image(), "B": image()}
     for _ in range(2 * getattr(cfg.model, "n_critic", 1)):

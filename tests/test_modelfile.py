@@ -177,3 +177,12 @@ def test_mismatched_model_file_lists_keys(tmp_path):
     save_model(tmp_path / "m.safetensors", state, card)
     with pytest.raises(ModelFileError, match=r"missing keys: model\.model\.0\.weight.*unexpected keys: extra"):
         inference.load(tmp_path / "m.safetensors")
+
+
+def test_truncated_model_file_is_a_clear_error(trained, tmp_path):
+    rd, _ = trained
+    data = (rd / "model.safetensors").read_bytes()
+    for cut, words in ((60, "truncated or corrupt"), (len(data) - 100, "corrupt")):
+        (tmp_path / "cut.safetensors").write_bytes(data[:cut])
+        with pytest.raises(ModelFileError, match=words):
+            inference.load(tmp_path / "cut.safetensors")

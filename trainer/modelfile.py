@@ -58,12 +58,19 @@ def read_card(path) -> dict:
     path = _check(path)
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFileError(f"{path}: truncated or corrupt model file (its header is unreadable)") from None
     meta = header.get("__metadata__") or {}
     if CARD_KEY not in meta:
         raise ModelFileError(f"{path}: a safetensors file without a GAN Studio model card "
                              "(import reference checkpoints with `gan-trainer import`)")
-    return json.loads(meta[CARD_KEY])
+    try:
+        return json.loads(meta[CARD_KEY])
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: the model card is not valid JSON") from None
 
 
 def _check(path) -> Path:

@@ -3,6 +3,7 @@ from trainer.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
 from trainer.nets.resnet import ResnetGenerator
 from trainer.nets.stargan import StarDiscriminator, StarGenerator
+from trainer.nets.stylegan import StyleGenerator
 from trainer.nets.unet import UnetGenerator
 
 NETS = {
@@ -15,6 +16,7 @@ NETS = {
     "stargan_D": StarDiscriminator,
     "dcgan_G": DCGANGenerator,
     "dcgan_D": DCGANDiscriminator,
+    "stylegan_G": StyleGenerator,
 }
 
 

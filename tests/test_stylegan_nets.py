@@ -1,0 +1,66 @@
+"""The StyleGAN2 generator against rosinality's keys and count; crossover and noise semantics."""
+import pytest
+import torch
+
+from test_nets import reference
+from trainer.nets.stylegan import StyleGenerator
+
+
+@pytest.mark.parametrize("name, size", [("rosinality_stylegan2_G_256_cm2", 256),
+                                        ("rosinality_stylegan2_G_1024_cm2", 1024)])
+def test_generator_matches_reference(name, size):
+    _, params, keys = reference(name)
+    with torch.device("meta"):
+        g = StyleGenerator(size, 512, 8, 2)
+    state = {k: tuple(v.shape) for k, v in g.state_dict().items()}
+    assert list(state) == list(keys) and state == keys
+    assert sum(p.numel() for p in g.parameters()) == params
+    if size == 256:
+        assert params == 30_034_338
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    g = StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16)
+    with torch.no_grad():  # give the noise inputs a visible strength
+        for m in g.modules():
+            if type(m).__name__ == "NoiseInjection":
+                m.weight.fill_(0.3)
+    return g
+
+
+def test_crossover_extremes_give_the_pure_latents(small):
+    z1, z2 = torch.randn(2, 32), torch.randn(2, 32)
+    noise = small.const_noise()
+    with torch.no_grad():
+        w1, w2 = small.mapping(z1), small.mapping(z2)
+        only_w2 = small([z1, z2], inject_index=0, noise=noise)
+        only_w1 = small([z1, z2], inject_index=small.n_latent, noise=noise)
+        torch.testing.assert_close(only_w1, small([w1], input_is_latent=True, noise=noise))
+        torch.testing.assert_close(only_w2, small([w2], input_is_latent=True, noise=noise))
+    assert small.layer_resolutions() == [4, 4, 8, 8, 16, 16, 32, 32]
+
+
+def test_noise_modes(small):
+    z = torch.randn(1, 32)
+    with torch.no_grad():
+        a = small([z], randomize_noise=False)
+        b = small([z], randomize_noise=False)
+        r1, r2 = small([z]), small([z])
+        off = small([z], noise=[torch.zeros_like(n) for n in small.const_noise()])
+        strength0 = small([z], noise=[0.0 * n for n in small.const_noise()])
+    assert torch.equal(a, b) and not torch.equal(r1, r2)
+    torch.testing.assert_close(off, strength0)
+    assert not torch.allclose(off, a)
+
+
+def test_truncation_zero_gives_the_mean_latent_image(small):
+    with torch.no_grad():
+        mean = small.mean_latent(512)
+        imgs = [small([torch.randn(1, 32)], truncation=0.0, truncation_latent=mean, randomize_noise=False)
+                for _ in range(3)]
+        ref = small([mean], input_is_latent=True, randomize_noise=False)
+    for im in imgs:
+        torch.testing.assert_close(im, ref)
+    assert imgs[0].shape == (1, 3, 32, 32)

@@ -64,3 +64,16 @@ def test_truncation_zero_gives_the_mean_latent_image(small):
     for im in imgs:
         torch.testing.assert_close(im, ref)
     assert imgs[0].shape == (1, 3, 32, 32)
+
+
+def test_discriminator_matches_reference_and_runs():
+    from trainer.nets.stylegan_d import StyleDiscriminator
+    _, params, keys = reference("rosinality_stylegan2_D_256_cm2")
+    with torch.device("meta"):
+        d = StyleDiscriminator(256, 2)
+    state = {k: tuple(v.shape) for k, v in d.state_dict().items()}
+    assert list(state) == list(keys) and state == keys
+    assert sum(p.numel() for p in d.parameters()) == params
+    small = StyleDiscriminator(32, channel_max=16)
+    assert small(torch.randn(6, 3, 32, 32)).shape == (6, 1)  # 6 is not a multiple of the stddev group
+    assert small(torch.randn(8, 3, 32, 32)).shape == (8, 1)

@@ -4,6 +4,7 @@ from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, Pixel
 from trainer.nets.resnet import ResnetGenerator
 from trainer.nets.stargan import StarDiscriminator, StarGenerator
 from trainer.nets.stylegan import StyleGenerator
+from trainer.nets.stylegan_d import StyleDiscriminator
 from trainer.nets.unet import UnetGenerator
 
 NETS = {
@@ -17,6 +18,7 @@ NETS = {
     "dcgan_G": DCGANGenerator,
     "dcgan_D": DCGANDiscriminator,
     "stylegan_G": StyleGenerator,
+    "stylegan_D": StyleDiscriminator,
 }
 
 

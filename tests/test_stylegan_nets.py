@@ -77,3 +77,34 @@ def test_discriminator_matches_reference_and_runs():
     small = StyleDiscriminator(32, channel_max=16)
     assert small(torch.randn(6, 3, 32, 32)).shape == (6, 1)  # 6 is not a multiple of the stddev group
     assert small(torch.randn(8, 3, 32, 32)).shape == (8, 1)
+
+
+def test_rosinality_checkpoint_import_and_translator(tmp_path):
+    import argparse
+
+    import numpy as np
+
+    from trainer import inference
+    from trainer.importers import import_checkpoint
+    from trainer.modelfile import read_card
+    torch.manual_seed(0)
+    g = StyleGenerator(32, style_dim=32, n_mlp=3, channel_max=16)
+    latent_avg = torch.randn(32)
+    torch.save({"g": g.state_dict(), "g_ema": g.state_dict(), "d": {}, "latent_avg": latent_avg,
+                "args": argparse.Namespace(size=32, n_mlp=3)}, tmp_path / "020000.pt")
+    out = import_checkpoint(tmp_path / "020000.pt", tmp_path / "s.safetensors")
+    card = read_card(out)
+    assert card["method"] == "stylegan" and card["nets"]["G"]["args"]["size"] == 32
+    assert card["nets"]["G"]["args"]["n_mlp"] == 3 and card["training"]["generator"] == "g_ema"
+    t = inference.load(out)
+    assert torch.equal(t.mean_w[0], latent_avg)
+    n = t.G.n_latent
+    run = lambda **c: np.asarray(t.run(**c))  # noqa: E731
+    assert run(seed=1).shape == (32, 32, 3)
+    # crossover = all layers is the source alone, 0 is the style seed alone
+    assert np.array_equal(run(seed=1, style_seed=2, crossover=n), run(seed=1, style_seed=9, crossover=n))
+    assert np.array_equal(run(seed=1, style_seed=2, crossover=0), run(seed=2, style_seed=5, crossover=n))
+    # psi 0 gives the mean-latent image whatever the seed; strength 0 equals noise off
+    assert np.array_equal(run(seed=1, psi=0.0), run(seed=7, psi=0.0))
+    assert np.array_equal(run(seed=3, noise_mode="const", noise_strength=0.0), run(seed=3, noise_mode="off"))
+    assert np.array_equal(run(seed=3, noise_mode="off"), run(seed=3, noise_mode="off"))

@@ -224,7 +224,73 @@ class SampleTranslator(Translator):
         return to_uint8(self.G(z, labels)[0])
 
 
-TRANSLATORS = {"pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator,
+class StyleTranslator(Translator):
+    """StyleGAN: source seed (w1), style seed (w2), crossover (layers below it take w1, the rest w2),
+    truncation psi towards the mean latent, noise mode and strength, and a fixed-noise seed so that
+    moving a slider changes only what the slider controls."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+        if "latent_avg" in tensors:
+            self.mean_w = tensors["latent_avg"].to(self.device).reshape(1, -1)
+        else:  # the mean of 4096 mapped latents, the same every time
+            with torch.no_grad():
+                self.mean_w = self.G.mean_latent(4096, torch.Generator(device=self.device).manual_seed(0))
+        n = self.G.n_latent
+        res = self.G.layer_resolutions()
+        self.controls = [
+            Control("seed", "seed", 0, "Source seed", "z of the source (layers below the crossover)", minimum=0,
+                    maximum=2 ** 31 - 1),
+            Control("style_seed", "seed", 1, "Style seed", "z of the style (layers from the crossover on)",
+                    minimum=0, maximum=2 ** 31 - 1),
+            Control("crossover", "int", n, "Crossover layer",
+                    "layers below it follow the source; " + ", ".join(f"{i}: {r} px" for i, r in enumerate(res)),
+                    minimum=0, maximum=n),
+            Control("psi", "float", 0.7, "Truncation psi", "1: the full variety; 0: the mean face", minimum=0.0,
+                    maximum=1.0),
+            Control("noise_mode", "choice", "const", "Noise", "random: new noise each time; const: fixed; off",
+                    choices=["random", "const", "off"]),
+            Control("noise_strength", "float", 1.0, "Noise strength", "a multiplier on every noise input",
+                    minimum=0.0, maximum=2.0),
+            Control("noise_seed", "seed", 0, "Noise seed", "the fixed noise maps (noise mode const)", minimum=0,
+                    maximum=2 ** 31 - 1),
+        ]
+
+    @property
+    def needs_image(self) -> bool:
+        return False
+
+    def latent(self, seed) -> torch.Tensor:
+        z = torch.randn(1, self.G.style_dim, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
+        return self.G.mapping(z)
+
+    def noise(self, mode, strength, seed):
+        if mode == "random":
+            return None
+        maps = []
+        g = torch.Generator().manual_seed(int(seed))
+        for i in range(self.G.num_layers):
+            res = 2 ** ((i + 5) // 2)
+            m = torch.randn(1, 1, res, res, generator=g).to(self.device)
+            maps.append(m * float(strength) if mode == "const" else torch.zeros_like(m))
+        return maps
+
+    def forward_array(self, image, seed=0, style_seed=1, crossover=None, psi=0.7, noise_mode="const",
+                      noise_strength=1.0, noise_seed=0):
+        n = self.G.n_latent
+        k = n if crossover is None else max(0, min(n, int(crossover)))
+        w1, w2 = (self.mean_w + float(psi) * (w - self.mean_w) for w in (self.latent(seed), self.latent(style_seed)))
+        w = torch.cat([w1.unsqueeze(1).repeat(1, k, 1), w2.unsqueeze(1).repeat(1, n - k, 1)], 1)
+        if noise_mode == "random" and float(noise_strength) != 1.0:
+            noise = [torch.randn(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
+                     * float(noise_strength) for i in range(self.G.num_layers)]
+        else:
+            noise = self.noise(noise_mode, noise_strength, noise_seed)
+        return to_uint8(self.G.synthesis(w, noise)[0])
+
+
+TRANSLATORS = {"stylegan": StyleTranslator, "pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator,
                "dcgan": SampleTranslator, "wgan_gp": SampleTranslator}
 
 

@@ -77,14 +77,20 @@ def matches(cls, kwargs: dict, state: dict) -> bool:
 
 def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
     """Convert ``path`` into a model file at ``out``; ``kind`` auto-detects from the keys."""
-    from trainer.importers import junyanz, stargan
+    import argparse
+
+    from trainer.importers import junyanz, rosinality, stargan
 
     importers = {"pix2pix": junyanz.import_pix2pix, "cyclegan": junyanz.import_cyclegan,
-                 "stargan": stargan.import_stargan}
+                 "stargan": stargan.import_stargan, "stylegan": rosinality.import_stylegan}
     path = Path(path)
     if kind != "auto" and kind not in importers:
         raise CheckpointImportError(f"unknown checkpoint kind {kind!r}; known: auto, {', '.join(importers)}")
-    state = as_state_dict(safe_load(path), path)
+    obj = safe_load(path, allowed_globals=[argparse.Namespace])  # rosinality files carry their args
+    if kind == "stylegan" or (kind == "auto" and rosinality.detect(obj)):
+        kind, state = "stylegan", obj
+    else:
+        state = as_state_dict(obj, path)
     if kind == "auto":
         kind = junyanz.detect(state) or stargan.detect(state)
         if kind is None:

@@ -127,3 +127,10 @@ def test_synth_expressions_writes_class_folders(tmp_path):
     ds = FolderDataset(out, image_size=16)
     assert ds.classes == sorted(EXPRESSIONS) and len(ds) == 10
     assert len(FolderDataset(out, phase="test", image_size=16)) == 2
+
+
+def test_missing_split_falls_back_to_train_not_to_split_folders(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / split / "cat").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "cat" / "0.png")
+    assert FolderDataset(tmp_path, phase="val", image_size=8).classes == ["cat"]

@@ -14,9 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-STATES = ("running", "finished", "stopped", "failed")
-
-
 def atomic_write(path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +71,6 @@ class RunDir:
     samples_dir = property(lambda self: self.path / "samples")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     model_path = property(lambda self: self.path / "model.safetensors")
-    log_path = property(lambda self: self.path / "train.log")
 
     def exists(self) -> bool:
         return self.config_path.is_file()

@@ -130,10 +130,10 @@ def render(seed: int, size: int = 128, kinds=None, count: int | None = None, sty
     shadow = np.zeros((res, res), np.float32)
     for s, m in zip(shapes, masks):
         shadow = np.maximum(shadow, _cast_shadow(m, s.base_y, -light_x * 0.9, res))
+    background = canvas.copy() if style == "cartoon" else None  # the cartoon has no cast shadows
     canvas *= (1 - 0.45 * shadow)[..., None]
     if style == "cartoon":
-        base = [_background(np.random.default_rng(seed), res, horizon, light_x)]  # unshaded, unshadowed
-        photo = _cartoon(shapes, masks, base[0], horizon, res, lambda s: s.colour * 0.95)
+        photo = _cartoon(shapes, masks, background, horizon, res, lambda s: s.colour * 0.95)
     else:
         for s in shapes:
             s.paint(canvas, light)

@@ -69,7 +69,3 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
     """Tensor CHW or NCHW in [-1, 1] -> uint8 HWC (or NHWC) array."""
     t = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
     return (t.permute(1, 2, 0) if t.dim() == 3 else t.permute(0, 2, 3, 1)).numpy()
-
-
-def to_pil(t: torch.Tensor) -> Image.Image:
-    return Image.fromarray(to_uint8(t), "RGB")

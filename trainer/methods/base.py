@@ -102,6 +102,16 @@ class Method:
         if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
             raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
 
+    def data_root(self, log=print):
+        """``data.root``, or the procedural ``data.synth`` dataset (made once, then cached)."""
+        from pathlib import Path
+
+        from trainer.data.synth import cached_dataset
+        d = self.cfg.data
+        if d.root:
+            return Path(d.root).expanduser()
+        return cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
         net = net.to(self.device)
         if self.channels_last:

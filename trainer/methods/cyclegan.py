@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 from trainer.config import ConfigError
-from trainer.data.synth import cached_dataset
 from trainer.data.unaligned import UnalignedDataset
 from trainer.image_pool import ImagePool
 from trainer.losses import gan_loss, l1_loss
@@ -77,7 +75,7 @@ class CycleGAN(Method):
 
     def dataset(self, phase="train", log=print):
         d = self.cfg.data
-        root = Path(d.root).expanduser() if d.root else cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+        root = self.data_root(log)
         if phase != "train":
             phase = "test" if (root / "testA").is_dir() and (root / "testB").is_dir() else "train"
         return UnalignedDataset(root, phase, d.image_size, d.load_size or None, d.preprocess, d.flip,

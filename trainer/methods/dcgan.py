@@ -9,14 +9,12 @@ class label (the dataset's class folders) to z and to the discriminator's input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from trainer.config import ConfigError
 from trainer.data.attributes import find_image_folder
-from trainer.data.folder import FolderDataset
-from trainer.data.synth import cached_dataset
+from trainer.data.folder import FolderDataset, class_names
 from trainer.losses import gan_loss, gradient_penalty
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
@@ -62,7 +60,7 @@ class DCGAN(Method):
     def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
         super().__init__(cfg, device, amp_dtype, channels_last)
         m, t = cfg.model, cfg.train
-        self.classes = self.dataset(log=None).classes if m.conditional else []
+        self.classes = class_names(self.image_root(log=None)) if m.conditional else []
         if m.conditional and not self.classes:
             raise ConfigError("model.conditional = true needs a dataset with one subfolder per class")
         self.G = self.add_net("G", init_weights(build("dcgan_G", **self.generator_args())))
@@ -78,10 +76,13 @@ class DCGAN(Method):
 
     def dataset(self, phase="train", log=print):
         d = self.cfg.data
-        root = Path(d.root).expanduser() if d.root else cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+        return FolderDataset(self.image_root(log), phase, d.image_size, 0, d.flip, log=log)
+
+    def image_root(self, log=print):
+        root = self.data_root(log)
         if (root / "list_attr_celeba.txt").is_file():  # the CelebA layout: its image folder, unlabelled
             root = find_image_folder(root)
-        return FolderDataset(root, phase, d.image_size, 0, d.flip, log=log)
+        return root
 
     def train_step(self, batch):
         m = self.cfg.model

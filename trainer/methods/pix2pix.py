@@ -8,13 +8,11 @@ and ``netD`` = basic (70x70 PatchGAN), n_layers, pixel (1x1) or image (ImageGAN)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from trainer.config import ConfigError
 from trainer.data.aligned import AlignedDataset
-from trainer.data.synth import cached_dataset
 from trainer.losses import gan_loss, gradient_penalty, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
@@ -89,12 +87,6 @@ class Pix2Pix(Method):
             d_name, d_args = discriminator(cfg)
             self.D = self.add_net("D", init_weights(build(d_name, **d_args), m.init_type, m.init_gain))
             self.add_optimizer("D", self.D.parameters(), t.lr, (t.beta1, t.beta2))
-
-    def data_root(self, log=print) -> Path:
-        d = self.cfg.data
-        if d.root:
-            return Path(d.root).expanduser()
-        return cached_dataset(d.synth, d.synth_n, d.image_size, seed=0, log=log)
 
     def dataset(self, phase="train", log=print):
         d = self.cfg.data

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from trainer.config import ConfigError
 from trainer.data.attributes import DEFAULT_ATTRS, HAIR_COLOURS, AttributeDataset
-from trainer.data.folder import FolderDataset
+from trainer.data.folder import FolderDataset, class_names
 from trainer.data.synth import cached_dataset
 from trainer.losses import gan_loss, gradient_penalty, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
@@ -114,7 +114,7 @@ class StarGAN(Method):
         self.second_root = (Path(m.second_root).expanduser() if m.second_root else
                             cached_dataset(m.second_synth, cfg.data.synth_n, cfg.data.image_size) if m.second_synth
                             else None)
-        self.classes2 = FolderDataset(self.second_root, log=None).classes if self.second_root else []
+        self.classes2 = class_names(self.second_root) if self.second_root else []
         self.c_dim, self.c2_dim = len(self.attrs), len(self.classes2)
         self.label_dim = self.c_dim + (self.c2_dim + 2 if self.c2_dim else 0)
         g = build("stargan_G", **self.generator_args())
@@ -133,7 +133,7 @@ class StarGAN(Method):
 
     def dataset(self, phase="train", log=print):
         d, m = self.cfg.data, self.cfg.model
-        root = Path(d.root).expanduser() if d.root else cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
+        root = self.data_root(log)
         first = AttributeDataset(root, "", self.attrs, phase, d.image_size, m.crop_size, d.flip, log=log)
         if not self.c2_dim:
             return first

@@ -38,6 +38,11 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
         for opt in method.optimizers.values():
             for group in opt.param_groups:
                 group["fused"], group["foreach"] = False, False
+        from trainer.nets.stylegan import ModulatedConv2d
+        for net in method.nets.values():  # rosinality trains with the grouped (fused=True) modulated conv
+            for m in net.modules():
+                if isinstance(m, ModulatedConv2d):
+                    m.grouped = True
     s, b = cfg.data.image_size, cfg.train.batch_size
     g = torch.Generator().manual_seed(0)
     image = lambda: torch.rand(b, 3, s, s, generator=g) * 2 - 1  # noqa: E731
@@ -47,6 +52,11 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
     elif cfg.method in ("dcgan", "wgan_gp"):
         n_classes = max(1, len(getattr(method, "classes", [])))
         batch = {"image": image(), "class_index": torch.randint(0, n_classes, (b,), generator=g)}
+    elif cfg.method in ("stylegan", "fast_style"):
+        batch = {"image": image()}
+    elif cfg.method == "srgan":
+        k = cfg.model.scale
+        batch = {"HR": image(), "LR": torch.rand(b, 3, s // k, s // k, generator=g) * 2 - 1}
     else:
         batch = {"A": image(), "B": image()}
     for _ in range(2 * getattr(cfg.model, "n_critic", 1)):

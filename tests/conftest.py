@@ -41,3 +41,19 @@ def run_cli(*args):
     import subprocess
     return subprocess.run([sys.executable, "-m", "trainer", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def vgg_file(tmp_path_factory):
+    """``vgg_file("vgg16")``: a torchvision-format state dict of random weights, written once."""
+    import torch
+    import torchvision
+    folder = tmp_path_factory.mktemp("vgg")
+
+    def make(arch):
+        path = folder / f"{arch}.pth"
+        if not path.exists():
+            torch.manual_seed(0)
+            torch.save(getattr(torchvision.models, arch)().state_dict(), path)
+        return path
+    return make

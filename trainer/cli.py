@@ -96,11 +96,24 @@ def cmd_translate(args) -> int:
     controls = dict(c.split("=", 1) for c in args.control)
     from trainer.config import parse_value
     controls = {k: parse_value(v) for k, v in controls.items()}
+    out_dir = Path(args.output)
+    if not translator.needs_image:
+        if args.inputs:
+            print("error: this model generates from seeds and takes no input images; use --count", file=sys.stderr)
+            return 2
+        out_dir.mkdir(parents=True, exist_ok=True)
+        first = int(controls.pop("seed", 0))
+        bar = Progress(args.count, desc="sample", unit="img")
+        for seed in range(first, first + args.count):
+            translator.run(None, seed=seed, **controls).save(out_dir / f"seed{seed:06d}.png")
+            bar.update(1)
+        bar.close()
+        print(f"wrote {args.count} samples (seeds {first}..{first + args.count - 1}) into {out_dir}")
+        return 0
     inputs = _inputs(args.inputs)
     if not inputs:
         print("error: no input images found", file=sys.stderr)
         return 2
-    out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     bar = Progress(len(inputs), desc="translate", unit="img")
@@ -194,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("translate", help="translate image files and folders with a model file")
     tr.add_argument("model")
-    tr.add_argument("inputs", nargs="+")
+    tr.add_argument("inputs", nargs="*", help="images or folders (none for models that sample from seeds)")
+    tr.add_argument("--count", type=int, default=8, help="samples to write for seed-based models (seed, seed+1, ...)")
     tr.add_argument("-o", "--output", required=True, help="output folder (created)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",

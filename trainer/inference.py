@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from trainer.data.imageio import open_image
+from trainer.data.imageio import MAX_PIXELS, ImageError, open_image
 from trainer.data.transforms import to_tensor, to_uint8
 from trainer.modelfile import load_model, load_strict, subdict
 from trainer.nets import build
@@ -290,8 +290,74 @@ class StyleTranslator(Translator):
         return to_uint8(self.G.synthesis(w, noise)[0])
 
 
+def upscale_tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int) -> np.ndarray:
+    """``net`` (an x``scale`` upsampler) over ``x`` (1CHW) in tiles of ``tile`` input pixels that
+    overlap by ``overlap`` on each side; only each tile's core is kept, so the seams see the same
+    context as an untiled pass. Memory stays bounded by the tile; the result is uint8 HWC."""
+    _, _, h, w = x.shape
+    out = np.empty((h * scale, w * scale, 3), np.uint8)
+    step = max(1, tile - 2 * overlap)
+    for y0 in range(0, h, step):
+        for x0 in range(0, w, step):
+            y1, x1 = min(y0 + step, h), min(x0 + step, w)
+            ya, xa, yb, xb = max(0, y0 - overlap), max(0, x0 - overlap), min(h, y1 + overlap), min(w, x1 + overlap)
+            o = net(x[:, :, ya:yb, xa:xb])
+            core = o[0, :, (y0 - ya) * scale:(y1 - ya) * scale, (x0 - xa) * scale:(x1 - xa) * scale]
+            out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = to_uint8(core)
+    return out
+
+
+class SuperResTranslator(Translator):
+    """SRResNet / SRGAN: any image enlarged by the model's factor, in overlapping tiles."""
+
+    controls = [
+        Control("tile", "int", 128, "Tile size", "input pixels per tile; smaller uses less memory", minimum=16,
+                maximum=2048),
+        Control("overlap", "int", 16, "Tile overlap", "context pixels around each tile (hides seams)", minimum=0,
+                maximum=256),
+    ]
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+        self.scale = int(card["nets"]["G"]["args"].get("scale", 4))
+
+    def forward_array(self, image, tile=128, overlap=16):
+        pixels = image.width * image.height * self.scale ** 2
+        if pixels > MAX_PIXELS:
+            raise ImageError(f"a {image.width}x{image.height} image enlarged {self.scale}x would have "
+                             f"{pixels / 1e6:.0f} megapixels (the limit is {MAX_PIXELS / 1e6:.0f}); crop or "
+                             "shrink it first")
+        x = to_tensor(image)[None].to(self.device)
+        return upscale_tiled(self.G, x, self.scale, max(1, int(tile)), max(0, int(overlap)))
+
+
+class StyleTransferTranslator(Translator):
+    """Fast style transfer: any photo stylised at its own resolution (up to ``max_side``)."""
+
+    controls = [
+        Control("max_side", "int", 1024, "Largest side", "larger photos are stylised at this size, then "
+                "scaled back", minimum=64, maximum=4096),
+    ]
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+
+    def forward_array(self, image, max_side=1024):
+        work = image
+        if max(image.size) > int(max_side):
+            k = int(max_side) / max(image.size)
+            work = image.resize((max(1, round(image.width * k)), max(1, round(image.height * k))), Image.BICUBIC)
+        out = to_uint8(self.G(to_tensor(work)[None].to(self.device))[0])
+        if work.size != image.size:
+            out = np.asarray(Image.fromarray(out).resize(image.size, Image.BICUBIC))
+        return out
+
+
 TRANSLATORS = {"stylegan": StyleTranslator, "pix2pix": ImageTranslator, "cyclegan": CycleTranslator, "stargan": StarTranslator,
-               "dcgan": SampleTranslator, "wgan_gp": SampleTranslator}
+               "dcgan": SampleTranslator, "wgan_gp": SampleTranslator, "srgan": SuperResTranslator,
+               "fast_style": StyleTransferTranslator}
 
 
 def load(path, device="cpu") -> Translator:

@@ -51,3 +51,52 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, lambda_gp: 
 
 def l1_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(output.float(), target.float())
+
+
+def logistic_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    """StyleGAN's logistic loss: softplus(-D(x)) for reals (and for G's non-saturating loss on
+    fakes), softplus(D(x)) for fakes."""
+    prediction = prediction.float()
+    return F.softplus(-prediction).mean() if target_is_real else F.softplus(prediction).mean()
+
+
+def r1_penalty(prediction: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real images; ``real`` must require grad
+    and ``prediction`` be D(real). Weight it by gamma / 2."""
+    grad, = torch.autograd.grad(prediction.float().sum(), real, create_graph=True)
+    return grad.float().pow(2).reshape(grad.size(0), -1).sum(1).mean()
+
+
+def path_length_penalty(images: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor,
+                        decay: float = 0.01):
+    """StyleGAN2's path length regulariser: the Jacobian norm ||J_w^T y|| for random image-space
+    y should stay near its running mean. Returns (penalty, new running mean, mean path length)."""
+    y = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
+    grad, = torch.autograd.grad((images.float() * y).sum(), latents, create_graph=True)
+    lengths = grad.float().pow(2).sum(2).mean(1).sqrt()
+    new_mean = mean_path_length + decay * (lengths.mean().detach() - mean_path_length)
+    return (lengths - new_mean).pow(2).mean(), new_mean, lengths.mean().detach()
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """G[c, c'] = sum_hw f[c] f[c'] / (C H W), per sample (Johnson et al. eq. 3)."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+
+
+def feature_reconstruction_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of feature maps (Johnson et al.'s l_feat; SRGAN's VGG loss)."""
+    return F.mse_loss(features.float(), target.float())
+
+
+def style_reconstruction_loss(features: dict, target_grams: dict) -> torch.Tensor:
+    """Sum over layers of the squared Frobenius distance of Gram matrices, averaged over the
+    entries (Johnson et al.'s l_style); ``target_grams`` broadcast over the batch."""
+    return sum(F.mse_loss(gram_matrix(f), target_grams[k].expand(f.size(0), -1, -1)) for k, f in features.items())
+
+
+def total_variation_loss(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of horizontally and vertically neighbouring pixels."""
+    x = x.float()
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()

@@ -162,6 +162,12 @@ def _shape_item(args):
     return render(seed, size, kinds=[kind], count=1)[0], {}
 
 
+def _photo_item(args):
+    seed, size, _ = args
+    from trainer.data.sketches import render
+    return render(seed, size)[0], {}
+
+
 def _expression_item(args):
     seed, size, expression = args
     from trainer.data.faces import draw_attributes, render
@@ -180,7 +186,7 @@ def _write_class_folders(classes, item_fn: Callable, out: Path, n: int, size: in
         split = "train" if k < counts["train"] else "test"
         (out / split / cls).mkdir(parents=True, exist_ok=True)
         jobs.append((seed * 10_000_019 + k, size, cls))
-        names.append(f"{split}/{cls}/{k:06d}.png")
+        names.append(str(Path(split, cls, f"{k:06d}.png")))
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
         for i, (name, (image, _)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
             image.save(out / name)
@@ -193,6 +199,10 @@ def _write_shapes(*args, **kw):
     _write_class_folders(KINDS, *args, **kw)
 
 
+def _write_photos(*args, **kw):
+    _write_class_folders([""], *args, **kw)
+
+
 def _write_expressions(*args, **kw):
     from trainer.data.faces import EXPRESSIONS
     _write_class_folders(EXPRESSIONS, *args, **kw)
@@ -202,6 +212,7 @@ DATASETS = {
     "sketches": (_sketch_item, _write_aligned, "aligned: A = sketch, B = photo"),
     "shapes-unpaired": (_unpaired_item, _write_unpaired, "unaligned: A = shaded photos, B = flat cartoons"),
     "shapes": (_shape_item, _write_shapes, "class folders: one object per photo, by kind"),
+    "photos": (_photo_item, _write_photos, "a folder of photos (train/, test/): super-resolution, style content"),
     "expressions": (_expression_item, _write_expressions, "class folders (RaFD-style): faces by expression"),
     "faces": (_face_item, _write_faces, "CelebA attributes layout with counterfactual ground truth"),
 }

@@ -3,9 +3,12 @@ training step, makes sample grids and exports its generator."""
 from trainer.methods.cyclegan import CycleGAN
 from trainer.methods.dcgan import DCGAN, WGANGP
 from trainer.methods.pix2pix import Pix2Pix
+from trainer.methods.srgan import SRGAN
 from trainer.methods.stargan import StarGAN
+from trainer.methods.style_transfer import FastStyleTransfer
+from trainer.methods.stylegan import StyleGAN
 
-METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN, StarGAN, DCGAN, WGANGP)}
+METHODS = {cls.name: cls for cls in (Pix2Pix, CycleGAN, StarGAN, DCGAN, WGANGP, StyleGAN, SRGAN, FastStyleTransfer)}
 
 
 def get_method(name: str):

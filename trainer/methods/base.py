@@ -112,10 +112,21 @@ class Method:
             return Path(d.root).expanduser()
         return cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
 
+    def image_root(self, log=print):
+        """The dataset root for methods that learn from images alone; in the CelebA layout, its
+        image folder (the attributes unused)."""
+        from trainer.data.attributes import find_image_folder
+        root = self.data_root(log)
+        if (root / "list_attr_celeba.txt").is_file():
+            root = find_image_folder(root)
+        return root
+
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
         net = net.to(self.device)
-        if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+        if self.channels_last:  # 4-d weights only (StyleGAN's modulated weights are 5-d)
+            for t in [*net.parameters(), *net.buffers()]:
+                if t.dim() == 4:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
         self.nets[name] = self.train_nets[name] = net
         return net
 

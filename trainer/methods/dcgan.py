@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import torch
 
 from trainer.config import ConfigError
-from trainer.data.attributes import find_image_folder
 from trainer.data.folder import FolderDataset, class_names
 from trainer.losses import gan_loss, gradient_penalty
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
@@ -77,12 +76,6 @@ class DCGAN(Method):
     def dataset(self, phase="train", log=print):
         d = self.cfg.data
         return FolderDataset(self.image_root(log), phase, d.image_size, 0, d.flip, log=log)
-
-    def image_root(self, log=print):
-        root = self.data_root(log)
-        if (root / "list_attr_celeba.txt").is_file():  # the CelebA layout: its image folder, unlabelled
-            root = find_image_folder(root)
-        return root
 
     def train_step(self, batch):
         m = self.cfg.model

@@ -2,9 +2,11 @@
 from trainer.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
 from trainer.nets.resnet import ResnetGenerator
+from trainer.nets.srresnet import SRDiscriminator, SRResNet
 from trainer.nets.stargan import StarDiscriminator, StarGenerator
 from trainer.nets.stylegan import StyleGenerator
 from trainer.nets.stylegan_d import StyleDiscriminator
+from trainer.nets.transformer_net import TransformerNet
 from trainer.nets.unet import UnetGenerator
 
 NETS = {
@@ -19,6 +21,9 @@ NETS = {
     "dcgan_D": DCGANDiscriminator,
     "stylegan_G": StyleGenerator,
     "stylegan_D": StyleDiscriminator,
+    "srresnet": SRResNet,
+    "srgan_D": SRDiscriminator,
+    "transformer_net": TransformerNet,
 }
 
 

@@ -17,6 +17,14 @@ from torch import nn
 CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 
 
+def channels(channel_multiplier=2, channel_max=512, channel_base=0) -> dict[int, int]:
+    """Channels per resolution: rosinality's table (times the multiplier from 64 px on), or with
+    ``channel_base`` StyleGAN2-ADA's rule ``channel_base // resolution``; capped at ``channel_max``."""
+    if channel_base:
+        return {r: max(1, min(channel_max, channel_base // r)) for r in CHANNELS}
+    return {r: min(channel_max, c * (channel_multiplier if r >= 64 else 1)) for r, c in CHANNELS.items()}
+
+
 def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
     """Upsample by zero insertion, pad, FIR-filter (depthwise), downsample."""
     b, c, h, w = x.shape
@@ -102,6 +110,30 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
 
     def forward(self, x, style):
+        if x.shape[0] > 1 and self.grouped is not True:
+            return self.forward_shared(x, style)
+        return self.forward_grouped(x, style)
+
+    grouped = None  # None: the per-sample (grouped) weights for batch 1, the shared weight otherwise
+
+    def forward_shared(self, x, style):
+        """Modulate the input instead of the weight (StyleGAN2's ``fused_modconv=False``): one
+        convolution with the shared weight for the whole batch, demodulated afterwards. The same
+        function as the grouped form, and several times faster for batches on the CPU."""
+        b, c = x.shape[:2]
+        style = self.modulation(style)
+        weight = self.scale * self.weight[0]
+        x = x * style.to(x.dtype).view(b, c, 1, 1)
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), padding=0, stride=2))
+        else:
+            out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        if self.demodulate:
+            d = torch.rsqrt((weight.unsqueeze(0) * style.view(b, 1, c, 1, 1)).pow(2).sum([2, 3, 4]) + 1e-8)
+            out = out * d.to(out.dtype).view(b, self.out_channel, 1, 1)
+        return out
+
+    def forward_grouped(self, x, style):
         b, c, h, w = x.shape
         style = self.modulation(style).view(b, 1, c, 1, 1)
         weight = self.scale * self.weight * style
@@ -179,13 +211,13 @@ class StyleGenerator(nn.Module):
     noise (a list, None entries drawn at random, or ``noise_strength`` times the given maps)."""
 
     def __init__(self, size=256, style_dim=512, n_mlp=8, channel_multiplier=2, lr_mlp=0.01, channel_max=512,
-                 blur_kernel=(1, 3, 3, 1)):
+                 blur_kernel=(1, 3, 3, 1), channel_base=0):
         super().__init__()
         self.size, self.style_dim = size, style_dim
         self.log_size = int(math.log2(size))
         if 2 ** self.log_size != size or size < 8:
             raise ValueError(f"StyleGAN needs a power-of-two size of at least 8, got {size}")
-        ch = {r: min(channel_max, c * (channel_multiplier if r >= 64 else 1)) for r, c in CHANNELS.items()}
+        ch = channels(channel_multiplier, channel_max, channel_base)
         self.channels = ch
         self.style = nn.Sequential(PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mlp,
                                                               activation="fused_lrelu") for _ in range(n_mlp)])
@@ -239,8 +271,9 @@ class StyleGenerator(nn.Module):
         return skip
 
     def forward(self, styles, inject_index=None, truncation=1.0, truncation_latent=None, input_is_latent=False,
-                noise=None, randomize_noise=True):
-        """rosinality's interface: a list of one or two z (or w) batches, mixed at ``inject_index``."""
+                noise=None, randomize_noise=True, return_latents=False):
+        """rosinality's interface: a list of one or two z (or w) batches, mixed at ``inject_index``;
+        with ``return_latents`` also the per-layer w (batch, n_latent, style_dim)."""
         if not input_is_latent:
             styles = [self.style(s) for s in styles]
         if noise is None and not randomize_noise:
@@ -253,4 +286,5 @@ class StyleGenerator(nn.Module):
             k = inject_index if inject_index is not None else int(torch.randint(1, self.n_latent, ()).item())
             w = torch.cat([styles[0].unsqueeze(1).repeat(1, k, 1),
                            styles[1].unsqueeze(1).repeat(1, self.n_latent - k, 1)], 1)
-        return self.synthesis(w, noise)
+        image = self.synthesis(w, noise)
+        return (image, w) if return_latents else image

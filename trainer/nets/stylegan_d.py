@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.nets.stylegan import CHANNELS, Blur, EqualLinear, FusedLeakyReLU
+from trainer.nets.stylegan import Blur, EqualLinear, FusedLeakyReLU, channels
 
 
 class EqualConv2d(nn.Module):
@@ -53,9 +53,9 @@ class ResBlock(nn.Module):
 
 
 class StyleDiscriminator(nn.Module):
-    def __init__(self, size=256, channel_multiplier=2, channel_max=512, blur_kernel=(1, 3, 3, 1)):
+    def __init__(self, size=256, channel_multiplier=2, channel_max=512, blur_kernel=(1, 3, 3, 1), channel_base=0):
         super().__init__()
-        ch = {r: min(channel_max, c * (channel_multiplier if r >= 64 else 1)) for r, c in CHANNELS.items()}
+        ch = channels(channel_multiplier, channel_max, channel_base)
         log_size = int(math.log2(size))
         convs = [ConvLayer(3, ch[size], 1)]
         in_ch = ch[size]
@@ -77,4 +77,4 @@ class StyleDiscriminator(nn.Module):
         std = torch.sqrt(std.float().var(0, unbiased=False) + 1e-8).mean([2, 3, 4], keepdim=True).squeeze(2)
         std = std.to(out.dtype).repeat(group, 1, h, w)
         out = self.final_conv(torch.cat([out, std], 1))
-        return self.final_linear(out.view(b, -1))
+        return self.final_linear(out.reshape(b, -1))

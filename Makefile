@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/gan-trainer demo
+	$(BIN)/gan-studio
 
 test: install
 	$(BIN)/python -m pytest -q

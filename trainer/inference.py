@@ -19,7 +19,8 @@ from trainer.nets import build
 
 @dataclass
 class Control:
-    """One user control of a model: ``kind`` is choice, int, float, bool or seed."""
+    """One user control of a model: ``kind`` is choice, int, float, bool, seed or layers (a set of
+    style layers, written "0,1,6"; ``choices`` label each layer)."""
     name: str
     kind: str
     default: Any
@@ -74,6 +75,8 @@ class Translator:
         values = self.check_controls(controls)
         if self.needs_image and image is None:
             raise ValueError("this model translates an image: pass image=")
+        if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas)
+            image = Image.fromarray(np.ascontiguousarray(image))
         with torch.inference_mode():
             return self.forward_array(open_image(image) if image is not None else None, **values)
 
@@ -247,6 +250,9 @@ class StyleTranslator(Translator):
             Control("crossover", "int", n, "Crossover layer",
                     "layers below it follow the source; " + ", ".join(f"{i}: {r} px" for i, r in enumerate(res)),
                     minimum=0, maximum=n),
+            Control("style_layers", "layers", "", "Style layers",
+                    "the layers that take the style seed's w, as indices (e.g. 0,1,6); empty: use the crossover",
+                    choices=[f"{i}: {r} px" for i, r in enumerate(res)]),
             Control("psi", "float", 0.7, "Truncation psi", "1: the full variety; 0: the mean face", minimum=0.0,
                     maximum=1.0),
             Control("noise_mode", "choice", "const", "Noise", "random: new noise each time; const: fixed; off",
@@ -276,18 +282,52 @@ class StyleTranslator(Translator):
             maps.append(m * float(strength) if mode == "const" else torch.zeros_like(m))
         return maps
 
-    def forward_array(self, image, seed=0, style_seed=1, crossover=None, psi=0.7, noise_mode="const",
-                      noise_strength=1.0, noise_seed=0):
+    @staticmethod
+    def parse_layers(text, n: int) -> list[int]:
+        """'0,1,6' (or a list of ints) -> sorted layer indices, each checked against n."""
+        items = text if isinstance(text, (list, tuple)) else [t for t in str(text).replace(" ", "").split(",") if t]
+        try:
+            layers = sorted({int(t) for t in items})
+        except ValueError:
+            raise ValueError(f"style_layers = {text!r}: comma-separated layer numbers, e.g. 0,1,6") from None
+        bad = [i for i in layers if not 0 <= i < n]
+        if bad:
+            raise ValueError(f"style_layers: no layer {bad[0]}; this model has layers 0..{n - 1}")
+        return layers
+
+    def styles(self, seed, style_seed, crossover, style_layers, psi) -> torch.Tensor:
+        """Per-layer w (1, n_latent, style_dim): the source's w, the style seed's w at the style
+        layers (``style_layers``, else every layer from ``crossover`` on), both truncated by psi."""
         n = self.G.n_latent
-        k = n if crossover is None else max(0, min(n, int(crossover)))
         w1, w2 = (self.mean_w + float(psi) * (w - self.mean_w) for w in (self.latent(seed), self.latent(style_seed)))
-        w = torch.cat([w1.unsqueeze(1).repeat(1, k, 1), w2.unsqueeze(1).repeat(1, n - k, 1)], 1)
+        if style_layers not in (None, ""):
+            mask = torch.zeros(n, dtype=torch.bool, device=self.device)
+            mask[self.parse_layers(style_layers, n)] = True
+        else:
+            k = n if crossover is None else max(0, min(n, int(crossover)))
+            mask = torch.arange(n, device=self.device) >= k
+        return torch.where(mask.view(1, n, 1), w2.unsqueeze(1), w1.unsqueeze(1))
+
+    def forward_array(self, image, seed=0, style_seed=1, crossover=None, style_layers="", psi=0.7,
+                      noise_mode="const", noise_strength=1.0, noise_seed=0):
+        w = self.styles(seed, style_seed, crossover, style_layers, psi)
         if noise_mode == "random" and float(noise_strength) != 1.0:
             noise = [torch.randn(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
                      * float(noise_strength) for i in range(self.G.num_layers)]
         else:
             noise = self.noise(noise_mode, noise_strength, noise_seed)
         return to_uint8(self.G.synthesis(w, noise)[0])
+
+    def interpolate(self, seed_a, seed_b, frames: int = 24, psi=0.7, noise_mode="const", noise_strength=1.0,
+                    noise_seed=0, **_) -> list[np.ndarray]:
+        """Frames from seed_a's image to seed_b's, linear in w, with the same noise throughout."""
+        wa, wb = (self.styles(s, s, None, "", psi) for s in (seed_a, seed_b))
+        noise = self.noise("const" if noise_mode == "random" else noise_mode, noise_strength, noise_seed)
+        out = []
+        with torch.inference_mode():
+            for t in torch.linspace(0, 1, max(2, int(frames))):
+                out.append(to_uint8(self.G.synthesis(torch.lerp(wa, wb, float(t)), noise)[0]))
+        return out
 
 
 def upscale_tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int) -> np.ndarray:

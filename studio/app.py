@@ -1,0 +1,452 @@
+"""The main window: pages in tabs, the model library, menus, toolbar and shortcuts, status bar,
+preferences and QSettings persistence; ``gan-studio --screenshot`` renders a page to a PNG."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
+                               QFormLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+
+from studio import library
+from studio.pages.attributes import AttributesPage
+from studio.pages.photo import PhotoPage
+from studio.pages.sketch import SketchPage
+from studio.pages.style import StylePage
+from studio.workers import WorkerThread
+
+PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)  # the Train page joins here
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
+MAX_RECENT = 10
+
+
+def user_models_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.AppDataLocation) or str(Path.home() / ".gan-studio")
+    return Path(base) / "models"
+
+
+class Preferences(QDialog):
+    def __init__(self, settings: QSettings, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        form = QFormLayout(self)
+        self.device = QComboBox(toolTip="Where models run: auto picks CUDA, then MPS, then the CPU")
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setCurrentText(settings.value("device", "auto"))
+        self.threads = QSpinBox(minimum=0, maximum=256, toolTip="CPU threads for inference (0: PyTorch's default)")
+        self.threads.setValue(int(settings.value("threads", 0)))
+        self.precision = QComboBox(toolTip="Training precision for jobs started here (auto: bf16 where supported)")
+        self.precision.addItems(["auto", "off", "bf16", "fp16"])
+        self.precision.setCurrentText(settings.value("precision", "auto"))
+        form.addRow("Device", self.device)
+        form.addRow("Threads", self.threads)
+        form.addRow("Training precision", self.precision)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, scan_user: bool = True):
+        super().__init__()
+        self.settings = settings or QSettings("GAN Studio", "GAN Studio")
+        self.setWindowTitle("GAN Studio")
+        self.confirm_imports = True
+        self.workers = WorkerThread(self.settings.value("device", "auto"), int(self.settings.value("threads", 0)))
+        self.worker = self.workers.worker
+        self.entries: list[library.ModelEntry] = []
+        self.extra_paths: list[Path] = []
+
+        self.tabs = QTabWidget()
+        self.pages = {}
+        for cls in PAGES:
+            page = cls(self.worker)
+            page.status.connect(self.show_status)
+            page.timing.connect(self._timing)
+            page.files_dropped.connect(self.open_paths)
+            self.pages[page.name] = page
+            self.tabs.addTab(page, page.title)
+        self.closing = False
+        for page in self.pages.values():
+            stack = page.undo_stack()
+            if stack is not None:
+                stack.canUndoChanged.connect(self._update_actions)
+                stack.canRedoChanged.connect(self._update_actions)
+        self.tabs.currentChanged.connect(self._update_actions)
+        self.setCentralWidget(self.tabs)
+        self.setAcceptDrops(True)
+
+        self.library_list = QListWidget(toolTip="Model files: double-click to use one")
+        self.library_list.itemActivated.connect(self._library_activated)
+        self.library_list.currentItemChanged.connect(self._library_selected)
+        self.card_label = QLabel("Select a model to see its card.")
+        self.card_label.setWordWrap(True)
+        self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.card_label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        dock_widget = QWidget()
+        dl = QVBoxLayout(dock_widget)
+        dl.addWidget(self.library_list, 2)
+        dl.addWidget(self.card_label, 1)
+        self.dock = QDockWidget("Model library", self)
+        self.dock.setObjectName("library")
+        self.dock.setWidget(dock_widget)
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.dock)
+
+        self.device_label, self.model_label, self.time_label = QLabel(), QLabel(), QLabel("")
+        for w in (self.device_label, self.model_label, self.time_label):
+            self.statusBar().addPermanentWidget(w)
+        self._make_actions()
+        self.scan_user = scan_user
+        self.refresh_library()
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        self._update_device_label()
+        self._update_actions()
+
+    # -- actions
+    def _action(self, text, slot, shortcut=None, tip=""):
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setToolTip(tip or text.replace("...", ""))
+        a.setStatusTip(tip or text.replace("...", ""))
+        a.triggered.connect(slot)
+        return a
+
+    def _make_actions(self):
+        self.open_image_action = self._action("Open image...", self.open_image_dialog, QKeySequence.Open,
+                                              "Open a photo or sketch on the current page (Ctrl+O)")
+        self.open_model_action = self._action("Open model...", self.open_model_dialog, "Ctrl+Shift+O",
+                                              "Add a model file (.safetensors) or import a .pth/.ckpt/.pt")
+        self.save_action = self._action("Save output...", self.save_output_dialog, QKeySequence.Save,
+                                        "Save the current output image (Ctrl+S)")
+        self.copy_action = self._action("Copy output", self.copy_output, "Ctrl+Shift+C",
+                                        "Copy the output image to the clipboard")
+        self.undo_action = self._action("Undo", self.undo, QKeySequence.Undo, "Undo the last stroke")
+        self.redo_action = self._action("Redo", self.redo, QKeySequence.Redo, "Redo")
+        self.prefs_action = self._action("Preferences...", self.preferences, QKeySequence.Preferences,
+                                         "Device, threads and precision")
+        self.quit_action = self._action("Quit", self.close, QKeySequence.Quit, "Quit GAN Studio")
+        self.open_run_action = self._action("Open run folder...", self.open_run_dialog, None,
+                                            "Add the model of a training run directory")
+        self.recent_menu = None
+        menu = self.menuBar().addMenu("&File")
+        for a in (self.open_image_action, self.open_model_action, self.open_run_action):
+            menu.addAction(a)
+        self.recent_menu = menu.addMenu("Open recent")
+        menu.addSeparator()
+        menu.addAction(self.save_action)
+        menu.addAction(self.copy_action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+        edit = self.menuBar().addMenu("&Edit")
+        for a in (self.undo_action, self.redo_action):
+            edit.addAction(a)
+        edit.addSeparator()
+        edit.addAction(self.prefs_action)
+        view = self.menuBar().addMenu("&View")
+        for i, page in enumerate(self.pages.values()):
+            view.addAction(self._action(page.title, lambda _=False, i=i: self.tabs.setCurrentIndex(i),
+                                        f"Ctrl+{i + 1}", f"Show the {page.title} page"))
+        view.addAction(self.dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("About GAN Studio", self.about))
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        for a in (self.open_image_action, self.open_model_action, self.save_action, self.copy_action,
+                  self.undo_action, self.redo_action):
+            tb.addAction(a)
+        self._fill_recent()
+
+    def page(self):
+        return self.tabs.currentWidget()
+
+    def _update_actions(self, *_):
+        if self.closing:
+            return
+        stack = self.page().undo_stack() if self.page() else None
+        self.undo_action.setEnabled(bool(stack and stack.canUndo()))
+        self.redo_action.setEnabled(bool(stack and stack.canRedo()))
+        info = self.page().info if self.page() else None
+        self.model_label.setText(f"Model: {Path(info.path).name}" if info else "No model")
+
+    def undo(self):
+        stack = self.page().undo_stack()
+        if stack:
+            stack.undo()
+
+    def redo(self):
+        stack = self.page().undo_stack()
+        if stack:
+            stack.redo()
+
+    # -- library
+    def refresh_library(self, select=None):
+        entries = library.scan(library.BUNDLED, "bundled")
+        if self.scan_user:
+            entries += library.scan(user_models_dir(), "user")
+        for p in self.extra_paths:
+            try:
+                entries.append(library.read_entry(p, "opened"))
+            except (ValueError, OSError):
+                pass
+        self.entries = entries
+        self.library_list.clear()
+        if not entries:
+            item = QListWidgetItem("No models yet.\nFile > Open model... or drop a\n.safetensors file on the window.")
+            item.setFlags(Qt.NoItemFlags)
+            self.library_list.addItem(item)
+        for e in entries:
+            item = QListWidgetItem(f"{e.name}\n  {e.card.get('method', '?')} · {e.task} · {e.source}")
+            item.setData(Qt.UserRole, str(e.path))
+            item.setToolTip(e.summary())
+            self.library_list.addItem(item)
+        for page in self.pages.values():
+            page.set_entries(entries, select if select and any(str(e.path) == str(select) and e.page == page.name
+                                                              for e in entries) else None)
+
+    def _library_selected(self, item, _=None):
+        if item is None or not item.data(Qt.UserRole):
+            return
+        entry = next(e for e in self.entries if str(e.path) == item.data(Qt.UserRole))
+        self.card_label.setText(entry.summary())
+
+    def _library_activated(self, item):
+        path = item.data(Qt.UserRole)
+        if path:
+            self.use_model(path)
+
+    def use_model(self, path):
+        entry = next((e for e in self.entries if str(e.path) == str(path)), None)
+        if entry is None:
+            return
+        page = self.pages[entry.page]
+        self.tabs.setCurrentWidget(page)
+        page.select_model(entry.path)
+
+    def add_model(self, path) -> bool:
+        """Add a model file to the library and switch to it; errors are shown, never raised."""
+        path = Path(path)
+        try:
+            library.read_entry(path, "opened")
+        except (ValueError, OSError) as e:
+            self.error(f"Cannot open {path.name}", str(e))
+            return False
+        if path not in self.extra_paths:
+            self.extra_paths.append(path)
+        self.remember(path)
+        self.refresh_library(select=path)
+        self.use_model(path)
+        return True
+
+    def import_checkpoint(self, path) -> bool:
+        """A reference checkpoint (.pth/.ckpt/.pt) imported with weights_only into the user's models."""
+        path = Path(path)
+        if self.confirm_imports:
+            answer = QMessageBox.question(self, "Import checkpoint",
+                                          f"{path.name} is a PyTorch checkpoint. Import it as a GAN Studio model?\n"
+                                          "Only plain tensors are read; a file that would run code is refused.")
+            if answer != QMessageBox.Yes:
+                return False
+        from trainer.importers import import_checkpoint
+        out = user_models_dir() / f"{path.stem}.safetensors"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            import_checkpoint(path, out)
+        except Exception as e:  # noqa: BLE001 - every refusal is shown, none crashes the studio
+            self.error(f"Cannot import {path.name}", str(e))
+            return False
+        return self.add_model(out)
+
+    def open_paths(self, paths) -> None:
+        for p in map(Path, paths):
+            suffix = p.suffix.lower()
+            if p.is_dir() and (p / "model.safetensors").is_file():
+                self.add_model(p / "model.safetensors")
+            elif suffix == ".safetensors":
+                self.add_model(p)
+            elif suffix in library.CHECKPOINT_SUFFIXES:
+                self.import_checkpoint(p)
+            else:
+                self.open_image(p)
+
+    # -- images
+    def open_image(self, path) -> bool:
+        try:
+            ok = self.page().open_image(path)
+        except (ValueError, OSError) as e:
+            self.error(f"Cannot open {Path(path).name}", str(e))
+            return False
+        if ok:
+            self.remember(path)
+        else:
+            self.show_status(f"The {self.page().title} page does not open images")
+        return ok
+
+    def open_image_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.value("last_dir", ""), IMAGE_FILTER)
+        if path:
+            self.settings.setValue("last_dir", str(Path(path).parent))
+            self.open_image(path)
+
+    def open_model_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self.settings.value("last_dir", ""),
+                                              "Models (*.safetensors *.pth *.ckpt *.pt)")
+        if path:
+            self.open_paths([path])
+
+    def open_run_dialog(self):
+        path = QFileDialog.getExistingDirectory(self, "Open run folder")
+        if path:
+            self.open_paths([path])
+
+    def save_output_dialog(self):
+        if self.page().export_image() is None:
+            self.show_status("Nothing to save yet")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save output", f"{self.page().name}-output.png",
+                                              "PNG (*.png);;JPEG (*.jpg)")
+        if path:
+            try:
+                self.page().save_output(path)
+                self.show_status(f"Saved {path}")
+            except (ValueError, OSError) as e:
+                self.error("Cannot save", str(e))
+
+    def copy_output(self):
+        self.show_status("Copied the output" if self.page().copy_output() else "Nothing to copy yet")
+
+    # -- recent files, settings
+    def remember(self, path):
+        recent = [p for p in (self.settings.value("recent") or []) if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self):
+        if self.recent_menu is None:
+            return
+        self.recent_menu.clear()
+        recent = self.settings.value("recent") or []
+        if isinstance(recent, str):
+            recent = [recent]
+        for p in recent:
+            self.recent_menu.addAction(p, lambda p=p: self.open_paths([p]))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def preferences(self):
+        dialog = Preferences(self.settings, self)
+        if dialog.exec() == QDialog.Accepted:
+            self.settings.setValue("device", dialog.device.currentText())
+            self.settings.setValue("threads", dialog.threads.value())
+            self.settings.setValue("precision", dialog.precision.currentText())
+            self.worker.configure(dialog.device.currentText(), dialog.threads.value())
+            self._update_device_label()
+            for page in self.pages.values():
+                page._model_chosen(page.model_combo.currentIndex())
+
+    def _update_device_label(self):
+        from trainer.device import resolve_device
+        try:
+            device = resolve_device(self.settings.value("device", "auto"))
+        except (ValueError, RuntimeError) as e:
+            device = f"unavailable ({e})"
+        self.device_label.setText(f"Device: {device}")
+
+    def _timing(self, seconds):
+        self.time_label.setText(f"Last inference: {seconds * 1000:.0f} ms")
+        self._update_actions()
+
+    def show_status(self, text):
+        self.statusBar().showMessage(text, 8000)
+        self._update_actions()
+
+    def error(self, title, message):
+        """Errors go to the status bar and the page's view; a dialog only for interactive users."""
+        self.show_status(f"{title}: {message.splitlines()[0] if message else ''}")
+        self.page().show_message(f"{title}\n{message}")
+        self.last_error = f"{title}: {message}"
+
+    def about(self):
+        QMessageBox.about(self, "About GAN Studio", "GAN Studio: draw, translate, edit attributes and mix styles "
+                          "with conditional GANs, on your own machine.")
+
+    # -- drag and drop on the window
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event):
+        self.closing = True
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.workers.stop()
+        super().closeEvent(event)
+
+
+def wait_for_renders(app, window, page, timeout=30.0) -> None:
+    """Process events until the page has loaded its model and rendered once (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    start = page.render_count
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if page.info is None and page.model_combo.count() == 0:
+            break
+        if page.render_count > start and not any(page.worker._pending.values()):
+            break
+        time.sleep(0.01)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="gan-studio", description="GAN Studio: draw, translate, edit, mix styles")
+    p.add_argument("--screenshot", metavar="FILE", help="render a page offscreen to a PNG and exit")
+    p.add_argument("--page", default=None, help="sketch, photo, attributes or style")
+    p.add_argument("--model", help="a model file to open")
+    p.add_argument("--image", help="an image to open on the page")
+    p.add_argument("--size", default="1280x800", help="window size for --screenshot")
+    args, qt_args = p.parse_known_args(argv)
+    if args.screenshot:
+        import os
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName("GAN Studio")
+    app.setOrganizationName("GAN Studio")
+    settings = QSettings("GAN Studio", "GAN Studio-screenshot") if args.screenshot else None
+    window = MainWindow(settings)
+    if args.screenshot:
+        window.confirm_imports = False
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        window.resize(w, h)
+    if args.model:
+        window.open_paths([args.model])
+    if args.page:
+        if args.page not in window.pages:
+            print(f"error: no page {args.page!r}; pages: {', '.join(window.pages)}", file=sys.stderr)
+            return 2
+        window.tabs.setCurrentWidget(window.pages[args.page])
+    if args.image:
+        window.open_image(args.image)
+    window.show()
+    if args.screenshot:
+        wait_for_renders(app, window, window.page())
+        ok = window.grab().save(args.screenshot)
+        window.close()
+        print(f"wrote {args.screenshot}" if ok else f"error: could not write {args.screenshot}")
+        return 0 if ok else 1
+    return app.exec()

@@ -1,0 +1,79 @@
+"""Where model files come from: the bundled ``assets/models/``, the user's models folder and
+opened run directories. Cards are read from the file header only (nothing is unpickled)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "models"
+CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".pt")
+
+# which page shows which task
+PAGE_OF_TASK = {"sketch2photo": "sketch", "photo2photo": "photo", "superres": "photo", "stylize": "photo",
+                "attributes": "attributes", "style": "style", "sample": "style"}
+
+
+@dataclass
+class ModelEntry:
+    path: Path
+    card: dict
+    source: str  # bundled, user, run, opened
+
+    @property
+    def task(self) -> str:
+        return self.card.get("task", "")
+
+    @property
+    def page(self) -> str:
+        return PAGE_OF_TASK.get(self.task, "photo")
+
+    @property
+    def name(self) -> str:
+        return self.path.parent.name if self.path.name == "model.safetensors" else self.path.stem
+
+    def summary(self) -> str:
+        """The card in a few lines: method, task, size, domains, training, metrics."""
+        c = self.card
+        t = c.get("training", {})
+        lines = [f"{c.get('method', '?')} · {self.task or '?'} · {c.get('image_size', '?')} px"]
+        if c.get("domains"):
+            lines.append("domains: " + ", ".join(c["domains"]))
+        if c.get("directions"):
+            lines.append("directions: " + ", ".join(c["directions"]))
+        if t.get("source"):
+            lines.append(f"imported from {t['source']}")
+        elif t:
+            steps = t.get("steps_done", t.get("steps"))
+            secs = t.get("seconds")
+            lines.append(f"trained: {t.get('preset') or '?'}, {steps} steps"
+                         + (f", {secs / 60:.0f} min" if isinstance(secs, (int, float)) else "")
+                         + (f" on {t.get('dataset')}" if t.get("dataset") else ""))
+        metrics = c.get("metrics") or t.get("metrics") or {}
+        if metrics:
+            lines.append("metrics: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                                 for k, v in list(metrics.items())[:6]))
+        lines.append(str(self.path))
+        return "\n".join(lines)
+
+
+def read_entry(path, source: str) -> ModelEntry:
+    """Raises ModelFileError (a ValueError) with a clear message for anything but a model file."""
+    from trainer.modelfile import read_card
+    path = Path(path)
+    return ModelEntry(path, read_card(path), source)
+
+
+def scan(folder, source: str, log=None) -> list[ModelEntry]:
+    folder = Path(folder)
+    out = []
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.rglob("*.safetensors")):
+        if "checkpoints" in p.parts:
+            continue
+        try:
+            out.append(read_entry(p, source))
+        except (ValueError, OSError) as e:
+            if log:
+                log(f"skipped {p}: {e}")
+    return out

@@ -1,0 +1,162 @@
+"""What every page shares: the models for its tasks in a combo box, loading through the worker,
+posting render requests and keeping only the newest result, and saving or copying the output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
+
+from studio.images import array_to_qimage
+from studio.workers import RenderRequest
+
+
+class Page(QWidget):
+    """Subclasses set ``name``, ``title``, ``tasks`` and ``empty_hint`` and implement
+    :meth:`model_ready` (build controls for the loaded model) and :meth:`request` (the current
+    render request, or None)."""
+    name = ""
+    title = ""
+    tasks: tuple = ()
+    empty_hint = ""
+    status = Signal(str)  # a message for the status bar
+    timing = Signal(float)  # seconds of the last inference
+    files_dropped = Signal(list)
+
+    def __init__(self, worker, parent=None):
+        super().__init__(parent)
+        self.worker = worker
+        self.info = None  # ModelInfo of the loaded model
+        self.entries = []
+        self.latest: dict[str, int] = {}  # channel -> newest stamp posted
+        self.output: np.ndarray | None = None
+        self.render_count = 0
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The model this page uses (File > Open model... adds one)")
+        self.model_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        self.model_label = QLabel("Model")
+        worker.loaded.connect(self._loaded)
+        worker.load_failed.connect(self._load_failed)
+        worker.rendered.connect(self._rendered)
+        worker.render_failed.connect(self._render_failed)
+
+    def model_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.addWidget(self.model_label)
+        bar.addWidget(self.model_combo, 1)
+        return bar
+
+    # -- models
+    def set_entries(self, entries, select=None) -> None:
+        current = select or (self.model_combo.currentData() if self.model_combo.count() else None)
+        self.entries = [e for e in entries if e.page == self.name]
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for e in self.entries:
+            self.model_combo.addItem(e.name, str(e.path))
+            self.model_combo.setItemData(self.model_combo.count() - 1, e.summary(), 3)  # tooltip role
+        self.model_combo.blockSignals(False)
+        if not self.entries:
+            self.info = None
+            self.show_message(self.empty_hint)
+            return
+        index = max(0, self.model_combo.findData(str(current))) if current else 0
+        self.model_combo.setCurrentIndex(index)
+        if self.info is None or self.info.path != self.model_combo.currentData():
+            self._model_chosen(index)
+
+    def select_model(self, path) -> None:
+        i = self.model_combo.findData(str(path))
+        if i >= 0:
+            self.model_combo.setCurrentIndex(i)
+
+    def _model_chosen(self, index) -> None:
+        path = self.model_combo.itemData(index)
+        if path:
+            self.status.emit(f"Loading {Path(path).name}...")
+            self.show_message(f"Loading {Path(path).name}...")
+            self.worker.request_load(path)
+
+    def _loaded(self, info) -> None:
+        if info.path != self.model_combo.currentData():
+            return
+        self.info = info
+        self.show_message("")
+        self.status.emit(f"Loaded {Path(info.path).name}")
+        self.model_ready(info)
+        self.refresh()
+
+    def _load_failed(self, path, message) -> None:
+        if path != self.model_combo.currentData():
+            return
+        self.info = None
+        self.show_message(f"Could not load {Path(path).name}:\n{message}")
+        self.status.emit(f"Could not load {Path(path).name}")
+
+    # -- rendering
+    def refresh(self) -> None:
+        """Post the page's current request (if it can make one)."""
+        if self.info is None:
+            return
+        req = self.request()
+        if req is not None:
+            self.post(req)
+
+    def post(self, req: RenderRequest) -> int:
+        self.latest[req.channel] = req.stamp
+        return self.worker.submit(req)
+
+    def _rendered(self, channel, stamp, result, seconds) -> None:
+        if self.latest.get(channel) != stamp:
+            return  # another page's channel, or a stale result
+        self.render_count += 1
+        self.timing.emit(seconds)
+        self.show_result(channel, result)
+
+    def _render_failed(self, channel, stamp, message) -> None:
+        if self.latest.get(channel) != stamp:
+            return
+        self.show_message(message)
+        self.status.emit(message.splitlines()[0])
+
+    def channel(self, suffix: str = "out") -> str:
+        return f"{self.name}:{suffix}"
+
+    # -- hooks
+    def model_ready(self, info) -> None:
+        pass
+
+    def request(self) -> RenderRequest | None:
+        return None
+
+    def show_result(self, channel, result) -> None:
+        pass
+
+    def show_message(self, text: str) -> None:
+        pass
+
+    def open_image(self, path) -> bool:
+        return False
+
+    def export_image(self) -> Image.Image | None:
+        """What Save output writes."""
+        return None if self.output is None else Image.fromarray(self.output)
+
+    def save_output(self, path) -> None:
+        image = self.export_image()
+        if image is None:
+            raise ValueError("there is no output to save yet")
+        image.save(path)
+
+    def copy_output(self) -> bool:
+        image = self.export_image()
+        if image is None:
+            return False
+        QApplication.clipboard().setImage(array_to_qimage(np.asarray(image.convert("RGB"))))
+        return True
+
+    def undo_stack(self):
+        return None

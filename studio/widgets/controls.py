@@ -1,0 +1,174 @@
+"""A control panel built from a model's declared controls (``trainer.inference.Control``), so a
+new method needs no new widget code: choices are combo boxes, numbers sliders or spin boxes,
+seeds spin boxes with a dice button, booleans check boxes (an exclusive group behaves like radio
+buttons that may all be off)."""
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSlider,
+                               QSpinBox, QToolButton, QWidget)
+
+SLIDER_STEPS = 200
+
+
+class FloatSlider(QWidget):
+    valueChanged = Signal(float)
+
+    def __init__(self, minimum: float, maximum: float, value: float, parent=None):
+        super().__init__(parent)
+        self.minimum, self.maximum = minimum, maximum
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.label = QLabel()
+        self.label.setMinimumWidth(40)
+        self.label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.label)
+        self.slider.valueChanged.connect(self._moved)
+        self.setValue(value)
+
+    def value(self) -> float:
+        return round(self.minimum + (self.maximum - self.minimum) * self.slider.value() / SLIDER_STEPS, 4)
+
+    def setValue(self, v: float) -> None:
+        k = (float(v) - self.minimum) / max(1e-12, self.maximum - self.minimum)
+        self.slider.setValue(round(max(0.0, min(1.0, k)) * SLIDER_STEPS))
+        self.label.setText(f"{self.value():.2f}")
+
+    def _moved(self, _):
+        self.label.setText(f"{self.value():.2f}")
+        self.valueChanged.emit(self.value())
+
+
+class SeedBox(QWidget):
+    valueChanged = Signal(int)
+
+    def __init__(self, value: int, maximum: int = 2 ** 31 - 1, parent=None):
+        super().__init__(parent)
+        self.spin = QSpinBox()
+        self.spin.setRange(0, maximum)
+        self.spin.setValue(int(value))
+        self.dice = QToolButton()
+        self.dice.setText("Random")
+        self.dice.setToolTip("A random seed")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.spin, 1)
+        lay.addWidget(self.dice)
+        self.spin.valueChanged.connect(self.valueChanged)
+        self.dice.clicked.connect(lambda: self.spin.setValue(random.randint(0, min(99999, self.spin.maximum()))))
+
+    def value(self) -> int:
+        return self.spin.value()
+
+    def setValue(self, v: int) -> None:
+        self.spin.setValue(int(v))
+
+
+class ControlPanel(QWidget):
+    """``changed`` carries the full dict of values after any edit."""
+    changed = Signal(dict)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.controls, self.widgets = [], {}
+        self._quiet = False
+
+    def set_controls(self, controls, skip=()) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.controls = [c for c in controls if c.name not in skip]
+        self.widgets = {}
+        for c in self.controls:
+            w = self._make(c)
+            w.setToolTip(c.help or c.label)
+            self.widgets[c.name] = w
+            if c.kind == "bool":
+                self.form.addRow("", w)
+            else:
+                label = QLabel(c.label or c.name)
+                label.setToolTip(c.help)
+                self.form.addRow(label, w)
+        if not self.controls:
+            self.form.addRow(QLabel("This model has no controls."))
+
+    def _make(self, c):
+        if c.kind == "choice":
+            w = QComboBox()
+            for choice in c.choices:
+                w.addItem(str(choice) if choice != "" else "(none)", choice)
+            w.setCurrentIndex(max(0, list(c.choices).index(c.default) if c.default in c.choices else 0))
+            w.currentIndexChanged.connect(self._emit)
+        elif c.kind == "bool":
+            w = QCheckBox(c.label or c.name)
+            w.setChecked(bool(c.default))
+            w.toggled.connect(lambda on, name=c.name: self._toggled(name, on))
+        elif c.kind == "seed":
+            w = SeedBox(c.default, int(c.maximum or 2 ** 31 - 1))
+            w.valueChanged.connect(self._emit)
+        elif c.kind == "int":
+            w = QSpinBox()
+            w.setRange(int(c.minimum if c.minimum is not None else -10 ** 9),
+                       int(c.maximum if c.maximum is not None else 10 ** 9))
+            w.setValue(int(c.default if c.default is not None else w.maximum()))
+            w.valueChanged.connect(self._emit)
+        elif c.kind == "float":
+            w = FloatSlider(float(c.minimum or 0.0), float(c.maximum if c.maximum is not None else 1.0), c.default)
+            w.valueChanged.connect(self._emit)
+        else:
+            w = QLineEdit(str(c.default))
+            w.editingFinished.connect(self._emit)
+        return w
+
+    def _toggled(self, name, on):
+        c = next(c for c in self.controls if c.name == name)
+        if on and c.group:  # exclusive: turning one on turns the rest of its group off
+            self._quiet = True
+            for other in self.controls:
+                if other.group == c.group and other.name != name:
+                    self.widgets[other.name].setChecked(False)
+            self._quiet = False
+        self._emit()
+
+    def _emit(self, *_):
+        if not self._quiet:
+            self.changed.emit(self.values())
+
+    def values(self) -> dict:
+        out = {}
+        for c in self.controls:
+            w = self.widgets[c.name]
+            if c.kind == "choice":
+                out[c.name] = w.currentData()
+            elif c.kind == "bool":
+                out[c.name] = w.isChecked()
+            elif c.kind in ("seed", "int", "float"):
+                out[c.name] = w.value()
+            else:
+                out[c.name] = w.text()
+        return out
+
+    def set_values(self, values: dict, emit: bool = True) -> None:
+        self._quiet = True
+        for c in self.controls:
+            if c.name not in values:
+                continue
+            w, v = self.widgets[c.name], values[c.name]
+            if c.kind == "choice":
+                w.setCurrentIndex(max(0, w.findData(v)))
+            elif c.kind == "bool":
+                w.setChecked(bool(v))
+            elif c.kind in ("seed", "int", "float"):
+                w.setValue(v)
+            else:
+                w.setText(str(v))
+        self._quiet = False
+        if emit:
+            self._emit()

@@ -1,0 +1,93 @@
+"""An image view with zoom (wheel, +/-), pan (drag) and fit (double-click), a caption, and a
+message in place of the image while there is none or when something went wrong."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+from studio.images import array_to_qimage
+
+
+class ImageView(QGraphicsView):
+    files_dropped = Signal(list)
+
+    def __init__(self, placeholder: str = "", parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.item = QGraphicsPixmapItem()
+        self.item.setTransformationMode(Qt.SmoothTransformation)
+        self.scene().addItem(self.item)
+        self.setRenderHint(QPainter.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setMinimumSize(160, 160)
+        self.setAlignment(Qt.AlignCenter)
+        self.placeholder, self.message, self.array = placeholder, "", None
+        self.fitted = True
+        self.setToolTip("Wheel: zoom; drag: pan; double-click: fit to the view")
+        self.setAcceptDrops(True)
+
+    def set_array(self, array: np.ndarray | None) -> None:
+        self.array = array
+        self.message = ""
+        self.item.setPixmap(QPixmap() if array is None else QPixmap.fromImage(array_to_qimage(array)))
+        self.scene().setSceneRect(self.item.boundingRect())
+        if self.fitted:
+            self.fit()
+        self.viewport().update()
+
+    def set_message(self, text: str) -> None:
+        """Show ``text`` over the view (an error or a hint), keeping the last image dimmed."""
+        self.message = text
+        self.viewport().update()
+
+    def fit(self) -> None:
+        self.fitted = True
+        if not self.item.pixmap().isNull():
+            self.fitInView(self.item, Qt.KeepAspectRatio)
+
+    def zoom(self, factor: float) -> None:
+        self.fitted = False
+        self.scale(factor, factor)
+
+    def wheelEvent(self, event):
+        self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)
+
+    def mouseDoubleClickEvent(self, event):
+        self.fit()
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.fitted:
+            self.fit()
+
+    def drawForeground(self, painter, rect):
+        text = self.message or (self.placeholder if self.item.pixmap().isNull() else "")
+        if not text:
+            return
+        painter.save()
+        painter.resetTransform()
+        r = self.viewport().rect().adjusted(12, 12, -12, -12)
+        if self.message and not self.item.pixmap().isNull():
+            painter.fillRect(self.viewport().rect(), Qt.white)
+            painter.setOpacity(0.9)
+        painter.setPen(Qt.darkRed if self.message else Qt.gray)
+        painter.drawText(r, Qt.AlignCenter | Qt.TextWordWrap, text)
+        painter.restore()
+
+    # drops are forwarded to the page
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths)
+            event.acceptProposedAction()

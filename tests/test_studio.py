@@ -1,0 +1,295 @@
+"""The studio, offscreen with pytest-qt, each page on a tiny model made here."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent, QWheelEvent  # noqa: E402
+
+import tiny_models  # noqa: E402
+from studio.app import MainWindow  # noqa: E402
+from trainer import inference  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return {name: getattr(tiny_models, name)(d / f"{name}.safetensors")
+            for name in ("pix2pix", "cyclegan", "stargan", "stylegan")}
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat), scan_user=False)
+    w.confirm_imports = False
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    yield w
+    w.close()
+
+
+def rendered(qtbot, page, since, timeout=15000):
+    qtbot.waitUntil(lambda: page.render_count > since and not page.worker._pending, timeout=timeout)
+    qtbot.wait(50)
+
+
+def open_model(qtbot, window, path, page_name):
+    page = window.pages[page_name]
+    n = page.render_count
+    assert window.add_model(path)
+    assert window.page() is page
+    qtbot.waitUntil(lambda: page.info is not None and page.info.path == str(path), timeout=15000)
+    return page, n
+
+
+def draw(page, points, qtbot=None, pause=0):
+    c = page.canvas
+    c.begin_stroke(QPointF(*points[0]))
+    for p in points[1:]:
+        c.extend_stroke(QPointF(*p))
+        if qtbot and pause:
+            qtbot.wait(pause)
+    c.end_stroke()
+
+
+def test_sketch_page_draws_renders_the_newest_and_undoes(qtbot, window, models):
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    page.canvas.clear()
+    blank = page.canvas.to_array()
+    assert (blank == 255).all()
+    n = page.render_count
+    for k in range(5):  # five quick strokes: requests pile up, only the newest counts
+        draw(page, [(50 + 40 * k, 100), (80 + 40 * k, 400)])
+    rendered(qtbot, page, n)
+    drawn = page.canvas.to_array()
+    assert (drawn < 128).any()
+    t = inference.load(models["pix2pix"])
+    expected = t.run_array(page.model_input(), **page.panel.values())
+    assert np.array_equal(page.output, expected)  # the output shown is that of the final canvas
+    assert page.output.shape == (32, 32, 3)
+    stack = page.canvas.undo_stack
+    assert stack.count() >= 7 and stack.undoLimit() >= 50
+    for _ in range(5):
+        stack.undo()
+    assert np.array_equal(page.canvas.to_array(), blank)
+    stack.redo()
+    assert not np.array_equal(page.canvas.to_array(), blank)
+    window.undo_action.trigger()
+    assert np.array_equal(page.canvas.to_array(), blank)
+
+
+def test_sketch_mouse_strokes_wheel_and_save(qtbot, window, models, tmp_path):
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    page.canvas.clear()
+    r = page.canvas.target_rect()
+    start = (int(r.x() + 20), int(r.y() + 20))
+    qtbot.mousePress(page.canvas, Qt.LeftButton, pos=QPoint(*start))
+    for i in range(1, 10):
+        qtbot.mouseMove(page.canvas, QPoint(start[0] + 15 * i, start[1] + 10 * i))
+    qtbot.mouseRelease(page.canvas, Qt.LeftButton, pos=QPoint(start[0] + 135, start[1] + 90))
+    assert (page.canvas.to_array() < 128).any()
+    before = page.canvas.brush
+    ev = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120), Qt.NoButton, Qt.NoModifier,
+                     Qt.NoScrollPhase, False)
+    page.canvas.wheelEvent(ev)
+    assert page.canvas.brush > before and page.brush.value() == page.canvas.brush
+    n = page.render_count
+    page.refresh()
+    rendered(qtbot, page, n)
+    page.save_output(tmp_path / "out.png")
+    assert Image.open(tmp_path / "out.png").size == (32, 32)
+    page.export_both().save(tmp_path / "both.png")
+    assert Image.open(tmp_path / "both.png").size[0] > 64
+
+
+def test_edges_from_photo_makes_a_sketch(qtbot, window, models, tmp_path):
+    page, _ = open_model(qtbot, window, models["pix2pix"], "sketch")
+    photo = Image.new("RGB", (300, 200), "white")
+    photo.paste((200, 30, 30), (100, 50, 200, 150))
+    photo.save(tmp_path / "p.jpg")
+    page.load_edges(tmp_path / "p.jpg")
+    a = page.canvas.to_array()
+    assert 0.005 < (a.mean(2) < 128).mean() < 0.2  # the square's outline, not a filled area
+
+
+def test_no_ui_thread_gap_over_100ms_while_drawing(qtbot, window, models):
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    gaps, clock = [], QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick():
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    for k in range(6):
+        draw(page, [(30 + 10 * j + 60 * k, 50 + 7 * j) for j in range(25)], qtbot, pause=8)
+    qtbot.wait(300)
+    timer.stop()
+    assert len(gaps) > 50
+    assert max(gaps) < 100, max(gaps)
+    assert page.render_count > n + 3  # it rendered live, during the strokes
+
+
+def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, models, tmp_path):
+    page, n = open_model(qtbot, window, models["cyclegan"], "photo")
+    assert page.cycle_box.isVisibleTo(window)
+    Image.new("LA", (45, 30), (90, 200)).save(tmp_path / "grey.png")
+    n = page.render_count
+    assert window.open_image(tmp_path / "grey.png")
+    qtbot.waitUntil(lambda: page.output is not None and page.cycle_view.array is not None, timeout=15000)
+    assert page.output.shape == (30, 45, 3)  # the input's resolution
+    page.panel.set_values({"direction": "BtoA"})
+    n = page.render_count
+    rendered(qtbot, page, n)
+    # broken image: a clear error in the view, nothing crashes
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert not window.open_image(tmp_path / "broken.png")
+    assert "broken.png" in window.last_error
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20 + i, 20), (i * 50, 0, 0)).save(src / f"{i}.png")
+    (src / "bad.jpg").write_bytes(b"nope")
+    assert page.translate_folder(src, tmp_path / "out")
+    qtbot.waitUntil(lambda: hasattr(page, "last_folder_result"), timeout=20000)
+    assert page.last_folder_result == (3, 1, False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+
+
+def test_attributes_checkboxes_rerender_and_stay_exclusive(qtbot, window, models, tmp_path):
+    page, n = open_model(qtbot, window, models["stargan"], "attributes")
+    rendered(qtbot, page, n)
+    assert page.image is not None  # a sample face is shown at once
+    boxes = page.panel.widgets
+    assert list(boxes) == tiny_models.DOMAINS
+    for name in tiny_models.DOMAINS:
+        boxes[name].setChecked(False)
+    n = page.render_count
+    boxes["Black_Hair"].setChecked(True)
+    rendered(qtbot, page, n)
+    first = page.output.copy()
+    n = page.render_count
+    boxes["Blond_Hair"].setChecked(True)
+    rendered(qtbot, page, n)
+    assert not boxes["Black_Hair"].isChecked() and boxes["Blond_Hair"].isChecked()
+    assert not np.array_equal(first, page.output)
+    boxes["Blond_Hair"].setChecked(False)  # a group may be all off
+    assert not any(boxes[h].isChecked() for h in tiny_models.DOMAINS[:3])
+    qtbot.waitUntil(lambda: len(page.strip_arrays) == 5, timeout=15000)
+    t = inference.load(models["stargan"])
+    values = page.panel.values()
+    rendered(qtbot, page, page.render_count - 1)
+    assert np.array_equal(page.output, t.run_array(page.image, **values))
+    image = page.strip_image()
+    assert image.size[0] > 5 * 32
+    window.tabs.setCurrentWidget(page)
+    Image.new("RGB", (64, 80), "tan").save(tmp_path / "face.png")
+    assert window.open_image(tmp_path / "face.png")
+
+
+def test_style_page_crossover_extremes_equal_pure_seeds(qtbot, window, models, tmp_path):
+    page, n = open_model(qtbot, window, models["stylegan"], "style")
+    rendered(qtbot, page, n)
+    t = inference.load(models["stylegan"])
+    page.seed.setValue(5)
+    page.style_seed.setValue(9)
+    common = {"psi": page.psi.value(), "noise_mode": "const", "noise_strength": 1.0, "noise_seed": 0}
+    for k, pure in ((0, 9), (len(page.layer_checks), 5)):
+        n = page.render_count
+        page.crossover.setValue(k)
+        rendered(qtbot, page, n)
+        assert np.array_equal(page.output, t.run_array(seed=pure, style_seed=pure, **common)), k
+    n = page.render_count
+    page.layer_checks[0].setChecked(True)  # any subset: only layer 0 from the style
+    rendered(qtbot, page, n)
+    assert page.values()["style_layers"] == "0"
+    assert np.array_equal(page.output, t.run_array(seed=5, style_seed=9, style_layers="0", **common))
+    qtbot.waitUntil(lambda: page.grid_arrays is not None and len(page.grid_arrays) == 9, timeout=15000)
+    assert page.grid_image().size[0] >= 3 * 32
+    page.save_latents(tmp_path / "l.json")
+    saved = json.loads((tmp_path / "l.json").read_text())
+    assert saved["seed"] == 5 and saved["style_layers"] == "0"
+    page.seed.setValue(1)
+    page.load_latents(tmp_path / "l.json")
+    assert page.values()["seed"] == 5 and page.values()["style_layers"] == "0"
+    page.frames.setValue(4)
+    page.export_gif(tmp_path / "i.gif")
+    qtbot.waitUntil(lambda: (tmp_path / "i.gif").exists(), timeout=15000)
+    assert Image.open(tmp_path / "i.gif").n_frames == 4
+    (tmp_path / "bad.json").write_text("[1, 2")
+    with pytest.raises(ValueError, match="latents"):
+        page.load_latents(tmp_path / "bad.json")
+
+
+def drop(window, path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    ev = QDropEvent(QPointF(100, 100), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(ev)
+
+
+def test_dropped_model_file_loads(qtbot, window, models):
+    drop(window, models["stylegan"])
+    page = window.pages["style"]
+    assert window.page() is page
+    qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
+    assert page.info.card["method"] == "stylegan"
+
+
+def test_dropped_hostile_pickle_is_refused_and_runs_nothing(qtbot, window, tmp_path):
+    import torch
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    torch.save({"G": Evil()}, tmp_path / "latest_net_G.pth")
+    drop(window, tmp_path / "latest_net_G.pth")
+    assert not marker.exists()
+    assert "refused" in window.last_error
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 3)
+    drop(window, tmp_path / "junk.safetensors")
+    assert "junk.safetensors" in window.last_error
+    assert window.isVisible()
+
+
+def test_settings_persist_recent_files(qtbot, tmp_path, models):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    w = MainWindow(settings, scan_user=False)
+    qtbot.addWidget(w)
+    w.add_model(models["pix2pix"])
+    w.close()
+    w2 = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), scan_user=False)
+    qtbot.addWidget(w2)
+    assert str(models["pix2pix"]) in (w2.settings.value("recent") or [])
+    assert w2.recent_menu.actions()
+    w2.close()
+
+
+@pytest.mark.parametrize("page,model", [("sketch", "pix2pix"), ("photo", "cyclegan"), ("attributes", "stargan"),
+                                        ("style", "stylegan")])
+def test_screenshot_writes_a_non_blank_png(page, model, models, tmp_path):
+    out = tmp_path / f"{page}.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "studio", "--screenshot", str(out), "--page", page, "--model",
+                        str(models[model])], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    a = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert a.shape[:2] == (800, 1280)
+    assert a.std() > 10 and len(np.unique(a.reshape(-1, 3), axis=0)) > 200  # a rendered model output, not a blank

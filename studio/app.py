@@ -405,7 +405,7 @@ def wait_for_renders(app, window, page, timeout=30.0) -> None:
         app.processEvents()
         if page.info is None and page.model_combo.count() == 0:
             break
-        if page.render_count > start and not any(page.worker._pending.values()):
+        if page.render_count > start and page.settled():
             break
         time.sleep(0.01)
     for _ in range(20):

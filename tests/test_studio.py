@@ -37,7 +37,7 @@ def window(qtbot, tmp_path):
 
 
 def rendered(qtbot, page, since, timeout=15000):
-    qtbot.waitUntil(lambda: page.render_count > since and not page.worker._pending, timeout=timeout)
+    qtbot.waitUntil(lambda: page.render_count > since and page.settled(), timeout=timeout)
     qtbot.wait(50)
 
 

@@ -31,6 +31,7 @@ class Page(QWidget):
         self.info = None  # ModelInfo of the loaded model
         self.entries = []
         self.latest: dict[str, int] = {}  # channel -> newest stamp posted
+        self.shown: dict[str, int] = {}  # channel -> stamp of the result on screen
         self.output: np.ndarray | None = None
         self.render_count = 0
         self.model_combo = QComboBox()
@@ -110,17 +111,25 @@ class Page(QWidget):
         return self.worker.submit(req)
 
     def _rendered(self, channel, stamp, result, seconds) -> None:
-        if self.latest.get(channel) != stamp:
-            return  # another page's channel, or a stale result
+        # another page's channel, or older than what is on screen: ignored. A result older than the
+        # newest request is still shown while drawing (the newest follows), never after a newer one.
+        if channel not in self.latest or stamp <= self.shown.get(channel, 0):
+            return
+        self.shown[channel] = stamp
         self.render_count += 1
         self.timing.emit(seconds)
         self.show_result(channel, result)
 
     def _render_failed(self, channel, stamp, message) -> None:
-        if self.latest.get(channel) != stamp:
+        if channel not in self.latest or stamp < self.latest[channel]:
             return
+        self.shown[channel] = stamp
         self.show_message(message)
         self.status.emit(message.splitlines()[0])
+
+    def settled(self) -> bool:
+        """Every channel shows the result of its newest request."""
+        return all(self.shown.get(c, 0) >= s for c, s in self.latest.items())
 
     def channel(self, suffix: str = "out") -> str:
         return f"{self.name}:{suffix}"

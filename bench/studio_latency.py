@@ -43,10 +43,11 @@ def main():
     p.add_argument("--strokes", type=int, default=20)
     a = p.parse_args()
     import torch
-    from PySide6.QtCore import QElapsedTimer, QPointF, QSettings, QTimer
+    from PySide6.QtCore import QPointF, QSettings
     from PySide6.QtWidgets import QApplication
 
     from studio.app import MainWindow
+    from studio.gap_meter import GapMeter
     torch.set_num_threads(a.threads)
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
@@ -69,18 +70,7 @@ def main():
         pump(0.05)
     infer = []
     page.timing.connect(infer.append)
-    gaps, clock = [], QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def tick():
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    timer.start()
+    meter = GapMeter().start()
     c = page.canvas
     c.clear()
     finish = []
@@ -96,7 +86,7 @@ def main():
         while page.render_count == n or not page.settled():
             pump(0.001)
         finish.append(time.perf_counter() - t0)
-    timer.stop()
+    meter.stop()
     renders = page.render_count
     print(f"torch {torch.__version__}, {a.threads} threads, model {model.name} ({page.info.card.get('image_size')} px)")
     print(f"sketch page: {len(infer)} renders during {a.strokes} strokes; inference median "
@@ -104,7 +94,7 @@ def main():
           f"max {max(infer) * 1000:.1f} ms")
     print(f"stroke end -> photo on screen: median {statistics.median(finish) * 1000:.1f} ms, "
           f"max {max(finish) * 1000:.1f} ms")
-    print(f"UI thread: {len(gaps)} timer ticks, longest gap {max(gaps)} ms (timer interval 5 ms); renders {renders}")
+    print(f"UI thread: {len(meter.gaps)} timer ticks, longest gap {meter.worst} ms (timer interval 5 ms); renders {renders}")
     w.close()
 
 

@@ -18,9 +18,10 @@ from studio.pages.attributes import AttributesPage
 from studio.pages.photo import PhotoPage
 from studio.pages.sketch import SketchPage
 from studio.pages.style import StylePage
+from studio.pages.train import TrainPage
 from studio.workers import WorkerThread
 
-PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)  # the Train page joins here
+PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
 MAX_RECENT = 10
 
@@ -72,6 +73,11 @@ class MainWindow(QMainWindow):
             page.files_dropped.connect(self.open_paths)
             self.pages[page.name] = page
             self.tabs.addTab(page, page.title)
+        self.train_page = TrainPage(self.worker, self.settings)
+        self.train_page.status.connect(self.show_status)
+        self.train_page.use_model.connect(self.add_model)
+        self.pages["train"] = self.train_page
+        self.tabs.addTab(self.train_page, "Train")
         self.closing = False
         for page in self.pages.values():
             stack = page.undo_stack()
@@ -96,6 +102,7 @@ class MainWindow(QMainWindow):
         self.dock = QDockWidget("Model library", self)
         self.dock.setObjectName("library")
         self.dock.setWidget(dock_widget)
+        dock_widget.setMinimumWidth(220)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.dock)
 
         self.device_label, self.model_label, self.time_label = QLabel(), QLabel(), QLabel("")
@@ -391,6 +398,21 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def closeEvent(self, event):
+        running = self.train_page.jobs.running()
+        if running and self.confirm_imports:
+            box = QMessageBox(QMessageBox.Question, "Training jobs are running",
+                              f"{len(running)} training job(s) are running. Stop them (each saves a checkpoint) "
+                              "or leave them running? A reopened studio shows them again.", parent=self)
+            stop = box.addButton("Stop jobs", QMessageBox.AcceptRole)
+            box.addButton("Leave running", QMessageBox.RejectRole)
+            cancel = box.addButton(QMessageBox.Cancel)
+            box.exec()
+            if box.clickedButton() is cancel:
+                event.ignore()
+                return
+            if box.clickedButton() is stop:
+                for r in running:
+                    self.train_page.jobs.stop(r)
         self.closing = True
         self.settings.setValue("geometry", self.saveGeometry())
         self.workers.stop()
@@ -416,7 +438,8 @@ def wait_for_renders(app, window, page, timeout=30.0) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="gan-studio", description="GAN Studio: draw, translate, edit, mix styles")
     p.add_argument("--screenshot", metavar="FILE", help="render a page offscreen to a PNG and exit")
-    p.add_argument("--page", default=None, help="sketch, photo, attributes or style")
+    p.add_argument("--page", default=None, help="sketch, photo, attributes, style or train")
+    p.add_argument("--run", help="a run folder to show on the Train page")
     p.add_argument("--model", help="a model file to open")
     p.add_argument("--image", help="an image to open on the page")
     p.add_argument("--size", default="1280x800", help="window size for --screenshot")
@@ -442,6 +465,8 @@ def main(argv=None) -> int:
         window.tabs.setCurrentWidget(window.pages[args.page])
     if args.image:
         window.open_image(args.image)
+    if args.run:
+        window.train_page.open_run(args.run)
     window.show()
     if args.screenshot:
         wait_for_renders(app, window, window.page())

@@ -21,3 +21,18 @@ def test_trainer_imports_no_qt():
     count, bad = out.stdout.strip().split(" ", 1)
     assert int(count) > 30  # every module was imported
     assert bad == "[]", bad
+
+
+def test_qt_binding_keeps_none_alive():
+    """PySide6 6.12.0 decrefs None on every void method call; on Python < 3.12 a long-running
+    studio then dies with 'none_dealloc'. Guard against any binding that does."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication, QLabel, QPushButton
+    _ = QApplication.instance() or QApplication([])
+    b, label = QPushButton(), QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        b.setEnabled(True)
+        label.setText("x")
+    assert sys.getrefcount(None) - before > -100

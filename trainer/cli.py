@@ -3,6 +3,7 @@ and write procedural datasets."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gan-trainer", description="GAN Studio's engine: train and run GANs.")
+    p.add_argument("--log", metavar="FILE", help="append all output to FILE (the studio's job.log)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a preset or TOML configuration")
@@ -221,8 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def redirect_output(path) -> None:
+    """Append this process's stdout and stderr (Python's and native code's) to ``path``: how the
+    studio keeps a detached job's log in its run directory."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log:
+        redirect_output(args.log)
     try:
         return args.fn(args)
     except _errors() as e:

@@ -22,6 +22,7 @@ from trainer.data.sampler import StepSampler
 from trainer.device import describe, resolve_device, resolve_precision, use_channels_last
 from trainer.methods import get_method
 from trainer.methods.base import NonFiniteLoss
+from trainer.metrics import mean_pairwise_distance
 from trainer.modelfile import load_strict, save_model, subdict
 from trainer.progress import Progress
 from trainer.rundir import RunDir, atomic_write
@@ -109,6 +110,16 @@ def _format_losses(values: dict) -> str:
     return " ".join(f"{k} {v:.3g}" for k, v in values.items())
 
 
+def memory_status(device) -> dict:
+    """GPU name and memory for the monitor (the studio reads process memory on the CPU itself)."""
+    if device.type != "cuda":
+        return {}
+    return {"gpu": torch.cuda.get_device_name(device),
+            "gpu_memory_mb": round(torch.cuda.memory_allocated(device) / 2 ** 20),
+            "gpu_memory_peak_mb": round(torch.cuda.max_memory_allocated(device) / 2 ** 20),
+            "gpu_memory_total_mb": round(torch.cuda.get_device_properties(device).total_memory / 2 ** 20)}
+
+
 def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool = True) -> Outcome:
     """Run (or resume) a job in ``run_dir``; its state ends finished or stopped.
     Raises on failure after writing status ``failed`` with the message."""
@@ -179,6 +190,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
         state = "finished"
         if world.enabled:
             method.any_rank = lambda flag: distributed.any_flag(world, device, flag)[0]
+        extra = {}
         while step < cfg.train.steps:
             try:
                 losses = method.train_step(next(batches))
@@ -198,22 +210,26 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
                 total, count = window.get(k, (0.0, 0))
                 window[k] = (total + v, count + 1)
             window_n += 1
+            if is_main and cfg.train.sample_every > 0 and (step % cfg.train.sample_every == 0
+                                                            or step == cfg.train.steps):
+                rd.save_sample(method.sample(preview), step)
+                outputs = getattr(method, "sample_outputs", None)  # the generated part of the grid
+                if outputs is not None:  # logged with this step's losses, or the next logged step's
+                    extra["sample_diversity"] = mean_pairwise_distance(outputs)
             if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                 now = time.perf_counter()
                 avg = {k: total / count for k, (total, count) in window.items()}
                 rate = window_n / max(now - window_t, 1e-9)
                 if is_main:
                     rd.append_metrics({"step": step, "time": time.time(), "elapsed": round(elapsed(), 3),
-                                       **avg, "it_s": rate, **method.learning_rates()})
+                                       **avg, "it_s": rate, **method.learning_rates(), **extra})
+                    extra = {}
                     eta = (cfg.train.steps - step) / rate if rate > 0 else None
                     rd.write_status(state="running", step=step, it_s=rate, eta_s=eta, elapsed=elapsed(),
-                                    message="")
+                                    message="", **memory_status(device))
                 bar.update(0, postfix=_format_losses(avg))
                 window, window_n, window_t = {}, 0, now
             bar.update(1)
-            if is_main and cfg.train.sample_every > 0 and (step % cfg.train.sample_every == 0
-                                                            or step == cfg.train.steps):
-                rd.save_sample(method.sample(preview), step)
             if stop_now:
                 state = "stopped"
                 break

@@ -128,6 +128,7 @@ class CycleGAN(Method):
         with side_effect_free(G_A, G_B), self.autocast():
             fb, fa = G_A(a), G_B(b)
             ra, rb = G_B(fb), G_A(fa)
+        self.sample_outputs = fb.float()
         rows = zip(a.float(), fb.float(), ra.float(), b.float(), fa.float(), rb.float())
         return image_grid([list(r) for r in rows])
 

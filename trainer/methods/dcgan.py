@@ -114,6 +114,7 @@ class DCGAN(Method):
                 labels = torch.full((8,), c, device=self.device) if self.classes else None
                 rows.append(list(self.G(z, labels).float()))
             self.G.train()
+        self.sample_outputs = torch.stack(rows[0])
         return image_grid(rows)
 
     def export(self):

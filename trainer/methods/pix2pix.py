@@ -138,6 +138,7 @@ class Pix2Pix(Method):
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
         with side_effect_free(self.G), self.autocast():
             fake_B = self.G(real_A).float()
+        self.sample_outputs = fake_B
         return image_grid([[a, f, b] for a, f, b in zip(real_A.float(), fake_B, real_B.float())])
 
     def export(self):

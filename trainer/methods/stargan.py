@@ -215,6 +215,7 @@ class StarGAN(Method):
         attrs = self.to_device(batch["label"])
         with side_effect_free(self.G), self.autocast():
             outs = [self.G(x, self.full_label(c)).float() for c in single_domain_targets(attrs, self.attrs)]
+        self.sample_outputs = outs[0]
         return image_grid([[x[i].float()] + [o[i] for o in outs] for i in range(x.size(0))])
 
     def export(self):

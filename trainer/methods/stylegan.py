@@ -152,6 +152,7 @@ class StyleGAN(Method):
             rows = [G([z[:8]], randomize_noise=False),
                     G([z[:8]], randomize_noise=False, truncation=0.7, truncation_latent=mean),
                     G([z[:8], z[1:]], inject_index=G.n_latent // 2, randomize_noise=False)]
+        self.sample_outputs = rows[0].float()
         return image_grid([list(r.float()) for r in rows])
 
     def state(self) -> dict:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
                                QFormLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 
 from studio import library
 from studio.pages.attributes import AttributesPage
+from studio.pages.base import IMAGE_FILTER
 from studio.pages.photo import PhotoPage
 from studio.pages.sketch import SketchPage
 from studio.pages.style import StylePage
@@ -22,7 +23,6 @@ from studio.pages.train import TrainPage
 from studio.workers import WorkerThread
 
 PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
 MAX_RECENT = 10
 
 

@@ -119,12 +119,12 @@ class AttributesPage(Page):
         return True
 
     def open_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open face", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        path = self.ask_image("Open face")
         if path:
-            try:
-                self.open_image(path)
-            except (ValueError, OSError) as e:
-                self.input_view.set_message(str(e))
+            self.open_with(self.open_image, path)
+
+    def show_input_error(self, text):
+        self.input_view.set_message(text)
 
     def request(self):
         if self.image is None:

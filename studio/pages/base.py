@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from studio.images import array_to_qimage
 from studio.workers import RenderRequest
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
 
 
 class Page(QWidget):
@@ -149,6 +151,21 @@ class Page(QWidget):
 
     def open_image(self, path) -> bool:
         return False
+
+    def ask_image(self, title: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", IMAGE_FILTER)
+        return path or None
+
+    def open_with(self, fn, path) -> None:
+        """``fn(path)``; an unreadable or broken file is reported in the page, never raised."""
+        try:
+            fn(path)
+        except (ValueError, OSError) as e:
+            self.show_input_error(str(e))
+            self.status.emit(str(e).splitlines()[0])
+
+    def show_input_error(self, text: str) -> None:
+        self.show_message(text)
 
     def export_image(self) -> Image.Image | None:
         """What Save output writes."""

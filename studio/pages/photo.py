@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
@@ -145,12 +144,12 @@ class PhotoPage(Page):
         return True
 
     def open_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open photo", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        path = self.ask_image("Open photo")
         if path:
-            try:
-                self.open_image(path)
-            except (ValueError, OSError) as e:
-                self.input_view.set_message(str(e))
+            self.open_with(self.open_image, path)
+
+    def show_input_error(self, text):
+        self.input_view.set_message(text)
 
     # -- folders
     def folder_dialog(self):

@@ -149,21 +149,14 @@ class SketchPage(Page):
         self.canvas.load_array(np.asarray(edges(open_image(path), size)), "Edges from photo")
 
     def load_sketch_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Load sketch", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        path = self.ask_image("Load sketch")
         if path:
-            self._guard(self.open_image, path)
+            self.open_with(self.open_image, path)
 
     def edges_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Edges from photo", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        path = self.ask_image("Edges from photo")
         if path:
-            self._guard(self.load_edges, path)
-
-    def _guard(self, fn, *args):
-        try:
-            fn(*args)
-        except (ValueError, OSError) as e:
-            self.show_message(str(e))
-            self.status.emit(str(e))
+            self.open_with(self.load_edges, path)
 
     def export_both(self) -> Image.Image | None:
         if self.output is None:

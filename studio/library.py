@@ -33,6 +33,7 @@ class ModelEntry:
 
     def summary(self) -> str:
         """The card in a few lines: method, task, size, domains, training, metrics."""
+        from trainer.modelfile import flatten
         c = self.card
         t = c.get("training", {})
         lines = [f"{c.get('method', '?')} · {self.task or '?'} · {c.get('image_size', '?')} px"]
@@ -48,10 +49,10 @@ class ModelEntry:
             lines.append(f"trained: {t.get('preset') or '?'}, {steps} steps"
                          + (f", {secs / 60:.0f} min" if isinstance(secs, (int, float)) else "")
                          + (f" on {t.get('dataset')}" if t.get("dataset") else ""))
-        metrics = c.get("metrics") or t.get("metrics") or {}
-        if metrics:
-            lines.append("metrics: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                                 for k, v in list(metrics.items())[:6]))
+        metrics = flatten(c.get("eval", {}).get("metrics") or c.get("metrics") or t.get("metrics") or {})
+        shown = [(k, v) for k, v in metrics.items() if isinstance(v, float) and "held_out" not in k][:6]
+        if shown:
+            lines.append("eval: " + ", ".join(f"{k} {v:.3g}" for k, v in shown))
         lines.append(str(self.path))
         return "\n".join(lines)
 

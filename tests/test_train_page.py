@@ -121,6 +121,38 @@ def test_stop_then_resume_ends_at_the_total(qtbot, window):
     assert steps == sorted(steps) and steps[-1] == 100
 
 
+def answer_dialog(qtbot, button_text):
+    """Click ``button_text`` in the next modal dialog, from the event loop the dialog runs."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+    seen = []
+
+    def click():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        next(b for b in box.buttons() if b.text().replace("&", "") == button_text).click()
+    QTimer.singleShot(20, click)
+    return seen
+
+
+def test_closing_with_a_running_job_asks_cancel_leave_or_stop(qtbot, window):
+    page = window.train_page
+    tiny_job(page, steps=100000)
+    run = page.start_job()
+    qtbot.waitUntil(lambda: status(run).get("step", 0) >= 2, timeout=120000)
+    window.confirm_imports = True
+    seen = answer_dialog(qtbot, "Cancel")
+    assert not window.close() and window.isVisible()  # Cancel: the studio stays, the job runs
+    assert "1 training job(s) are running" in seen[0] and page.jobs.running()
+    answer_dialog(qtbot, "Stop jobs")
+    assert window.close()
+    qtbot.waitUntil(lambda: status(run).get("state") == "stopped", timeout=60000)
+    assert (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir())
+
+
 def test_a_crashing_job_is_shown_failed_and_the_studio_keeps_working(qtbot, window, tmp_path):
     page = window.train_page
     tiny_job(page)

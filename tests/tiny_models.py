@@ -9,11 +9,15 @@ from trainer.nets import build
 DOMAINS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 
 
+DATASET = {"pix2pix": "sketches", "cyclegan": "shapes-unpaired", "stargan": "faces", "stylegan": "faces",
+           "srgan": "photos"}
+
+
 def _save(path, nets: dict, card: dict):
     tensors = {f"{name}.{k}": v for name, (_, _, net) in nets.items() for k, v in net.state_dict().items()}
     card = {"image_size": 32, "channels": 3, "value_range": [-1, 1],
             "nets": {name: {"name": n, "args": a} for name, (n, a, _) in nets.items()},
-            "training": {"preset": "test", "steps": 0}, **card}
+            "training": {"preset": "test", "steps": 0, "dataset": DATASET[card["method"]]}, **card}
     save_model(path, tensors, card)
     return path
 
@@ -49,5 +53,11 @@ def stylegan(path):
         tensors["latent_avg"] = g.mean_latent(256, torch.Generator().manual_seed(0))
     save_model(path, tensors, {"method": "stylegan", "task": "style", "image_size": 32, "channels": 3,
                                "value_range": [-1, 1], "nets": {"G": {"name": name, "args": args}},
+                               "training": {"preset": "test", "steps": 0, "dataset": "faces"},
                                "n_latent": g.n_latent, "layer_resolutions": g.layer_resolutions()})
     return path
+
+
+def srresnet(path):
+    return _save(path, {"G": _net("srresnet", scale=4, n_blocks=1, ngf=8)},
+                 {"method": "srgan", "task": "superres"})

@@ -14,7 +14,8 @@ def _errors():
     from trainer.importers import CheckpointImportError
     from trainer.modelfile import ModelFileError
     from trainer.run import NonFiniteLoss
-    return (ConfigError, ImageError, ModelFileError, CheckpointImportError, NonFiniteLoss, FileNotFoundError,
+    from trainer.evaluation import EvaluationError
+    return (EvaluationError, ConfigError, ImageError, ModelFileError, CheckpointImportError, NonFiniteLoss, FileNotFoundError,
             FileExistsError, ValueError)
 
 
@@ -156,6 +157,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from trainer.evaluation import evaluate, format_report, save_report, write_into_card
+    report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress)
+    print(format_report(report))
+    out = save_report(report, args.output or f"eval-{Path(args.model).stem}.json")
+    print(f"wrote {out}")
+    if args.write_card:
+        write_into_card(args.model, report)
+        print(f"stored the metrics in {args.model}'s card")
+    return 0
+
+
+def cmd_evaluator_train(args) -> int:
+    from trainer.evaluators.training import train
+    train(args.dataset, args.output, n_train=args.n, n_held_out=args.held_out, steps=args.steps,
+          batch_size=args.batch_size, width=args.width, device=args.device, workers=args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gan-trainer", description="GAN Studio's engine: train and run GANs.")
     p.add_argument("--log", metavar="FILE", help="append all output to FILE (the studio's job.log)")
@@ -216,6 +236,31 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
                     help="a model control, e.g. mode=deterministic or seed=3")
     tr.set_defaults(fn=cmd_translate)
+
+    va = sub.add_parser("eval", help="score a model file against ground truth (metrics of its task, as JSON)")
+    va.add_argument("model")
+    va.add_argument("--data", help="a dataset folder with ground truth (default: held-out procedural data)")
+    va.add_argument("--n", type=int, help="test items (default per task: sketches 500, faces 200, "
+                                          "unpaired 200, style 1000 samples, superres 100)")
+    va.add_argument("-o", "--output", help="JSON report (default: eval-<model>.json)")
+    va.add_argument("--device", default="cpu")
+    va.add_argument("--write-card", action="store_true", help="also store the metrics in the model file's card")
+    va.add_argument("--no-progress", action="store_true")
+    va.set_defaults(fn=cmd_eval)
+
+    ev = sub.add_parser("evaluator", help="the classifiers that score generated images")
+    evsub = ev.add_subparsers(dest="evaluator_command", required=True)
+    et = evsub.add_parser("train", help="train an evaluator on real procedural images; scores it on held-out ones")
+    et.add_argument("dataset", help="sketches, faces or shapes-unpaired")
+    et.add_argument("-o", "--output", help="default: assets/evaluators/DATASET.safetensors")
+    et.add_argument("--n", type=int, default=20000, help="training images")
+    et.add_argument("--held-out", type=int, default=2000, help="held-out images for the accuracy in the card")
+    et.add_argument("--steps", type=int, default=3000)
+    et.add_argument("--batch-size", type=int, default=64)
+    et.add_argument("--width", type=int, default=32)
+    et.add_argument("--device", default="auto")
+    et.add_argument("--workers", type=int, default=0, help="processes drawing images (0: one per core)")
+    et.set_defaults(fn=cmd_evaluator_train)
 
     dm = sub.add_parser("demo", help="a one-minute tour: data, training, translation")
     dm.add_argument("--out", default="demo-output")

@@ -138,4 +138,19 @@ def format_card(card: dict) -> str:
         if card.get(section):
             lines.append(f"{section}:")
             lines += [f"  {k:22s} {v}" for k, v in card[section].items()]
+    if card.get("eval"):
+        lines.append(f"eval ({card['eval'].get('data', '')}, {card['eval'].get('date', '')}):")
+        lines += [f"  {k:34s} {v:.4f}" if isinstance(v, float) else f"  {k:34s} {v}"
+                  for k, v in flatten(card["eval"].get("metrics", {})).items()]
     return "\n".join(lines)
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """Nested metrics as one level: ``{"AtoB": {"l1": x}}`` -> ``{"AtoB.l1": x}``."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

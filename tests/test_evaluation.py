@@ -1,0 +1,152 @@
+"""Evaluators (classifiers on procedural data), the in-domain Frechet distance, quality metrics,
+and `gan-trainer eval` on tiny models."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+import tiny_models
+from trainer.evaluators import Evaluator
+from trainer.evaluators.specs import SPECS
+from trainer.metrics import edge_agreement, frechet_distance, mean_l1, psnr, saturation, ssim
+
+BUNDLED = ["sketches", "faces", "shapes-unpaired"]
+# held-out accuracy each bundled evaluator reaches (the card's figure; the aim is 0.99 everywhere)
+FLOOR = {"sketches": 0.95, "faces": 0.99, "shapes-unpaired": 0.99}
+
+
+def test_metrics_against_known_values():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert psnr(a, a) == 100.0 and ssim(a, a) == pytest.approx(1.0) and mean_l1(a, a) == 0.0
+    b = np.clip(a.astype(int) + 16, 0, 255).astype(np.uint8)
+    assert 20 < psnr(a, b) < 30 and ssim(a, b) < 1.0
+    noisy = np.clip(a + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, noisy) < ssim(a, b)
+    assert saturation(np.full((4, 4, 3), 128, np.uint8)) == 0.0
+    assert saturation(np.array([[[255, 0, 0]]], np.uint8)) == 1.0
+    assert saturation(np.array([[[200, 100, 100]]], np.uint8)) == pytest.approx(0.5)
+
+
+def test_frechet_distance_of_gaussians():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 4))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    # mean shift of 1 in one dimension: FD = 1; scale 2 in one dimension: (2 - 1)^2 = 1
+    assert frechet_distance(x, x + np.array([1.0, 0, 0, 0])) == pytest.approx(1.0, abs=1e-9)
+    y = rng.normal(size=(200_000, 4)) * np.array([2.0, 1, 1, 1])
+    assert frechet_distance(rng.normal(size=(200_000, 4)), y) == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError):
+        frechet_distance(x[:1], x)
+
+
+def test_edge_agreement_finds_the_sketch_in_its_photo():
+    from trainer.data.sketches import render
+    photo, sketch, _ = render(7, 128)
+    own = edge_agreement(sketch, photo)["f1"]
+    other = edge_agreement(sketch, render(8, 128)[0])["f1"]
+    flat = edge_agreement(sketch, Image.new("RGB", (128, 128), (120, 90, 60)))
+    assert own > 0.3 and own > 2 * other and flat["f1"] == 0.0
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_evaluators_are_accurate_on_held_out_real_images(name):
+    ev = Evaluator.load(name)
+    assert ev.card["held_out"]["accuracy"] >= FLOOR[name], ev.card["held_out"]
+    # fresh real images (seeds neither training nor the card's held-out set used) agree with the card
+    spec = SPECS[name]
+    examples = [spec.example(2_000_000_000 + k, spec.input_size) for k in range(60)]
+    pred = ev.predict([e[0] for e in examples])
+    true = {h: np.array([e[1][h] for e in examples]) for h in spec.heads}
+    assert spec.score(pred, true)["accuracy"] >= FLOOR[name] - 0.06
+
+
+def test_features_and_fid_identical_sets_zero_different_sets_more():
+    from trainer.data.faces import draw_attributes, render
+    from trainer.data.sketches import render as scene
+    ev = Evaluator.load("faces")
+    faces = [render(s, draw_attributes(s), 64) for s in range(40)]
+    others = [render(s, draw_attributes(s), 64) for s in range(100, 140)]
+    photos = [scene(s, 64)[0] for s in range(40)]
+    f, g, h = ev.features(faces), ev.features(others), ev.features(photos)
+    assert f.shape == (40, ev.net.features[1].out_features) and np.isfinite(f).all()
+    assert np.allclose(ev.features(faces[:5]), f[:5], atol=1e-5)  # deterministic, batch-independent
+    same, near, far = frechet_distance(f, f), frechet_distance(f, g), frechet_distance(f, h)
+    assert same < 1e-3 * near and near < far
+
+
+def test_evaluator_training_writes_a_loadable_scored_file(tmp_path):
+    from trainer.evaluators.training import train
+    out = tmp_path / "domain.safetensors"
+    card = train("shapes-unpaired", out, n_train=32, n_held_out=16, steps=3, batch_size=8, width=4, workers=1,
+                 log=None)
+    ev = Evaluator.load(out)
+    assert set(card["held_out"]) == {"acc_domain", "accuracy"} and 0 <= ev.accuracy <= 1
+    assert ev.card["trained"]["steps"] == 3
+    assert ev.predict([np.zeros((20, 30, 3), np.uint8)])["domain"].shape == (1,)
+
+
+def test_loading_a_generator_as_evaluator_is_refused(tmp_path):
+    from trainer.modelfile import ModelFileError
+    with pytest.raises(ModelFileError, match="not an evaluator"):
+        Evaluator.load(tiny_models.pix2pix(tmp_path / "g.safetensors"))
+    with pytest.raises(FileNotFoundError, match="gan-trainer evaluator train"):
+        Evaluator.load("no-such-dataset")
+
+
+EXPECTED = {
+    "pix2pix": {"n", "fid", "saturation_output", "saturation_real", "saturation_ratio", "edge_f1", "edge_f1_real",
+                "l1_to_photo", "object_accuracy", "object_accuracy_real", "evaluator_held_out_accuracy"},
+    "stargan": {"n_faces", "n_edits", "accuracy", "accuracy_overall", "all_targets_accuracy", "face_rate",
+                "l1_to_counterfactual", "l1_input_to_counterfactual", "evaluator_held_out_accuracy"},
+    "cyclegan": {"n", "AtoB", "BtoA", "evaluator_held_out_accuracy"},
+    "stylegan": {"n", "psi", "fid", "fid_real_vs_real", "face_rate", "face_rate_real", "attributes",
+                 "attributes_real", "mixing", "evaluator_held_out_accuracy"},
+    "srgan": {"n", "scale", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic", "psnr_gain"},
+}
+
+
+@pytest.mark.parametrize("method", ["pix2pix", "stargan", "cyclegan", "stylegan", "srgan"])
+def test_eval_writes_every_metric_of_the_task(tmp_path, method):
+    from trainer.evaluation import evaluate
+    model = getattr(tiny_models, {"srgan": "srresnet"}.get(method, method))(tmp_path / f"{method}.safetensors")
+    extra = {"pairs": 3} if method == "stylegan" else {}
+    report = evaluate(model, n=4, progress=False, **extra)
+    m = report["metrics"]
+    assert set(m) == EXPECTED[method]
+    numbers = [v for v in m.values() if isinstance(v, float)]
+    assert numbers and all(np.isfinite(numbers))
+    if method == "cyclegan":
+        assert set(m["AtoB"]) == {"l1", "psnr", "l1_identity", "psnr_identity", "domain_accuracy"}
+    if method == "stargan":
+        assert set(m["accuracy"]) == set(tiny_models.DOMAINS) and m["n_edits"] == 4 * len(tiny_models.DOMAINS)
+    if method == "stylegan":
+        assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style"}
+
+
+def test_eval_cli_prints_and_writes_json_and_the_card(tmp_path):
+    from trainer.modelfile import read_card
+    model = tiny_models.cyclegan(tmp_path / "c.safetensors")
+    out = tmp_path / "report.json"
+    r = run_cli("eval", model, "--n", "3", "-o", out, "--write-card")
+    assert r.returncode == 0, r.stderr
+    assert "AtoB" in r.stdout and "unpaired 3/3" in r.stderr
+    report = json.loads(out.read_text())
+    assert report["metrics"]["n"] == 3 and report["method"] == "cyclegan"
+    assert read_card(model)["eval"]["metrics"] == report["metrics"]
+
+
+def test_eval_reads_a_dataset_folder_and_reports_what_is_missing(tmp_path):
+    from trainer.data.synth import synthesize
+    from trainer.evaluation import EvaluationError, evaluate
+    data = synthesize("shapes-unpaired", tmp_path / "pair", n=40, size=32, workers=1)
+    model = tiny_models.cyclegan(tmp_path / "c.safetensors")
+    assert evaluate(model, data=data, n=2, progress=False)["metrics"]["n"] == 2
+    with pytest.raises(EvaluationError, match="pairs.jsonl"):
+        evaluate(model, data=tmp_path, n=2, progress=False)
+    faces = synthesize("faces", tmp_path / "faces", n=40, size=32, workers=1)
+    report = evaluate(tiny_models.stargan(tmp_path / "s.safetensors"), data=faces, n=2, progress=False)
+    assert report["metrics"]["n_faces"] == 2
+

@@ -1,0 +1,82 @@
+"""Style generation (StyleGAN): samples against real faces, and what style mixing takes from whom.
+
+- ``fid``: in-domain Frechet distance of ``n`` samples (psi 1, seeds from ``EVAL_SEED``) to ``n``
+  real faces, in the ``faces`` evaluator's features; ``fid_real_vs_real`` between two real sets of
+  the same size is the floor that sample size allows.
+- ``face_rate`` and ``attributes``: how often the evaluator finds a face and each attribute in the
+  samples, next to the same frequencies in the real faces.
+- ``mixing``: ``pairs`` images whose layers below ``crossover`` (the 4 and 8 px ones) take the
+  source seed's w and the rest the style seed's. ``coarse_follows_source``: how often the face's
+  roll, width and height read closer to the source's than the style's; ``hair_follows_style``
+  (pairs whose two hair colours differ) and ``skin_follows_style``: the same for the colours.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from trainer.evaluation import EvaluationError, bar
+from trainer.evaluators import Evaluator
+from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, HAIR_CLASSES
+from trainer.metrics import frechet_distance
+
+COARSE = ("roll", "width", "height")
+
+
+def real_faces(n: int, size: int, seed: int):
+    from trainer.data.faces import draw_attributes, render
+    return [np.asarray(render(seed + k, draw_attributes(seed + k), size)) for k in range(n)]
+
+
+def frequencies(pred: dict) -> dict:
+    faces = pred["face"] == 1
+    out = {h: float(np.mean(pred["hair"][faces] == i)) if faces.any() else 0.0 for i, h in enumerate(HAIR_CLASSES)}
+    out.update({a: float(np.mean(pred[a][faces] == 1)) if faces.any() else 0.0 for a in FACE_BINARY})
+    return out
+
+
+def coarse_crossover(translator, coarse_px: int = 8) -> int:
+    res = translator.G.layer_resolutions()
+    return next((i for i, r in enumerate(res) if r > coarse_px), len(res))
+
+
+def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pairs=200, psi=1.0, **_):
+    if data is not None:
+        raise EvaluationError("style evaluation compares with procedural faces; --data is not used")
+    n = n or 1000
+    size = translator.image_size
+    ev = Evaluator.load(evaluator)
+    b = bar(n + 3 * pairs, "style", progress)
+    samples = []
+    for k in range(n):
+        samples.append(translator.run_array(seed=EVAL_SEED + k, psi=psi, noise_seed=k))
+        b.update()
+    real = real_faces(n, size, EVAL_SEED + 10_000_000)
+    real2 = real_faces(n, size, EVAL_SEED + 20_000_000)
+    crossover = coarse_crossover(translator)
+    src, sty, mix = [], [], []
+    for k in range(pairs):
+        s, t = EVAL_SEED + 2 * k, EVAL_SEED + 2 * k + 1
+        src.append(translator.run_array(seed=s, psi=psi))
+        sty.append(translator.run_array(seed=t, psi=psi))
+        mix.append(translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi))
+        b.update(3)
+    b.close()
+    pred_s, feat_s = ev.predict(samples, with_features=True)
+    pred_r, feat_r = ev.predict(real, with_features=True)
+    p_src, p_sty, p_mix = ev.predict(src), ev.predict(sty), ev.predict(mix)
+
+    def closer(head, to, other):
+        return np.abs(p_mix[head] - to[head]) < np.abs(p_mix[head] - other[head])
+    coarse = np.mean([closer(h, p_src, p_sty) for h in COARSE], axis=0)
+    differ = p_src["hair"] != p_sty["hair"]
+    return {"n": n, "psi": psi, "fid": frechet_distance(feat_s, feat_r),
+            "fid_real_vs_real": frechet_distance(ev.features(real2), feat_r),
+            "face_rate": float(np.mean(pred_s["face"] == 1)), "face_rate_real": float(np.mean(pred_r["face"] == 1)),
+            "attributes": frequencies(pred_s), "attributes_real": frequencies(pred_r),
+            "mixing": {"pairs": pairs, "crossover": crossover,
+                       "coarse_follows_source": float(coarse.mean()),
+                       **{f"{h}_follows_source": float(closer(h, p_src, p_sty).mean()) for h in COARSE},
+                       "hair_follows_style": float(np.mean(p_mix["hair"][differ] == p_sty["hair"][differ]))
+                       if differ.any() else float("nan"),
+                       "skin_follows_style": float(closer("skin", p_sty, p_src).mean())},
+            "evaluator_held_out_accuracy": ev.accuracy}

@@ -1,0 +1,36 @@
+"""Every bundled model loads and runs through its Translator, within the size limit, with its card
+telling how it was trained."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainer import inference
+from trainer.modelfile import read_card
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
+MODELS = {  # name: (method, an input or None for seed-based models, expected output size for a 100x70 input)
+    "sketch2photo": ("pix2pix", True, (100, 70)),
+    "faces-attributes": ("stargan", True, (100, 70)),
+    "faces-style": ("stylegan", False, (64, 64)),
+    "shapes-cyclegan": ("cyclegan", True, (100, 70)),
+    "superres-x4": ("srgan", True, (400, 280)),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_bundled_model_runs(name):
+    path = ASSETS / f"{name}.safetensors"
+    assert path.stat().st_size <= 25 * 2 ** 20
+    card = read_card(path)
+    method, needs_image, size = MODELS[name]
+    assert card["method"] == method and card["training"]["steps"] > 0 and card["training"]["seconds"] > 0
+    t = inference.load(path)
+    assert t.needs_image == needs_image
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)) if needs_image else None
+    out = t.run(image)
+    assert out.size == size and out.mode == "RGB"
+    a = np.asarray(out)
+    assert np.isfinite(a).all() and a.std() > 1  # not a blank image

@@ -201,7 +201,10 @@ class MainWindow(QMainWindow):
         entries = library.scan(library.BUNDLED, "bundled")
         if self.scan_user:
             entries += library.scan(user_models_dir(), "user")
+        listed = {e.path.resolve() for e in entries}
         for p in self.extra_paths:
+            if p in listed:  # a bundled or user model opened by its path: listed once
+                continue
             try:
                 entries.append(library.read_entry(p, "opened"))
             except (ValueError, OSError):
@@ -242,7 +245,7 @@ class MainWindow(QMainWindow):
 
     def add_model(self, path) -> bool:
         """Add a model file to the library and switch to it; errors are shown, never raised."""
-        path = Path(path)
+        path = Path(path).resolve()
         try:
             library.read_entry(path, "opened")
         except (ValueError, OSError) as e:

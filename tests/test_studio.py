@@ -283,3 +283,12 @@ def test_screenshot_writes_a_non_blank_png(page, model, models, tmp_path):
     a = np.asarray(Image.open(out).convert("RGB")).astype(int)
     assert a.shape[:2] == (800, 1280)
     assert a.std() > 10 and len(np.unique(a.reshape(-1, 3), axis=0)) > 200  # a rendered model output, not a blank
+
+
+def test_opening_a_bundled_model_by_path_lists_it_once(qtbot, window, monkeypatch):
+    from studio import library
+    bundled = sorted(library.BUNDLED.glob("*.safetensors"))[0]
+    monkeypatch.chdir(library.BUNDLED.parent)
+    assert window.add_model(os.path.relpath(bundled))
+    names = [str(e.path.resolve()) for e in window.entries]
+    assert names.count(str(bundled.resolve())) == 1

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from trainer.evaluators.specs import Spec, get_spec
+from trainer.data.transforms import to_tensor
 from trainer.modelfile import ModelFileError, load_model, load_strict
 from trainer.nets.evaluator import EvaluatorNet
 
@@ -25,16 +26,11 @@ def default_path(dataset: str) -> Path:
 def as_batch(images, size: int) -> torch.Tensor:
     """PIL images or uint8 HWC arrays (any size, any mode) -> float NCHW in [-1, 1] at ``size``
     (LANCZOS when the size differs, as the procedural datasets are downsampled)."""
-    arrays = []
+    out = []
     for im in images:
-        if isinstance(im, np.ndarray):
-            im = Image.fromarray(np.ascontiguousarray(im))
-        im = im.convert("RGB")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.LANCZOS)
-        arrays.append(np.asarray(im))
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
-    return x / 127.5 - 1.0
+        im = (Image.fromarray(np.ascontiguousarray(im)) if isinstance(im, np.ndarray) else im).convert("RGB")
+        out.append(to_tensor(im if im.size == (size, size) else im.resize((size, size), Image.LANCZOS)))
+    return torch.stack(out)
 
 
 class Evaluator:
@@ -68,8 +64,7 @@ class Evaluator:
 
     def features(self, images) -> np.ndarray:
         """Penultimate features (N, D), float64, of PIL images or uint8 arrays."""
-        return np.concatenate([f.double().cpu().numpy() for f, _ in self._run(images)]) if len(images) else \
-            np.zeros((0, self.net.features[1].out_features))
+        return self.predict(images, with_features=True)[1]
 
     def predict(self, images, with_features: bool = False):
         """Per head: the class index (int array) or the regressed value (float array)."""

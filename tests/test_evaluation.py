@@ -1,6 +1,7 @@
 """Evaluators (classifiers on procedural data), the in-domain Frechet distance, quality metrics,
 and `gan-trainer eval` on tiny models."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from trainer.evaluators.specs import SPECS
 from trainer.metrics import edge_agreement, frechet_distance, mean_l1, psnr, saturation, ssim
 
 BUNDLED = ["sketches", "faces", "shapes-unpaired"]
-# held-out accuracy each bundled evaluator reaches (the card's figure; the aim is 0.99 everywhere)
-FLOOR = {"sketches": 0.95, "faces": 0.99, "shapes-unpaired": 0.99}
+# held-out accuracy each bundled evaluator reaches (the card's figure). Every head is at 0.99 or
+# better; for sketches "accuracy" is all six counts of a scene right at once, so it sits lower.
+FLOOR = {"sketches": 0.97, "faces": 0.99, "shapes-unpaired": 0.99}
 
 
 def test_metrics_against_known_values():
@@ -55,6 +57,7 @@ def test_edge_agreement_finds_the_sketch_in_its_photo():
 def test_bundled_evaluators_are_accurate_on_held_out_real_images(name):
     ev = Evaluator.load(name)
     assert ev.card["held_out"]["accuracy"] >= FLOOR[name], ev.card["held_out"]
+    assert all(v >= 0.99 for k, v in ev.card["held_out"].items() if k.startswith("acc_")), ev.card["held_out"]
     # fresh real images (seeds neither training nor the card's held-out set used) agree with the card
     spec = SPECS[name]
     examples = [spec.example(2_000_000_000 + k, spec.input_size) for k in range(60)]
@@ -86,6 +89,29 @@ def test_evaluator_training_writes_a_loadable_scored_file(tmp_path):
     assert set(card["held_out"]) == {"acc_domain", "accuracy"} and 0 <= ev.accuracy <= 1
     assert ev.card["trained"]["steps"] == 3
     assert ev.predict([np.zeros((20, 30, 3), np.uint8)])["domain"].shape == (1,)
+    assert "held_out_nuisance" not in card and card["trained"]["nuisance"] is False
+
+
+def test_nuisance_changes_the_chosen_half_within_range_and_keeps_the_scene():
+    import torch
+    from trainer.evaluators.training import nuisance
+    x = torch.rand(64, 3, 32, 32) * 2 - 1
+    y = nuisance(x, torch.Generator().manual_seed(0), p=0.5)
+    changed = (y != x).flatten(1).any(1)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert 16 < changed.sum() < 48 and torch.equal(y[~changed], x[~changed])
+    # the blotches are smooth: the changed images still correlate with the originals
+    corr = [np.corrcoef(x[i].flatten(), y[i].flatten())[0, 1] for i in torch.nonzero(changed)[:, 0].tolist()]
+    assert np.mean(corr) > 0.5
+    assert torch.equal(nuisance(x, torch.Generator().manual_seed(0), p=0.0), x)
+
+
+def test_sketches_evaluator_trains_under_nuisance_and_scores_both(tmp_path):
+    from trainer.evaluators.training import train
+    card = train("sketches", tmp_path / "s.safetensors", n_train=16, n_held_out=8, steps=2, batch_size=8, width=4,
+                 workers=1, log=None)
+    assert card["trained"]["nuisance"] is True
+    assert set(card["held_out_nuisance"]) == set(card["held_out"]) and "accuracy" in card["held_out_nuisance"]
 
 
 def test_loading_a_generator_as_evaluator_is_refused(tmp_path):
@@ -150,3 +176,10 @@ def test_eval_reads_a_dataset_folder_and_reports_what_is_missing(tmp_path):
     report = evaluate(tiny_models.stargan(tmp_path / "s.safetensors"), data=faces, n=2, progress=False)
     assert report["metrics"]["n_faces"] == 2
 
+
+
+def test_inspect_prints_an_evaluators_card():
+    r = run_cli("inspect", Path(__file__).parents[1] / "assets" / "evaluators" / "sketches.safetensors")
+    assert r.returncode == 0, r.stderr
+    assert "evaluator of sketches" in r.stdout and "count_mug(4)" in r.stdout
+    assert "held_out:" in r.stdout and "accuracy" in r.stdout

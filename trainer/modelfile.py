@@ -129,6 +129,8 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
 def format_card(card: dict) -> str:
     """The card as readable lines for ``gan-trainer inspect``."""
     lines = []
+    if card.get("kind") == "evaluator":
+        return format_evaluator_card(card)
     for key in ("method", "task", "image_size", "channels", "direction", "directions", "domains", "classes", "preset"):
         if key in card and card[key] not in (None, "", []):
             lines.append(f"{key:12s} {card[key]}")
@@ -142,6 +144,21 @@ def format_card(card: dict) -> str:
         lines.append(f"eval ({card['eval'].get('data', '')}, {card['eval'].get('date', '')}):")
         lines += [f"  {k:34s} {v:.4f}" if isinstance(v, float) else f"  {k:34s} {v}"
                   for k, v in flatten(card["eval"].get("metrics", {})).items()]
+    return "\n".join(lines)
+
+
+def format_evaluator_card(card: dict) -> str:
+    """An evaluator's card: what it scores, how it was trained, its held-out accuracy."""
+    net = card.get("net", {})
+    lines = [f"{'kind':12s} evaluator of {card.get('dataset', '?')}",
+             f"{'notes':12s} {card.get('notes', '')}",
+             f"{'input_size':12s} {card.get('input_size', '?')}",
+             f"{'heads':12s} " + ", ".join(f"{k}({v})" for k, v in net.get("heads", {}).items())]
+    for section in ("trained", "held_out", "held_out_nuisance"):
+        if card.get(section):
+            lines.append(f"{section}:")
+            lines += [f"  {k:22s} {v:.4f}" if isinstance(v, float) and section != "trained" else f"  {k:22s} {v}"
+                      for k, v in card[section].items()]
     return "\n".join(lines)
 
 

@@ -43,6 +43,7 @@ class Spec:
     input_size: int = 64
     notes: str = ""
     regression: tuple = field(default_factory=tuple)
+    nuisance: bool = False  # train half of each batch under pixel noise, colour blotches, blur
 
     def score(self, pred: dict[str, np.ndarray], true: dict[str, np.ndarray]) -> dict[str, float]:
         """Accuracy of every class head (ignored targets left out), R^2 of every regression, and
@@ -142,7 +143,8 @@ OVERALL = {"sketches": _sketch_overall, "faces": _face_overall, "shapes-unpaired
 
 SPECS = {
     "sketches": Spec("sketches", {f"count_{k}": 4 for k in KINDS},
-                     _sketch_example, notes="objects of each kind in a photo (0-3); accuracy = every count right"),
+                     _sketch_example, nuisance=True,
+                     notes="objects of each kind in a photo (0-3); accuracy = every count right"),
     "faces": Spec("faces", {"face": 2, "hair": 4, **{a: 2 for a in FACE_BINARY}, **{k: 1 for k in FACE_REGRESSION}},
                   _face_example, notes="face or not; hair colour; Male, Young, Eyeglasses, Smiling; "
                                        "roll, width, height, skin brightness (regressions); "

@@ -4,6 +4,14 @@
 ``n_held_out`` from the held-out seeds (:mod:`trainer.evaluators.specs`), trains with Adam and a
 cosine schedule (bf16 autocast where the CPU or GPU has it), and writes the evaluator with its
 held-out scores in the card.
+
+A spec with ``nuisance`` set (``sketches``) trains on half of each batch under :func:`nuisance`:
+pixel noise, smooth colour blotches and blur, the ways a generator's photo differs from a
+rendered one without changing which objects it shows. An evaluator trained only on clean
+renderings reads such blotches as extra objects (the clean ``sketches`` evaluator read 37 % of
+the bundled sketch2photo's one-object outputs wrongly, mostly as two or three objects, where
+people see the one drawn). The card
+keeps the held-out accuracy on clean images and on images under nuisance.
 """
 from __future__ import annotations
 
@@ -52,6 +60,28 @@ def make_examples(name: str, first_seed: int, n: int, workers: int = 0, desc: st
                               for h, v in targets.items()}
 
 
+def nuisance(x: torch.Tensor, gen: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """A fraction ``p`` of a batch in [-1, 1] (N, 3, H, W) with pixel noise (sigma up to 0.15), colour
+    blotches (a random 4x4 or 8x8 colour field upsampled, amplitude up to 0.35) and, on a third, a
+    3x3 box blur; the objects stay where they are."""
+    n, _, h, w = x.shape
+    pick = torch.rand(n, generator=gen) < p
+    if not pick.any():
+        return x
+    y = x[pick].float()
+    m = len(y)
+    grid = 4 if torch.rand(1, generator=gen).item() < 0.5 else 8
+    field = torch.randn(m, 3, grid, grid, generator=gen) * torch.rand(m, 1, 1, 1, generator=gen) * 0.35
+    y = y + F.interpolate(field, size=(h, w), mode="bilinear", align_corners=False)
+    y = y + torch.randn(y.shape, generator=gen) * torch.rand(m, 1, 1, 1, generator=gen) * 0.15
+    blur = torch.rand(m, generator=gen) < 1 / 3
+    if blur.any():
+        y[blur] = F.avg_pool2d(F.pad(y[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    x = x.clone()
+    x[pick] = y.clamp(-1, 1).to(x.dtype)
+    return x
+
+
 def head_losses(spec, logits: dict, targets: dict) -> torch.Tensor:
     """Cross-entropy per class head (IGNORE targets skipped), MSE per regression head (NaN skipped)."""
     total = 0.0
@@ -94,7 +124,10 @@ def train(name: str, out=None, n_train: int = 20000, n_held_out: int = 2000, ste
             perm, pos = torch.randperm(len(x_all), generator=gen), 0
         idx = perm[pos:pos + batch_size]
         pos += batch_size
-        x = (x_all[idx].permute(0, 3, 1, 2).float() / 127.5 - 1).to(dev).contiguous(memory_format=torch.channels_last)
+        x = x_all[idx].permute(0, 3, 1, 2).float() / 127.5 - 1
+        if spec.nuisance:
+            x = nuisance(x, gen)
+        x = x.to(dev).contiguous(memory_format=torch.channels_last)
         t = {h: v[idx].to(dev) for h, v in t_all.items()}
         with autocast(dev, dtype):
             loss = head_losses(spec, net(x), t)
@@ -107,11 +140,16 @@ def train(name: str, out=None, n_train: int = 20000, n_held_out: int = 2000, ste
     net = net.to(memory_format=torch.contiguous_format).eval().cpu()
     card = {"kind": "evaluator", "dataset": name, "net": net_args, "input_size": spec.input_size, "notes": spec.notes,
             "trained": {"n_train": n_train, "steps": steps, "batch_size": batch_size, "lr": lr,
-                        "train_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED, "n_held_out": n_held_out,
+                        "nuisance": spec.nuisance, "train_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED, "n_held_out": n_held_out,
                         "seconds": round(time.time() - t0, 1),
                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
     evaluator = Evaluator(spec, net, card)
     card["held_out"] = spec.score(evaluator.predict(list(held_images)), held_targets)
+    if spec.nuisance:
+        noisy = nuisance(torch.from_numpy(held_images).permute(0, 3, 1, 2).float() / 127.5 - 1,
+                         torch.Generator().manual_seed(seed + 1), p=1.0)
+        noisy = ((noisy + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        card["held_out_nuisance"] = spec.score(evaluator.predict(list(noisy)), held_targets)
     save_model(out, net.state_dict(), card)
     if log:
         log(f"wrote {out}: held-out " + ", ".join(f"{k} {v:.4f}" for k, v in card["held_out"].items()))

@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.pages = {}
         for cls in PAGES:
             page = cls(self.worker)
-            page.status.connect(self.show_status)
+            page.status.connect(lambda text, p=page: self._page_status(p, text))
             page.timing.connect(self._timing)
             page.files_dropped.connect(self.open_paths)
             self.pages[page.name] = page
@@ -374,6 +374,12 @@ class MainWindow(QMainWindow):
     def _timing(self, seconds):
         self.time_label.setText(f"Last inference: {seconds * 1000:.0f} ms")
         self._update_actions()
+
+    def _page_status(self, page, text):
+        """A model page's news (loading, loaded) only while it is the page in view: every page loads its
+        model in the background at start, and the last to finish must not name another page's model."""
+        if self.tabs.currentWidget() is page:
+            self.show_status(text)
 
     def show_status(self, text):
         self.statusBar().showMessage(text, 8000)

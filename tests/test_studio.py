@@ -292,3 +292,13 @@ def test_opening_a_bundled_model_by_path_lists_it_once(qtbot, window, monkeypatc
     assert window.add_model(os.path.relpath(bundled))
     names = [str(e.path.resolve()) for e in window.entries]
     assert names.count(str(bundled.resolve())) == 1
+
+
+def test_status_bar_names_the_model_of_the_page_in_view(qtbot, window):
+    photo, style = window.pages["photo"], window.pages["style"]
+    window.tabs.setCurrentWidget(photo)
+    window.statusBar().clearMessage()
+    style.status.emit("Loaded faces-style.safetensors")  # a page out of view finishing its load
+    assert window.statusBar().currentMessage() == ""
+    photo.status.emit("Loaded shapes-cyclegan.safetensors")
+    assert window.statusBar().currentMessage() == "Loaded shapes-cyclegan.safetensors"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROWS = [("saturation_output", "saturation of outputs"), ("saturation_real", "saturation of real photos"),
         ("saturation_ratio", "outputs / real"), ("fid", "in-domain FID (lower is better)"),
-        ("object_accuracy", "object accuracy"), ("edge_f1", "edge agreement F1"), ("l1_to_photo", "L1 to the photo")]
+        ("object_accuracy", "object accuracy"), ("objects_found", "objects found"),
+        ("extra_objects", "extra objects per output"), ("edge_f1", "edge agreement F1"), ("l1_to_photo", "L1 to the photo")]
 
 
 def train_pair(out: Path, steps: int, size: int, threads: int) -> dict[str, Path]:

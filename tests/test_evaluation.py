@@ -124,7 +124,8 @@ def test_loading_a_generator_as_evaluator_is_refused(tmp_path):
 
 EXPECTED = {
     "pix2pix": {"n", "fid", "saturation_output", "saturation_real", "saturation_ratio", "edge_f1", "edge_f1_real",
-                "l1_to_photo", "object_accuracy", "object_accuracy_real", "evaluator_held_out_accuracy"},
+                "l1_to_photo", "object_accuracy", "object_accuracy_real", "objects_found", "extra_objects",
+                "evaluator_held_out_accuracy"},
     "stargan": {"n_faces", "n_edits", "accuracy", "accuracy_overall", "all_targets_accuracy", "face_rate",
                 "l1_to_counterfactual", "l1_input_to_counterfactual", "evaluator_held_out_accuracy"},
     "cyclegan": {"n", "AtoB", "BtoA", "evaluator_held_out_accuracy"},
@@ -150,6 +151,34 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
         assert set(m["accuracy"]) == set(tiny_models.DOMAINS) and m["n_edits"] == 4 * len(tiny_models.DOMAINS)
     if method == "stylegan":
         assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style"}
+
+
+def test_sketch_eval_scores_an_oracle_as_the_real_photos_and_a_blank_as_nothing(monkeypatch):
+    """The pix2pix metrics against known answers: a translator that returns each scene's own photo
+    scores exactly what the real photos score; one that returns grey gets no scene right."""
+    from trainer.evaluation import sketch
+    items = list(sketch.procedural_items(24, 64))
+    photo_of = {id(s): np.asarray(p.convert("RGB")) for s, p, _ in items}
+    monkeypatch.setattr(sketch, "procedural_items", lambda n, size: iter(items[:n]))
+
+    class Fake:
+        image_size = 64
+        card = {}
+
+        def __init__(self, fn):
+            self.run_array = fn
+
+    oracle = sketch.evaluate(Fake(lambda s: photo_of[id(s)]), n=24, progress=False)
+    assert oracle["object_accuracy"] == oracle["object_accuracy_real"] >= 0.9
+    assert oracle["objects_found"] >= 0.95 and oracle["extra_objects"] <= 0.1
+    assert oracle["l1_to_photo"] == 0.0 and oracle["saturation_ratio"] == pytest.approx(1.0)
+    assert oracle["fid"] == pytest.approx(0.0, abs=1e-6)
+    blank = sketch.evaluate(Fake(lambda s: np.full((64, 64, 3), 128, np.uint8)), n=24, progress=False)
+    # a flat image is outside what the evaluator saw (every scene has an object): it may guess one,
+    # never the scene
+    assert blank["object_accuracy"] == 0.0 and blank["objects_found"] < 0.5 * oracle["objects_found"]
+    assert blank["saturation_output"] == 0.0
+    assert blank["fid"] > 10 * max(oracle["fid"], 1e-3)
 
 
 def test_eval_cli_prints_and_writes_json_and_the_card(tmp_path):

@@ -3,6 +3,8 @@ photos, is it as colourful as they are, and does it keep the sketch's lines?
 
 - ``object_accuracy``: the ``sketches`` evaluator finds exactly the scene's objects (every kind's
   count right) in the output; ``object_accuracy_real`` is the same on the real photos (its ceiling).
+  Finer: ``objects_found``, the share of drawn objects it counts (a kind's count up to the true
+  one), and ``extra_objects``, objects it counts beyond the scene's per output.
 - ``fid``: in-domain Frechet distance between the outputs' and the real photos' evaluator features.
 - ``saturation_output`` / ``saturation_real`` and their ratio: L1 alone gives the desaturated mean
   of the colours a sketch allows (the pix2pix paper's Figure 4 and Table 1's colour histograms).
@@ -85,5 +87,9 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches",
             return float(np.mean([all(pred[h][i] == truths[i][h] for h in truths[i]) for i in labelled]))
         metrics["object_accuracy"] = accuracy(pred_out)
         metrics["object_accuracy_real"] = accuracy(pred_real)
+        found = sum(min(int(pred_out[h][i]), t) for i in labelled for h, t in truths[i].items())
+        extra = sum(max(int(pred_out[h][i]) - t, 0) for i in labelled for h, t in truths[i].items())
+        metrics["objects_found"] = found / max(1, sum(sum(truths[i].values()) for i in labelled))
+        metrics["extra_objects"] = extra / len(labelled)
     metrics["evaluator_held_out_accuracy"] = ev.accuracy
     return metrics

@@ -11,12 +11,12 @@ from conftest import run_cli
 import tiny_models
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import SPECS
-from trainer.metrics import edge_agreement, frechet_distance, mean_l1, psnr, saturation, ssim
+from trainer.metrics import colourfulness, edge_agreement, frechet_distance, mean_l1, psnr, saturation, ssim
 
 BUNDLED = ["sketches", "faces", "shapes-unpaired"]
 # held-out accuracy each bundled evaluator reaches (the card's figure). Every head is at 0.99 or
 # better; for sketches "accuracy" is all six counts of a scene right at once, so it sits lower.
-FLOOR = {"sketches": 0.97, "faces": 0.99, "shapes-unpaired": 0.99}
+FLOOR = {"sketches": 0.96, "faces": 0.99, "shapes-unpaired": 0.99}
 
 
 def test_metrics_against_known_values():
@@ -30,6 +30,10 @@ def test_metrics_against_known_values():
     assert saturation(np.full((4, 4, 3), 128, np.uint8)) == 0.0
     assert saturation(np.array([[[255, 0, 0]]], np.uint8)) == 1.0
     assert saturation(np.array([[[200, 100, 100]]], np.uint8)) == pytest.approx(0.5)
+    assert colourfulness(np.full((4, 4, 3), 77, np.uint8)) == 0.0
+    # flat pure red: rg = 1, yb = 0.5, no spread -> 0.3 * hypot(1, 0.5)
+    assert colourfulness(np.array([[[255, 0, 0]]], np.uint8)) == pytest.approx(0.3 * np.hypot(1, 0.5))
+    assert colourfulness(a) > colourfulness(np.repeat(a[..., :1], 3, -1)) == 0.0
 
 
 def test_frechet_distance_of_gaussians():
@@ -96,14 +100,15 @@ def test_nuisance_changes_the_chosen_half_within_range_and_keeps_the_scene():
     import torch
     from trainer.evaluators.training import nuisance
     x = torch.rand(64, 3, 32, 32) * 2 - 1
-    y = nuisance(x, torch.Generator().manual_seed(0), p=0.5)
+    y, picked = nuisance(x, torch.Generator().manual_seed(0), p=0.5)
     changed = (y != x).flatten(1).any(1)
+    assert torch.equal(changed, picked)
     assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
     assert 16 < changed.sum() < 48 and torch.equal(y[~changed], x[~changed])
     # the blotches are smooth: the changed images still correlate with the originals
     corr = [np.corrcoef(x[i].flatten(), y[i].flatten())[0, 1] for i in torch.nonzero(changed)[:, 0].tolist()]
     assert np.mean(corr) > 0.5
-    assert torch.equal(nuisance(x, torch.Generator().manual_seed(0), p=0.0), x)
+    assert torch.equal(nuisance(x, torch.Generator().manual_seed(0), p=0.0)[0], x)
 
 
 def test_sketches_evaluator_trains_under_nuisance_and_scores_both(tmp_path):
@@ -111,7 +116,9 @@ def test_sketches_evaluator_trains_under_nuisance_and_scores_both(tmp_path):
     card = train("sketches", tmp_path / "s.safetensors", n_train=16, n_held_out=8, steps=2, batch_size=8, width=4,
                  workers=1, log=None)
     assert card["trained"]["nuisance"] is True
-    assert set(card["held_out_nuisance"]) == set(card["held_out"]) and "accuracy" in card["held_out_nuisance"]
+    # counts are scored under nuisance too; the clean photo's look only on clean photos
+    assert {"r2_saturation", "r2_colourfulness", "r2_brightness"} <= set(card["held_out"])
+    assert set(card["held_out_nuisance"]) == {k for k in card["held_out"] if not k.startswith("r2_")}
 
 
 def test_loading_a_generator_as_evaluator_is_refused(tmp_path):
@@ -212,3 +219,13 @@ def test_inspect_prints_an_evaluators_card():
     assert r.returncode == 0, r.stderr
     assert "evaluator of sketches" in r.stdout and "count_mug(4)" in r.stdout
     assert "held_out:" in r.stdout and "accuracy" in r.stdout
+
+
+def test_empty_scenes_are_part_of_the_sketches_evaluators_training():
+    from trainer.data.sketches import render
+    photo, sketch, labels = render(5, 64, count=0)
+    assert labels == {"objects": [], "count": 0} and photo.size == sketch.size == (64, 64)
+    spec = SPECS["sketches"]
+    empty = [spec.example(1_000_000_000 + k, 32)[1] for k in range(300)]
+    n_empty = sum(all(t[f"count_{k}"] == 0 for k in ("ball", "box", "pyramid", "star", "house", "mug")) for t in empty)
+    assert 3 <= n_empty <= 25  # about one in 25

@@ -59,6 +59,14 @@ def saturation(image) -> float:
     return float(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-9), 0.0).mean())
 
 
+def colourfulness(image) -> float:
+    """Hasler and Suesstrunk's colourfulness: spread and mean of the opponent channels
+    rg = R - G and yb = (R + G) / 2 - B (0 for a grey image), in [0, 1] units."""
+    x = _float(image) / 255.0
+    rg, yb = x[..., 0] - x[..., 1], 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two sets of features (N, D), as FID does with
     Inception's: |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2). The square-root trace comes from

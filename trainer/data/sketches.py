@@ -68,6 +68,8 @@ def _cast_shadow(mask: np.ndarray, base_y: float, shear: float, res: int) -> np.
 
 def _layout(rng: random.Random, count: int, res: int, horizon: float | None) -> list[tuple[float, float, float]]:
     """(cx, base_y, size) per object, spread left to right, standing below the horizon."""
+    if count == 0:
+        return []
     size_range = {1: (0.42, 0.62), 2: (0.3, 0.42), 3: (0.22, 0.32)}[count]
     slots = sorted(rng.sample(range(count), count))
     floor_top = (horizon if horizon is not None else 0.55) + 0.05
@@ -112,7 +114,7 @@ def render(seed: int, size: int = 128, kinds=None, count: int | None = None, sty
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
     res = size * SUPERSAMPLE
-    count = count or rng.choices([1, 2, 3], weights=[0.5, 0.3, 0.2])[0]
+    count = rng.choices([1, 2, 3], weights=[0.5, 0.3, 0.2])[0] if count is None else count  # 0: an empty scene
     kinds = list(kinds) if kinds else [rng.choice(KINDS) for _ in range(count)]
     horizon = rng.uniform(0.4, 0.62) if rng.random() < 0.8 else None
     light_x = rng.choice([-1, 1]) * rng.uniform(0.35, 0.8)

@@ -68,10 +68,11 @@ class Evaluator:
 
     def predict(self, images, with_features: bool = False):
         """Per head: the class index (int array) or the regressed value (float array)."""
-        feats, outs = [], {h: [] for h in self.spec.heads}
+        heads = self.card["net"]["heads"]  # the file's heads (an older file may have fewer than the spec)
+        feats, outs = [], {h: [] for h in heads}
         for f, logits in self._run(images):
             feats.append(f.double().cpu().numpy())
-            for h, n in self.spec.heads.items():
+            for h, n in heads.items():
                 v = logits[h].float().cpu()
                 outs[h].append(v[:, 0].numpy() if n == 1 else v.argmax(1).numpy())
         pred = {h: np.concatenate(v) for h, v in outs.items()}

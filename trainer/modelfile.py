@@ -128,9 +128,9 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
 
 def format_card(card: dict) -> str:
     """The card as readable lines for ``gan-trainer inspect``."""
-    lines = []
     if card.get("kind") == "evaluator":
         return format_evaluator_card(card)
+    lines = []
     for key in ("method", "task", "image_size", "channels", "direction", "directions", "domains", "classes", "preset"):
         if key in card and card[key] not in (None, "", []):
             lines.append(f"{key:12s} {card[key]}")

@@ -4,7 +4,7 @@ ground truth (a function of a seed), the heads, and how predictions are scored.
 - ``sketches``: photos of one to three objects; one head per object kind giving how many of
   that kind the photo shows (0 to 3), so type and count are both read. A scene is right when
   every kind's count is. The counts are learnt under nuisance too (noise, colour blotches,
-  blur: see :func:`trainer.evaluators.training.nuisance`); three regressions of the clean
+  greying, blur: see :func:`trainer.evaluators.training.nuisance`); three regressions of the clean
   photo's look (saturation, colourfulness, brightness) keep colour in the features, so that the
   in-domain FID still tells a grey or blotchy photo from a real one.
 - ``faces``: the hair colour (black, blond, brown, grey), Male, Young, Eyeglasses, Smiling, and
@@ -45,9 +45,8 @@ class Spec:
     example: Callable[[int, int], tuple[np.ndarray, dict]]  # (seed, size) -> (uint8 HWC, targets)
     input_size: int = 64
     notes: str = ""
-    regression: tuple = field(default_factory=tuple)
-    nuisance: bool = False  # train half of each batch under pixel noise, colour blotches, blur
-    appearance: tuple = field(default_factory=tuple)  # regressions of how a clean image looks, not learnt under nuisance
+    nuisance: bool = False  # train half of each batch under noise, colour blotches, greying, blur
+    appearance: tuple = field(default_factory=tuple)  # regressions of the clean image's look: not under nuisance
 
     def score(self, pred: dict[str, np.ndarray], true: dict[str, np.ndarray]) -> dict[str, float]:
         """Accuracy of every class head (ignored targets left out), R^2 of every regression, and
@@ -165,14 +164,12 @@ OVERALL = {"sketches": _sketch_overall, "faces": _face_overall, "shapes-unpaired
 SPECS = {
     "sketches": Spec("sketches", {**{f"count_{k}": 4 for k in KINDS}, **{k: 1 for k in SKETCH_APPEARANCE}},
                      _sketch_example, nuisance=True, appearance=tuple(SKETCH_APPEARANCE),
-                     regression=tuple(SKETCH_APPEARANCE),
                      notes="objects of each kind in a photo (0-3), learnt under nuisance; saturation, "
                            "colourfulness, brightness of the clean photo (regressions); accuracy = every count right"),
     "faces": Spec("faces", {"face": 2, "hair": 4, **{a: 2 for a in FACE_BINARY}, **{k: 1 for k in FACE_REGRESSION}},
                   _face_example, notes="face or not; hair colour; Male, Young, Eyeglasses, Smiling; "
                                        "roll, width, height, skin brightness (regressions); "
-                                       "accuracy = mean over the five attribute heads on faces",
-                  regression=tuple(FACE_REGRESSION)),
+                                       "accuracy = mean over the five attribute heads on faces"),
     "shapes-unpaired": Spec("shapes-unpaired", {"domain": 2}, _domain_example,
                             notes="domain: 0 = shaded photo (A), 1 = flat cartoon (B)"),
 }

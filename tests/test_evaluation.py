@@ -181,9 +181,8 @@ def test_sketch_eval_scores_an_oracle_as_the_real_photos_and_a_blank_as_nothing(
     assert oracle["l1_to_photo"] == 0.0 and oracle["saturation_ratio"] == pytest.approx(1.0)
     assert oracle["fid"] == pytest.approx(0.0, abs=1e-6)
     blank = sketch.evaluate(Fake(lambda s: np.full((64, 64, 3), 128, np.uint8)), n=24, progress=False)
-    # a flat image is outside what the evaluator saw (every scene has an object): it may guess one,
-    # never the scene
-    assert blank["object_accuracy"] == 0.0 and blank["objects_found"] < 0.5 * oracle["objects_found"]
+    # the evaluator learnt empty rooms too: a flat grey output shows no objects
+    assert blank["object_accuracy"] == 0.0 and blank["objects_found"] < 0.1
     assert blank["saturation_output"] == 0.0
     assert blank["fid"] > 10 * max(oracle["fid"], 1e-3)
 
@@ -213,7 +212,6 @@ def test_eval_reads_a_dataset_folder_and_reports_what_is_missing(tmp_path):
     assert report["metrics"]["n_faces"] == 2
 
 
-
 def test_inspect_prints_an_evaluators_card():
     r = run_cli("inspect", Path(__file__).parents[1] / "assets" / "evaluators" / "sketches.safetensors")
     assert r.returncode == 0, r.stderr
@@ -224,8 +222,9 @@ def test_inspect_prints_an_evaluators_card():
 def test_empty_scenes_are_part_of_the_sketches_evaluators_training():
     from trainer.data.sketches import render
     photo, sketch, labels = render(5, 64, count=0)
+    from trainer.data.shapes import KINDS
     assert labels == {"objects": [], "count": 0} and photo.size == sketch.size == (64, 64)
     spec = SPECS["sketches"]
     empty = [spec.example(1_000_000_000 + k, 32)[1] for k in range(300)]
-    n_empty = sum(all(t[f"count_{k}"] == 0 for k in ("ball", "box", "pyramid", "star", "house", "mug")) for t in empty)
+    n_empty = sum(all(t[f"count_{k}"] == 0 for k in KINDS) for t in empty)
     assert 3 <= n_empty <= 25  # about one in 25

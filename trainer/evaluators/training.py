@@ -9,7 +9,7 @@ A spec with ``nuisance`` set (``sketches``) trains on half of each batch under :
 pixel noise, smooth colour blotches, greying and blur, the ways a generator's photo differs from a
 rendered one without changing which objects it shows. An evaluator trained only on clean
 renderings reads such blotches as extra objects (the clean ``sketches`` evaluator read 37 % of
-the bundled sketch2photo's one-object outputs wrongly, mostly as two or three objects, where
+the 16,000-step sketch2photo's one-object outputs wrongly, mostly as two or three objects, where
 people see the one drawn). The spec's ``appearance`` regressions (how the clean photo looks) are
 not learnt from the changed half, so the features keep colour. The card keeps the held-out
 scores on clean images and the counts' under nuisance.

@@ -34,10 +34,10 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
     torch.manual_seed(0)
     amp = None if precision == "off" else torch.bfloat16
     method = get_method(cfg.method)(cfg, device, amp, channels_last)
-    if reference_adam:  # what torch.optim.Adam does by default on CPU tensors
+    if reference_adam:  # torch.optim.Adam's default: a for-loop on CPU tensors, foreach on CUDA ones
         for opt in method.optimizers.values():
             for group in opt.param_groups:
-                group["fused"], group["foreach"] = False, False
+                group["fused"], group["foreach"] = False, (None if device.type == "cuda" else False)
         from trainer.nets.stylegan import ModulatedConv2d
         for net in method.nets.values():  # rosinality trains with the grouped (fused=True) modulated conv
             for m in net.modules():
@@ -75,6 +75,8 @@ def main():
     p.add_argument("--set", action="append", default=[])
     a = p.parse_args()
     device = resolve_device(a.device)
+    if device.type == "cuda":  # as trainer.run does (and the reference's train.py), for every variant
+        torch.backends.cudnn.benchmark = True
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     for preset in a.presets:
         made = {v: build(preset, device, *VARIANTS[v], a.set) for v in a.variants}

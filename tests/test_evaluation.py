@@ -191,7 +191,7 @@ def test_eval_cli_prints_and_writes_json_and_the_card(tmp_path):
     from trainer.modelfile import read_card
     model = tiny_models.cyclegan(tmp_path / "c.safetensors")
     out = tmp_path / "report.json"
-    r = run_cli("eval", model, "--n", "3", "-o", out, "--write-card")
+    r = run_cli("eval", model, "--n", "3", "-o", out, "--write-card", "--device", "auto")
     assert r.returncode == 0, r.stderr
     assert "AtoB" in r.stdout and "unpaired 3/3" in r.stderr
     report = json.loads(out.read_text())

@@ -79,6 +79,28 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(sketches32,
     assert steps == sorted(set(steps)) and steps[-1] == 30  # no duplicated points after resume
 
 
+def test_sigterm_to_the_whole_process_group_with_loader_workers_still_checkpoints(sketches32, tmp_path):
+    """Ctrl-C in a terminal or `kill -- -PGID` reaches the DataLoader workers too; the run must still stop cleanly."""
+    overrides = tiny_overrides(sketches32, steps=100000, **{"train.checkpoint_every": 100000,
+                                                            "train.sample_every": 0, "data.num_workers": 2})
+    stopped = tmp_path / "group"
+    proc = subprocess.Popen([sys.executable, "-m", "trainer", "train", "pix2pix-sketches", "--run-dir", str(stopped),
+                             "--no-progress", *sum((["--set", o] for o in overrides), [])],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    rd = RunDir(stopped)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(m["step"] >= 5 for m in rd.read_metrics()):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "DataLoader worker" not in output
+    status = rd.read_status()
+    assert status["state"] == "stopped", status
+    assert rd.latest_checkpoint()[0] == status["step"] >= 5
+
+
 def test_nan_loss_stops_at_once_with_a_message(sketches32, tmp_path):
     cfg = tiny(sketches32, steps=20, **{"model.lambda_l1": float("inf"), "train.checkpoint_every": 1})
     cfg.model.lambda_l1 = float("inf")

@@ -100,6 +100,14 @@ def _num_workers(setting: int, device: torch.device) -> int:
     return 0 if cpus <= 2 else min(4, cpus // 4)
 
 
+def _worker_ignores_signals(_worker_id: int) -> None:
+    """DataLoader workers leave SIGINT and SIGTERM to the main process: Ctrl-C in a terminal or a kill
+    of the whole process group reaches the workers too, and a worker dying first would crash the main
+    process before it saves its checkpoint. The workers end when the main process ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _fixed_batch(dataset, n: int) -> dict:
     items = [dataset[(i, None)] for i in range(min(n, len(dataset)))]
     return {k: (torch.stack([it[k] for it in items]) if isinstance(items[0][k], torch.Tensor)
@@ -128,6 +136,8 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
     if world.enabled and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
+    if device.type == "cuda":  # every batch has the same shape: let cuDNN time its algorithms once
+        torch.backends.cudnn.benchmark = True
     rd = RunDir(run_dir)
     is_main = world.is_main
     say = log if is_main else (lambda *a, **k: None)
@@ -176,6 +186,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
         workers = _num_workers(cfg.data.num_workers, device)
         loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=workers,
                             pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                            worker_init_fn=_worker_ignores_signals if workers > 0 else None,
                             generator=torch.Generator().manual_seed(cfg.train.seed))
         batches = iter(loader)
         say(f"{cfg.method} on {describe(device)}, precision {amp_dtype or 'fp32'}, {len(dataset)} training "

@@ -44,6 +44,7 @@ def means(rows: dict) -> dict:
 def evaluate(model, data=None, n: int | None = None, device="cpu", progress: bool = True, **options) -> dict:
     """Score ``model`` (a model file); returns the report written by ``gan-trainer eval``."""
     from trainer import inference
+    from trainer.device import resolve_device
     card = read_card(model)
     method = card.get("method")
     evaluations = _evaluations()
@@ -52,7 +53,7 @@ def evaluate(model, data=None, n: int | None = None, device="cpu", progress: boo
     dataset = card.get("training", {}).get("dataset", "")
     if data is None and not dataset:
         raise EvaluationError(f"{model} was not trained on a procedural dataset; pass --data FOLDER with ground truth")
-    translator = inference.load(model, device)
+    translator = inference.load(model, resolve_device(str(device)))
     t0 = time.time()
     metrics = evaluations[method](translator, data=data, n=n, progress=progress, **options)
     return {"model": str(model), "method": method, "task": card.get("task"), "data": str(data) if data else

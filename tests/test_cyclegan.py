@@ -80,6 +80,40 @@ def test_model_file_has_both_generators_and_a_direction_control(cyclegan_run):
         torch.testing.assert_close(t.G["G_B"](t.G["G_A"](x)), G_B(G_A(x)))
 
 
+def test_residual_generator_starts_at_identity_and_stays_in_range():
+    G = ResnetGenerator(ngf=8, n_blocks=2, residual=True).start_at_identity()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(G(x), x)
+    with torch.no_grad():
+        G.model[-2].bias.fill_(3.0)  # a correction that would leave [-1, 1]
+    y = G(x)
+    torch.testing.assert_close(y, (x + torch.tanh(torch.tensor(3.0))).clamp(-1, 1))
+    assert y.max() == 1 and (y == 1).float().mean() > 0.4
+    plain = ResnetGenerator(ngf=8, n_blocks=2)
+    assert set(plain.state_dict()) == set(G.state_dict())  # same weights: the residual is in forward alone
+
+
+def test_residual_cyclegan_trains_exports_and_translates(shapes_unpaired, tmp_path):
+    cfg = config.load("cyclegan-shapes", [f"data.root='{shapes_unpaired}'", "data.image_size=32", "data.load_size=36",
+                                          "train.steps=6", "train.decay_steps=0", "train.sample_every=0",
+                                          "train.checkpoint_every=6", "train.precision='off'", "train.device='cpu'",
+                                          "model.ngf=8", "model.ndf=8", "model.n_blocks=2", "model.residual=true",
+                                          "data.num_workers=0", "train.threads=1"])
+    torch.manual_seed(cfg.train.seed)
+    from trainer.methods.cyclegan import CycleGAN
+    fresh = CycleGAN(cfg, torch.device("cpu"))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.nets["G_A"](x), x)  # output = input before any step
+    out = run.train(cfg, tmp_path / "r", progress=False)
+    card = read_card(tmp_path / "r" / "model.safetensors")
+    assert card["nets"]["G_A"]["args"]["residual"] is True
+    t = inference.load(tmp_path / "r" / "model.safetensors")
+    with torch.no_grad():
+        torch.testing.assert_close(t.G["G_A"](x), out.method.nets["G_A"].eval()(x))
+        assert not torch.equal(t.G["G_A"](x), x)  # it learnt a correction
+
+
 def test_import_single_and_paired_reference_generators(tmp_path):
     torch.manual_seed(0)
     g_a = ResnetGenerator(ngf=8, n_blocks=3, use_dropout=True)

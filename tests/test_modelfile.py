@@ -76,6 +76,29 @@ def test_paper_mode_does_not_touch_running_statistics(trained):
         assert torch.equal(before[k], v), k
 
 
+def test_test_mode_of_the_preset_is_the_exported_default(trained, tmp_path):
+    rd, _ = trained
+    from trainer.rundir import RunDir
+    cfg = config.load("pix2pix-sketches", ["model.test_mode=eval", "data.root=."])
+    assert cfg.model.test_mode == "eval"
+    with pytest.raises(config.ConfigError, match="test_mode"):
+        config.load("pix2pix-sketches", ["model.test_mode=fast", "data.root=."])
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(rd, copy)
+    rundir = RunDir(copy)
+    raw = config.read_toml(rundir.config_path)
+    raw["model"]["test_mode"] = "eval"
+    rundir.config_path.write_text(config.to_toml(raw))
+    path = run.export_run(rundir, tmp_path / "eval-mode.safetensors")
+    assert read_card(path)["inference"]["mode"] == "eval"
+    t = inference.load(path)
+    assert {c.name: c.default for c in t.controls}["mode"] == "eval"
+    image = Image.new("RGB", (32, 32), "white")
+    assert np.array_equal(np.asarray(t.run(image)), np.asarray(t.run(image, mode="eval")))
+    assert not np.array_equal(np.asarray(t.run(image)), np.asarray(t.run(image, mode="paper")))
+
+
 def test_pickles_are_refused_with_a_pointer_to_import(tmp_path):
     path = tmp_path / "latest_net_G.pth"
     torch.save({"w": torch.zeros(1)}, path)

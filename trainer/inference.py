@@ -98,6 +98,9 @@ class Translator:
         return np.asarray(out)
 
 
+TEST_MODES = ("paper", "deterministic", "eval")
+
+
 def set_norm_mode(net: nn.Module, mode: str) -> None:
     """pix2pix test-time behaviour: ``paper`` = batch statistics and dropout on (as in the paper),
     ``deterministic`` = batch statistics, dropout off, ``eval`` = running statistics, no dropout.
@@ -116,7 +119,7 @@ class ImageTranslator(Translator):
     controls = [
         Control("mode", "choice", "paper", "Test-time mode",
                 "paper: batch statistics and dropout noise, as the pix2pix paper; deterministic: no dropout; "
-                "eval: running statistics", choices=["paper", "deterministic", "eval"]),
+                "eval: running statistics", choices=list(TEST_MODES)),
         Control("seed", "seed", 0, "Noise seed", "Seed of the dropout noise (mode paper)", minimum=0,
                 maximum=2 ** 31 - 1),
     ]

@@ -34,6 +34,7 @@ class CycleGANConfig:
     lambda_A: float = 10.0
     lambda_B: float = 10.0
     lambda_identity: float = 0.5
+    residual: bool = False  # G(x) = x + residual image (trainer.nets.resnet), starting at identity
     pool_size: int = 50
     serial_batches: bool = False
     task: str = "photo2photo"
@@ -42,7 +43,7 @@ class CycleGANConfig:
 def generator_args(cfg) -> dict:
     m = cfg.model
     return {"input_nc": 3, "output_nc": 3, "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout,
-            "n_blocks": m.n_blocks}
+            "n_blocks": m.n_blocks, **({"residual": True} if m.residual else {})}
 
 
 class CycleGAN(Method):
@@ -62,7 +63,8 @@ class CycleGAN(Method):
         super().__init__(cfg, device, amp_dtype, channels_last)
         m, t = cfg.model, cfg.train
         for name in ("G_A", "G_B"):
-            self.add_net(name, init_weights(build("resnet", **generator_args(cfg)), m.init_type, m.init_gain))
+            G = init_weights(build("resnet", **generator_args(cfg)), m.init_type, m.init_gain)
+            self.add_net(name, G.start_at_identity() if m.residual else G)
         for name in ("D_A", "D_B"):
             self.add_net(name, init_weights(build("patchgan", input_nc=3, ndf=m.ndf, n_layers=m.n_layers_D,
                                                   norm=m.norm), m.init_type, m.init_gain))

@@ -40,6 +40,10 @@ class Pix2PixConfig:
     input_nc: int = 3
     output_nc: int = 3
     task: str = ""  # empty: sketch2photo for the sketches dataset, else photo2photo
+    # the exported model's default test-time mode (trainer.inference.TEST_MODES): "paper" keeps batch
+    # statistics and dropout as the paper; "eval" uses the running statistics, which keep the
+    # per-image information that batch statistics of a single image remove at the small inner levels
+    test_mode: str = "paper"
 
 
 def generator_args(cfg) -> dict:
@@ -72,6 +76,9 @@ class Pix2Pix(Method):
             raise ConfigError(f"model.netD = {m.netD!r}; choose one of {', '.join(D_KINDS)}")
         if m.norm not in ("batch", "instance", "none"):
             raise ConfigError(f"model.norm = {m.norm!r}; choose batch, instance or none")
+        from trainer.inference import TEST_MODES
+        if m.test_mode not in TEST_MODES:
+            raise ConfigError(f"model.test_mode = {m.test_mode!r}; choose one of {', '.join(TEST_MODES)}")
         try:
             unet_depth(cfg.data.image_size)
         except ValueError as e:
@@ -146,5 +153,5 @@ class Pix2Pix(Method):
         task = cfg.model.task or ("sketch2photo" if cfg.data.synth == "sketches" else "photo2photo")
         card = self.card({"G": {"name": "unet", "args": generator_args(cfg)}}, task=task,
                          direction=cfg.data.direction,
-                         inference={"mode": "paper"})
+                         inference={"mode": cfg.model.test_mode})
         return {f"G.{k}": v for k, v in self.G.state_dict().items()}, card

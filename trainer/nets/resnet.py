@@ -1,6 +1,12 @@
 """ResNet generator of CycleGAN (Zhu et al. 2017, after Johnson et al. 2016), module for module as
 junyanz builds it (``resnet_9blocks``, ``resnet_6blocks``): reflection padding, 7x7 stem, two
-stride-2 downsamplings, residual blocks, two transposed-conv upsamplings, tanh."""
+stride-2 downsamplings, residual blocks, two transposed-conv upsamplings, tanh.
+
+``residual=True`` learns a residual image instead (Shen & Liu 2017, "Learning Residual Images for
+Face Attribute Manipulation"): the output is the input plus the network's tanh output, clamped to
+[-1, 1], and :meth:`ResnetGenerator.start_at_identity` zeroes the last convolution so that training
+starts from output = input. Instance normalisation removes each image's mean colour at every layer,
+so a plain generator must rebuild absolute colours from nothing; the residual one keeps them."""
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
@@ -30,8 +36,9 @@ class ResnetBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", use_dropout=False, n_blocks=9,
-                 padding_type="reflect"):
+                 padding_type="reflect", residual=False):
         super().__init__()
+        self.residual = residual
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=bias),
                  norm_fn(ngf), nn.ReLU(True)]
@@ -49,4 +56,13 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*model)
 
     def forward(self, x):
+        if self.residual:
+            return (x + self.model(x)).clamp(-1, 1)
         return self.model(x)
+
+    def start_at_identity(self) -> "ResnetGenerator":
+        """Zero the last convolution: with ``residual`` the generator then returns its input."""
+        last = self.model[-2]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        return self

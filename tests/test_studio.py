@@ -87,6 +87,18 @@ def test_sketch_page_draws_renders_the_newest_and_undoes(qtbot, window, models):
     assert np.array_equal(page.canvas.to_array(), blank)
 
 
+def test_noise_seed_is_greyed_out_outside_paper_mode(qtbot, window, models):
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    seed, label = page.panel.widgets["seed"], page.panel.labels["seed"]
+    assert page.panel.values()["mode"] == "paper" and seed.isEnabled() and label.isEnabled()
+    for mode, on in (("eval", False), ("deterministic", False), ("paper", True)):
+        page.panel.widgets["mode"].setCurrentIndex(page.panel.widgets["mode"].findData(mode))
+        assert seed.isEnabled() is on and label.isEnabled() is on, mode
+    page.panel.set_values({"mode": "eval"}, emit=False)
+    assert not seed.isEnabled()
+
+
 def test_sketch_mouse_strokes_wheel_and_save(qtbot, window, models, tmp_path):
     page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
     rendered(qtbot, page, n)

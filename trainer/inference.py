@@ -30,6 +30,10 @@ class Control:
     minimum: float | None = None
     maximum: float | None = None
     group: str = ""  # bool controls sharing a group are mutually exclusive (at most one on)
+    active_when: dict = field(default_factory=dict)  # {other control: [values]} under which this one acts
+
+    def active(self, values: dict) -> bool:
+        return all(values.get(k) in v for k, v in self.active_when.items())
 
 
 def build_net(card: dict, tensors: dict, name: str, device) -> nn.Module:
@@ -121,7 +125,7 @@ class ImageTranslator(Translator):
                 "paper: batch statistics and dropout noise, as the pix2pix paper; deterministic: no dropout; "
                 "eval: running statistics", choices=list(TEST_MODES)),
         Control("seed", "seed", 0, "Noise seed", "Seed of the dropout noise (mode paper)", minimum=0,
-                maximum=2 ** 31 - 1),
+                maximum=2 ** 31 - 1, active_when={"mode": ["paper"]}),
     ]
 
     def __init__(self, card, tensors, device="cpu"):

@@ -1,7 +1,8 @@
 """A control panel built from a model's declared controls (``trainer.inference.Control``), so a
 new method needs no new widget code: choices are combo boxes, numbers sliders or spin boxes,
 seeds spin boxes with a dice button, booleans check boxes (an exclusive group behaves like radio
-buttons that may all be off)."""
+buttons that may all be off). A control that acts only under some values of another
+(``Control.active_when``, the dropout seed in pix2pix's paper mode) is greyed out otherwise."""
 from __future__ import annotations
 
 import random
@@ -78,14 +79,14 @@ class ControlPanel(QWidget):
         self.form = QFormLayout(self)
         self.form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        self.controls, self.widgets = [], {}
+        self.controls, self.widgets, self.labels = [], {}, {}
         self._quiet = False
 
     def set_controls(self, controls, skip=()) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
         self.controls = [c for c in controls if c.name not in skip]
-        self.widgets = {}
+        self.widgets, self.labels = {}, {}
         for c in self.controls:
             w = self._make(c)
             w.setToolTip(c.help or c.label)
@@ -95,9 +96,19 @@ class ControlPanel(QWidget):
             else:
                 label = QLabel(c.label or c.name)
                 label.setToolTip(c.help)
+                self.labels[c.name] = label
                 self.form.addRow(label, w)
         if not self.controls:
             self.form.addRow(QLabel("This model has no controls."))
+        self._update_active()
+
+    def _update_active(self) -> None:
+        values = self.values()
+        for c in self.controls:
+            on = c.active(values)
+            self.widgets[c.name].setEnabled(on)
+            if c.name in self.labels:
+                self.labels[c.name].setEnabled(on)
 
     def _make(self, c):
         if c.kind == "choice":
@@ -138,6 +149,7 @@ class ControlPanel(QWidget):
         self._emit()
 
     def _emit(self, *_):
+        self._update_active()
         if not self._quiet:
             self.changed.emit(self.values())
 
@@ -170,5 +182,6 @@ class ControlPanel(QWidget):
             else:
                 w.setText(str(v))
         self._quiet = False
+        self._update_active()
         if emit:
             self._emit()

@@ -34,3 +34,14 @@ def test_bundled_model_runs(name):
     assert out.size == size and out.mode == "RGB"
     a = np.asarray(out)
     assert np.isfinite(a).all() and a.std() > 1  # not a blank image
+
+
+def test_bundled_cyclegan_is_closer_to_the_hidden_cartoon_than_doing_nothing():
+    """photo -> cartoon on held-out scenes: L1 to the hidden pair well below the identity baseline
+    (measured on 200 scenes: 0.037 vs 0.056), and the outputs read as cartoons."""
+    from trainer.evaluation.unpaired import evaluate
+    t = inference.load(ASSETS / "shapes-cyclegan.safetensors")
+    m = evaluate(t, n=40, progress=False)["AtoB"]
+    assert m["l1"] < 0.85 * m["l1_identity"], m
+    assert m["psnr"] > m["psnr_identity"] + 1.0, m
+    assert m["domain_accuracy"] >= 0.6, m

@@ -35,7 +35,8 @@ def cyclegan_run(shapes_unpaired, tmp_path_factory):
                                           "train.steps=60", "train.decay_steps=0", "train.log_every=1",
                                           "train.sample_every=30", "train.checkpoint_every=30", "train.lr=1e-3",
                                           "train.precision='off'", "train.device='cpu'", "model.ngf=8", "model.ndf=8",
-                                          "model.n_blocks=2", "model.pool_size=4", "data.num_workers=0", "train.threads=1"])
+                                          "model.n_blocks=2", "model.pool_size=4", "data.num_workers=0", "train.threads=1",
+                                          "model.residual=false"])  # the reference's plain generator
     return rd, run.train(cfg, rd, progress=False)
 
 

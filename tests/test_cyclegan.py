@@ -92,6 +92,8 @@ def test_residual_generator_starts_at_identity_and_stays_in_range():
     assert y.max() == 1 and (y == 1).float().mean() > 0.4
     plain = ResnetGenerator(ngf=8, n_blocks=2)
     assert set(plain.state_dict()) == set(G.state_dict())  # same weights: the residual is in forward alone
+    with pytest.raises(ValueError, match="input_nc 1 must equal output_nc 3"):
+        ResnetGenerator(input_nc=1, output_nc=3, ngf=8, n_blocks=2, residual=True)
 
 
 def test_residual_cyclegan_trains_exports_and_translates(shapes_unpaired, tmp_path):

@@ -38,6 +38,9 @@ class ResnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", use_dropout=False, n_blocks=9,
                  padding_type="reflect", residual=False):
         super().__init__()
+        if residual and input_nc != output_nc:
+            raise ValueError(f"a residual generator adds its output to its input: input_nc {input_nc} "
+                             f"must equal output_nc {output_nc}")
         self.residual = residual
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=bias),

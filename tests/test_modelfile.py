@@ -1,6 +1,7 @@
 """Model files, the Translator, reference imports and the refusal of pickles."""
 import os
 import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from trainer.importers import CheckpointImportError, import_checkpoint
 from trainer.inference import set_norm_mode
 from trainer.modelfile import ModelFileError, load_model, read_card, save_model
 from trainer.nets.unet import UnetGenerator
+from trainer.rundir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,6 @@ def test_export_round_trip(trained, tmp_path):
 
 def test_fp16_export_is_half_the_size(trained, tmp_path):
     rd, _ = trained
-    from trainer.rundir import RunDir
     small = run.export_run(RunDir(rd), tmp_path / "half.safetensors", dtype=torch.float16)
     assert small.stat().st_size < 0.6 * (rd / "model.safetensors").stat().st_size
     assert read_card(small)["stored_dtype"] == "float16"
@@ -78,12 +79,10 @@ def test_paper_mode_does_not_touch_running_statistics(trained):
 
 def test_test_mode_of_the_preset_is_the_exported_default(trained, tmp_path):
     rd, _ = trained
-    from trainer.rundir import RunDir
     cfg = config.load("pix2pix-sketches", ["model.test_mode=eval", "data.root=."])
     assert cfg.model.test_mode == "eval"
     with pytest.raises(config.ConfigError, match="test_mode"):
         config.load("pix2pix-sketches", ["model.test_mode=fast", "data.root=."])
-    import shutil
     copy = tmp_path / "run"
     shutil.copytree(rd, copy)
     rundir = RunDir(copy)

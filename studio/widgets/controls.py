@@ -182,6 +182,7 @@ class ControlPanel(QWidget):
             else:
                 w.setText(str(v))
         self._quiet = False
-        self._update_active()
         if emit:
-            self._emit()
+            self._emit()  # updates which controls act, then tells
+        else:
+            self._update_active()

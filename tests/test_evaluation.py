@@ -64,7 +64,7 @@ def test_bundled_evaluators_are_accurate_on_held_out_real_images(name):
     assert all(v >= 0.99 for k, v in ev.card["held_out"].items() if k.startswith("acc_")), ev.card["held_out"]
     # fresh real images (seeds neither training nor the card's held-out set used) agree with the card
     spec = SPECS[name]
-    examples = [spec.example(2_000_000_000 + k, spec.input_size) for k in range(60)]
+    examples = [spec.example(2_000_000_000 + k, ev.input_size) for k in range(60)]
     pred = ev.predict([e[0] for e in examples])
     true = {h: np.array([e[1][h] for e in examples]) for h in spec.heads}
     assert spec.score(pred, true)["accuracy"] >= FLOOR[name] - 0.06
@@ -88,8 +88,9 @@ def test_evaluator_training_writes_a_loadable_scored_file(tmp_path):
     from trainer.evaluators.training import train
     out = tmp_path / "domain.safetensors"
     card = train("shapes-unpaired", out, n_train=32, n_held_out=16, steps=3, batch_size=8, width=4, workers=1,
-                 log=None)
+                 input_size=24, log=None)
     ev = Evaluator.load(out)
+    assert card["input_size"] == ev.input_size == 24  # it reads images at the size it was trained at
     assert set(card["held_out"]) == {"acc_domain", "accuracy"} and 0 <= ev.accuracy <= 1
     assert ev.card["trained"]["steps"] == 3
     assert ev.predict([np.zeros((20, 30, 3), np.uint8)])["domain"].shape == (1,)

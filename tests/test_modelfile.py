@@ -68,6 +68,24 @@ def test_translator_any_size_and_mode(trained):
         t.run(Image.new("RGB", (8, 8)), mode="fast")
 
 
+def test_resize_convolution_unet_trains_exports_and_translates(trained, sketches32, tmp_path):
+    with pytest.raises(config.ConfigError, match="upsample"):
+        config.load("pix2pix-sketches", ["model.upsample=deconv", "data.root=."])
+    out = run.train(config.load("pix2pix-sketches", tiny_overrides(sketches32, steps=2, **{"model.upsample": "resize"})),
+                    tmp_path / "r", progress=False)
+    card = read_card(tmp_path / "r" / "model.safetensors")
+    assert card["nets"]["G"]["args"]["upsample"] == "resize"
+    t = inference.load(tmp_path / "r" / "model.safetensors")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    G = out.method.G.cpu()
+    set_norm_mode(G, "eval")
+    set_norm_mode(t.G, "eval")
+    with torch.no_grad():
+        torch.testing.assert_close(t.G(x), G(x))
+    # the reference layout stays the default, and an ordinary card does not name it
+    assert "upsample" not in read_card(trained[0] / "model.safetensors")["nets"]["G"]["args"]
+
+
 def test_paper_mode_does_not_touch_running_statistics(trained):
     rd, _ = trained
     t = inference.load(rd / "model.safetensors")

@@ -104,3 +104,32 @@ def test_init_and_build_errors():
         init_weights(UnetGenerator(3, 3, 5, ngf=4), "uniformish")
     with pytest.raises(ValueError, match="unknown network"):
         build("nope")
+
+
+def _checkerboard(y: torch.Tensor) -> float:
+    """The share of an image's variation (away from the border) that repeats with period 2."""
+    y = y[..., 8:-8, 8:-8]
+    blocks = y.unfold(-2, 2, 2).unfold(-2, 2, 2)  # (..., H/2, W/2, 2, 2)
+    pattern = blocks.mean((-4, -3))  # the average 2x2 tile
+    return float((pattern - pattern.mean((-2, -1), keepdim=True)).abs().mean() / (y - y.mean()).abs().mean().clamp_min(1e-12))
+
+
+def test_resize_convolution_unet_paints_no_checkerboard():
+    """Odena et al. 2016: on a flat input the transposed convolutions' uneven overlap paints a grid of
+    period 2; nearest doubling + 3x3 convolution leaves a flat image flat."""
+    torch.manual_seed(0)
+    x = torch.full((1, 3, 64, 64), 0.3) + 0.05 * torch.linspace(-1, 1, 64)  # a gentle horizontal ramp
+    grids = {}
+    for up in ("transpose", "resize"):
+        net = UnetGenerator(3, 3, 6, ngf=8, norm="batch", upsample=up)
+        init_weights(net, "normal", 0.02)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p) * 0.05)  # a trained-looking net: more than init's scale
+            grids[up] = _checkerboard(net.eval()(x))
+    assert grids["resize"] < 0.02 < grids["transpose"], grids
+    with pytest.raises(ValueError, match="upsample"):
+        UnetGenerator(3, 3, 5, ngf=4, upsample="bilinear-ish")
+    resize = UnetGenerator(3, 3, 7, ngf=4, upsample="resize")
+    assert resize(torch.randn(1, 3, 128, 128)).shape == (1, 3, 128, 128)
+    assert set(resize.state_dict()) != set(UnetGenerator(3, 3, 7, ngf=4).state_dict())  # our format only

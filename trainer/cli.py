@@ -172,7 +172,8 @@ def cmd_eval(args) -> int:
 def cmd_evaluator_train(args) -> int:
     from trainer.evaluators.training import train
     train(args.dataset, args.output, n_train=args.n, n_held_out=args.held_out, steps=args.steps,
-          batch_size=args.batch_size, width=args.width, device=args.device, workers=args.workers)
+          batch_size=args.batch_size, width=args.width, device=args.device, workers=args.workers,
+          input_size=args.input_size)
     return 0
 
 
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--steps", type=int, default=3000)
     et.add_argument("--batch-size", type=int, default=64)
     et.add_argument("--width", type=int, default=32)
+    et.add_argument("--input-size", type=int, help="image size it reads (default: the dataset's, e.g. 128 for sketches)")
     et.add_argument("--device", default="auto")
     et.add_argument("--workers", type=int, default=0, help="processes drawing images (0: one per core)")
     et.set_defaults(fn=cmd_evaluator_train)

@@ -36,6 +36,7 @@ def as_batch(images, size: int) -> torch.Tensor:
 class Evaluator:
     def __init__(self, spec: Spec, net: EvaluatorNet, card: dict, device="cpu"):
         self.spec, self.net, self.card = spec, net.eval().to(device), card
+        self.input_size = int(card.get("input_size", spec.input_size))  # the size it was trained at
         self.device = torch.device(device)
 
     @classmethod
@@ -58,7 +59,7 @@ class Evaluator:
     @torch.inference_mode()
     def _run(self, images, batch_size: int = 128):
         for i in range(0, len(images), batch_size):
-            x = as_batch(images[i:i + batch_size], self.spec.input_size).to(self.device)
+            x = as_batch(images[i:i + batch_size], self.input_size).to(self.device)
             feats = self.net.embed(x)
             yield feats, {name: head(feats) for name, head in self.net.heads.items()}
 

@@ -39,10 +39,11 @@ def _example(args):
     return get_spec(name).example(seed, size)
 
 
-def make_examples(name: str, first_seed: int, n: int, workers: int = 0, desc: str = "examples"):
+def make_examples(name: str, first_seed: int, n: int, workers: int = 0, desc: str = "examples",
+                  size: int | None = None):
     """``n`` examples from seeds ``first_seed`` on: uint8 images (N, H, W, 3) and targets per head."""
     spec = get_spec(name)
-    jobs = [(name, first_seed + k, spec.input_size) for k in range(n)]
+    jobs = [(name, first_seed + k, size or spec.input_size) for k in range(n)]
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
     bar = Progress(n, desc=desc, unit="img")
     images, targets = [], {h: [] for h in spec.heads}
@@ -114,15 +115,18 @@ def head_losses(spec, logits: dict, targets: dict) -> torch.Tensor:
 
 def train(name: str, out=None, n_train: int = 20000, n_held_out: int = 2000, steps: int = 3000,
           batch_size: int = 64, lr: float = 2e-3, width: int = 32, feature_dim: int = 128, device: str = "auto",
-          precision: str = "auto", seed: int = 0, workers: int = 0, log=print) -> dict:
+          precision: str = "auto", seed: int = 0, workers: int = 0, input_size: int | None = None,
+          log=print) -> dict:
     spec = get_spec(name)
+    size = input_size or spec.input_size
     out = out or default_path(name)
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     torch.manual_seed(seed)
     t0 = time.time()
-    images, targets = make_examples(name, TRAIN_SEED, n_train, workers, desc=f"{name} train")
-    held_images, held_targets = make_examples(name, HELD_OUT_SEED, n_held_out, workers, desc=f"{name} held-out")
+    images, targets = make_examples(name, TRAIN_SEED, n_train, workers, desc=f"{name} train", size=size)
+    held_images, held_targets = make_examples(name, HELD_OUT_SEED, n_held_out, workers, desc=f"{name} held-out",
+                                              size=size)
     net_args = {"heads": spec.heads, "width": width, "feature_dim": feature_dim}
     net = EvaluatorNet(**net_args).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -156,7 +160,7 @@ def train(name: str, out=None, n_train: int = 20000, n_held_out: int = 2000, ste
         bar.update(postfix=f"loss {loss.item():.4f}" if step % 20 == 0 else None)
     bar.close()
     net = net.to(memory_format=torch.contiguous_format).eval().cpu()
-    card = {"kind": "evaluator", "dataset": name, "net": net_args, "input_size": spec.input_size, "notes": spec.notes,
+    card = {"kind": "evaluator", "dataset": name, "net": net_args, "input_size": size, "notes": spec.notes,
             "trained": {"n_train": n_train, "steps": steps, "batch_size": batch_size, "lr": lr,
                         "nuisance": spec.nuisance, "train_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED,
                         "n_held_out": n_held_out,

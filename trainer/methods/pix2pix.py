@@ -17,7 +17,7 @@ from trainer.losses import gan_loss, gradient_penalty, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
 from trainer.nets.init import init_weights
-from trainer.nets.unet import unet_depth
+from trainer.nets.unet import UPSAMPLES, unet_depth
 
 D_KINDS = ("basic", "n_layers", "pixel", "image")
 
@@ -44,12 +44,14 @@ class Pix2PixConfig:
     # statistics and dropout as the paper; "eval" uses the running statistics, which keep the
     # per-image information that batch statistics of a single image remove at the small inner levels
     test_mode: str = "paper"
+    upsample: str = "transpose"  # the U-Net's doubling (trainer.nets.unet): "resize" avoids checkerboard artifacts
 
 
 def generator_args(cfg) -> dict:
     m = cfg.model
     return {"input_nc": m.input_nc, "output_nc": m.output_nc, "num_downs": unet_depth(cfg.data.image_size),
-            "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout}
+            "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout,
+            **({"upsample": m.upsample} if m.upsample != "transpose" else {})}
 
 
 def discriminator(cfg) -> tuple[str, dict]:
@@ -79,6 +81,8 @@ class Pix2Pix(Method):
         from trainer.inference import TEST_MODES
         if m.test_mode not in TEST_MODES:
             raise ConfigError(f"model.test_mode = {m.test_mode!r}; choose one of {', '.join(TEST_MODES)}")
+        if m.upsample not in UPSAMPLES:
+            raise ConfigError(f"model.upsample = {m.upsample!r}; choose one of {', '.join(UPSAMPLES)}")
         try:
             unet_depth(cfg.data.image_size)
         except ValueError as e:

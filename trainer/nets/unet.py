@@ -2,6 +2,13 @@
 
 The state-dict keys and shapes equal junyanz/pytorch-CycleGAN-and-pix2pix's ``unet_128`` and
 ``unet_256``, so its checkpoints load with ``strict=True`` and ours load in its code.
+
+``upsample="resize"`` replaces each 4x4 stride-2 transposed convolution by a nearest-neighbour
+doubling and a 3x3 convolution (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard
+Artifacts"): a transposed convolution whose kernel size the stride does not divide evenly
+overlaps unevenly and paints a grid of period 2 into the photo (plain to see on the 26,000-step
+sketch2photo's balls; an evaluator reading 128 px took it for the texture of a box). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our
+format only.
 """
 import math
 
@@ -10,12 +17,23 @@ from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
 
+UPSAMPLES = ("transpose", "resize")
+
+
+def up_conv(cin: int, cout: int, bias: bool, upsample: str) -> nn.Module:
+    """The doubling of one U-Net level: junyanz's transposed convolution, or resize-convolution."""
+    if upsample == "transpose":
+        return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
+    if upsample == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
+
 
 class UnetSkipConnectionBlock(nn.Module):
     """One level of the U-Net: down, the inner levels, up, and the skip that joins them."""
 
     def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
-                 innermost=False, norm="batch", use_dropout=False):
+                 innermost=False, norm="batch", use_dropout=False, upsample="transpose"):
         super().__init__()
         self.outermost = outermost
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
@@ -24,13 +42,13 @@ class UnetSkipConnectionBlock(nn.Module):
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
         if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            upconv = up_conv(inner_nc * 2, outer_nc, True, upsample)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            upconv = up_conv(inner_nc, outer_nc, bias, upsample)
             layers = [downrelu, downconv, uprelu, upconv, norm_fn(outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            upconv = up_conv(inner_nc * 2, outer_nc, bias, upsample)
             layers = [downrelu, downconv, norm_fn(inner_nc), submodule, uprelu, upconv, norm_fn(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
@@ -49,18 +67,20 @@ class UnetGenerator(nn.Module):
     generator's noise in pix2pix).
     """
 
-    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False):
+    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False,
+                 upsample="transpose"):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (32 px), got {num_downs}")
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm, innermost=True)
+        up = {"norm": norm, "upsample": upsample}
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, **up)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
-        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
-        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
-        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, use_dropout=use_dropout, **up)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, **up)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, **up)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, **up)
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
-                                             outermost=True, norm=norm)
+                                             outermost=True, **up)
 
     def forward(self, x):
         return self.model(x)

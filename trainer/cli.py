@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--steps", type=int, default=3000)
     et.add_argument("--batch-size", type=int, default=64)
     et.add_argument("--width", type=int, default=32)
-    et.add_argument("--input-size", type=int, help="image size it reads (default: the dataset's, e.g. 128 for sketches)")
+    et.add_argument("--input-size", type=int, help="image size it reads (default: the dataset's, 64 for all three)")
     et.add_argument("--device", default="auto")
     et.add_argument("--workers", type=int, default=0, help="processes drawing images (0: one per core)")
     et.set_defaults(fn=cmd_evaluator_train)

@@ -5,10 +5,10 @@ The state-dict keys and shapes equal junyanz/pytorch-CycleGAN-and-pix2pix's ``un
 
 ``upsample="resize"`` replaces each 4x4 stride-2 transposed convolution by a nearest-neighbour
 doubling and a 3x3 convolution (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard
-Artifacts"): a transposed convolution whose kernel size the stride does not divide evenly
-overlaps unevenly and paints a grid of period 2 into the photo (plain to see on the 26,000-step
-sketch2photo's balls; an evaluator reading 128 px took it for the texture of a box). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our
-format only.
+Artifacts"): even where the stride divides the kernel size, the learnt kernel's four output phases
+rarely weigh alike, so a transposed convolution paints a grid of period 2 into the photo (plain to
+see on the 26,000-step sketch2photo's balls; an evaluator reading 128 px took it for the texture of
+a box). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our format only.
 """
 import math
 

@@ -118,18 +118,28 @@ class MetricsReader:
 
 def _ema(x: np.ndarray, weight: float, last: float, count: int):
     """EMA of finite ``x`` continuing from ``last`` after ``count`` points; returns (debiased,
-    last, count). Vectorised in chunks: inside a chunk s_k = w^k (last + (1-w) sum_i x_i w^-i),
-    with chunks short enough that w^-k stays far from overflow. O(n), a few ms per 200k points."""
-    out = np.empty(len(x))
-    chunk = max(1, int(300 / -np.log(weight))) if 0 < weight < 1 else len(x) or 1
-    for a in range(0, len(x), chunk):
-        b = x[a:a + chunk]
-        k = np.arange(1, len(b) + 1)
-        up = weight ** -k.astype(float)
-        biased = weight ** k * (last + (1 - weight) * np.cumsum(b * up))
-        out[a:a + len(b)] = biased / (1 - weight ** (count + k))
-        last, count = biased[-1], count + len(b)
-    return out, last, count
+    last, count). Vectorised in chunks: inside a chunk s_k = w^k (carry + (1-w) sum_i x_i w^-i),
+    with chunks short enough that w^-k stays far from overflow; all chunks at once as the rows of
+    one matrix, then the carries (one scalar per chunk) chained. O(n), ~9 ms per 200k points."""
+    n = len(x)
+    if n == 0:
+        return np.empty(0), last, count
+    chunk = min(n, max(1, int(300 / -np.log(weight)))) if 0 < weight < 1 else n
+    rows = -(-n // chunk)
+    m = np.zeros(rows * chunk)
+    m[:n] = x
+    m = m.reshape(rows, chunk)
+    k = np.arange(1, chunk + 1, dtype=float)
+    local = weight ** k * ((1 - weight) * np.cumsum(m * weight ** -k, axis=1))  # each chunk from 0
+    carry = np.empty(rows)  # the EMA just before each chunk
+    decay, c = weight ** chunk, last
+    for j, end in enumerate(local[:, -1].tolist()):
+        carry[j] = c
+        c = end + decay * c
+    biased = (local + weight ** k * carry[:, None]).ravel()[:n]
+    # 1 - w^(count + i) through expm1: w ** array reaches denormals, which are ~6x slower
+    out = biased / -np.expm1(np.log(weight) * (count + np.arange(1, n + 1, dtype=float)))
+    return out, float(biased[-1]), count + n
 
 
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.losses import gan_loss, gradient_penalty, l1_loss
+from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, l1_loss
 
 
 def test_gan_modes_on_known_values():
@@ -37,6 +37,26 @@ def test_gradient_penalty_equals_hand_computed_value():
     assert gp.item() == pytest.approx(10.0 * (5 - 1) ** 2)
     gp.backward()  # differentiable w.r.t. the critic (double backprop)
     assert critic.weight.grad is not None and torch.isfinite(critic.weight.grad).all()
+
+
+def test_gan_loss_of_several_scales_is_their_sum():
+    a, b = torch.randn(2, 1, 6, 6), torch.randn(2, 1, 2, 2)
+    for mode in ("vanilla", "lsgan", "hinge"):
+        torch.testing.assert_close(gan_loss(mode, [a, b], True), gan_loss(mode, a, True) + gan_loss(mode, b, True))
+
+
+def test_feature_matching_loss():
+    """pix2pixHD weights: each scale's activation L1s times 4 / (activations) / scales; the logits and
+    the real side take no part in it."""
+    real = [[torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 2, 2), torch.full((1, 1, 1, 1), 9.0)]] * 2
+    assert feature_matching_loss(real, real) == 0
+    fake = [[torch.ones(1, 2, 4, 4, requires_grad=True), torch.full((1, 3, 2, 2), 2.0, requires_grad=True),
+             torch.zeros(1, 1, 1, 1)] for _ in range(2)]
+    real_req = [[t.clone().requires_grad_(True) for t in scale] for scale in real]
+    loss = feature_matching_loss(fake, real_req)
+    assert math.isclose(float(loss.detach()), 2 * (4 / 2 / 2) * (1.0 + 2.0))
+    loss.backward()
+    assert fake[0][0].grad is not None and real_req[0][0].grad is None
 
 
 def test_l1():

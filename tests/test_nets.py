@@ -8,7 +8,8 @@ import torch
 from conftest import REFERENCE_KEYS
 from trainer.nets import build
 from trainer.nets.init import init_weights
-from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator, receptive_field
+from trainer.nets.patchgan import (ImageDiscriminator, MultiscaleDiscriminator, NLayerDiscriminator, PixelDiscriminator,
+                                   patch_grid, receptive_field)
 from trainer.nets.unet import UnetGenerator, unet_depth
 
 
@@ -77,6 +78,28 @@ def test_patchgan_receptive_field_and_shapes():
     assert PixelDiscriminator(6, ndf=8)(torch.randn(1, 6, 32, 32)).shape == (1, 1, 32, 32)
     img = ImageDiscriminator(6, image_size=64, ndf=8)
     assert img(torch.randn(3, 6, 64, 64)).shape == (3, 1, 1, 1)
+
+
+def test_multiscale_discriminator_scales_and_features():
+    """pix2pixHD's D: one PatchGAN per scale, each on the input halved once more; features end in the
+    same logits the plain call returns, and a one-scale PatchGAN's features end in its own output."""
+    torch.manual_seed(0)
+    d = MultiscaleDiscriminator(6, ndf=4, n_layers=3, norm="none", num_D=3)
+    x = torch.randn(2, 6, 128, 128)
+    logits = d(x)
+    assert [t.shape[-1] for t in logits] == [patch_grid(128, 3), patch_grid(64, 3), patch_grid(32, 3)] == [14, 6, 2]
+    feats = d(x, features=True)
+    assert len(feats) == 3 and all(len(f) == 3 + 2 for f in feats)  # n_layers + 1 activations, then logits
+    for f, t in zip(feats, logits):
+        torch.testing.assert_close(f[-1], t)
+    one = NLayerDiscriminator(6, ndf=4, n_layers=2, norm="none")
+    torch.testing.assert_close(one(x, features=True)[0][-1], one(x))
+    # the second scale sees the 3x3-average-pooled input: its PatchGAN alone on that input agrees
+    pooled = torch.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+    torch.testing.assert_close(d.scales[1](pooled), logits[1])
+    assert patch_grid(16, 3) == 0
+    with pytest.raises(ValueError, match="num_D"):
+        MultiscaleDiscriminator(6, num_D=0)
 
 
 def test_patchgan_receptive_field_empirically():

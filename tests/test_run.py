@@ -154,17 +154,33 @@ def test_config_errors_are_specific():
 
 
 def test_ablation_settings_build(sketches32, tmp_path):
-    """The paper's ablations: L1 only (no discriminator), cGAN only, unconditional D, PixelGAN, ImageGAN."""
+    """The paper's ablations (L1 only: no discriminator; cGAN only; unconditional D; PixelGAN; ImageGAN),
+    the GAN modes, and pix2pixHD's two-scale D with feature matching."""
     for i, extra in enumerate(({"model.lambda_gan": 0.0}, {"model.lambda_l1": 0.0},
                                {"model.conditional_D": False}, {"model.netD": "pixel"}, {"model.netD": "image"},
                                {"model.gan_mode": "lsgan"}, {"model.gan_mode": "wgangp"},
-                               {"model.gan_mode": "hinge"})):
+                               {"model.gan_mode": "hinge"},
+                               {"model.netD": "n_layers", "model.n_layers_D": 2, "model.num_D": 2, "model.lambda_feat": 10.0})):
         out = run.train(tiny(sketches32, steps=2, **extra), tmp_path / f"r{i}", progress=False)
         assert out.state == "finished"
         keys = set(RunDir(tmp_path / f"r{i}").read_metrics()[-1])
         assert ("D_real" in keys) == (extra != {"model.lambda_gan": 0.0})
         if extra == {"model.gan_mode": "wgangp"}:
             assert "D_gp" in keys
+        assert ("G_feat" in keys) == ("model.lambda_feat" in extra)
+
+
+def test_pix2pixhd_discriminator_settings_are_checked():
+    with pytest.raises(config.ConfigError, match="num_D"):
+        config.load("sketch2photo", ["model.num_D=0"])
+    with pytest.raises(config.ConfigError, match="PatchGAN"):
+        config.load("sketch2photo", ["model.netD=pixel", "model.lambda_feat=10"])
+    with pytest.raises(config.ConfigError, match="coarsest discriminator would see 16 px"):
+        config.load("sketch2photo", ["model.num_D=4"])
+    with pytest.raises(config.ConfigError, match="gradient penalty"):
+        config.load("sketch2photo", ["model.num_D=2", "model.gan_mode=wgangp"])
+    cfg = config.load("sketch2photo", ["model.num_D=2", "model.lambda_feat=10"])
+    assert cfg.model.num_D == 2
 
 
 def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):

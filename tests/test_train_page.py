@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from studio.app import MainWindow  # noqa: E402
 from studio.gap_meter import GapMeter  # noqa: E402
-from studio.metrics import MetricsReader, export_csv, group_of, health_warnings, smooth  # noqa: E402
+from studio.metrics import MetricsReader, Series, Smoother, export_csv, group_of, health_warnings, smooth  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -231,6 +231,29 @@ def test_csv_export_matches_metrics_jsonl(tmp_path):
     assert np.allclose([float(x["smoothed"]) for x in g], smooth(np.array([rec["G"] for rec in recs]), 0.6))
     # TensorBoard's debiased EMA: the first smoothed value is the first value
     assert float(g[0]["smoothed"]) == pytest.approx(recs[0]["G"])
+
+
+def test_smoothing_equals_the_step_by_step_debiased_ema():
+    """The vectorised EMA (chunks as matrix rows, carries chained) against TensorBoard's loop, for
+    weights that make one chunk or hundreds; a Smoother fed in two parts gives the same curve;
+    non-finite points are skipped."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=5000) * 3 + 1
+    values[[10, 2000]] = np.nan
+    for w in (0.3, 0.6, 0.9, 0.999):
+        expected, last, count = values.copy(), 0.0, 0
+        for i, v in enumerate(values):
+            if np.isfinite(v):
+                last, count = w * last + (1 - w) * v, count + 1
+                expected[i] = last / (1 - w ** count)
+        np.testing.assert_allclose(smooth(values, w), expected, rtol=1e-9, atol=1e-12)
+        series, smoother = Series(), Smoother()
+        for i, v in enumerate(values[:1234]):
+            series.append(i, i, v)
+        smoother(series, w)
+        for i, v in enumerate(values[1234:], 1234):
+            series.append(i, i, v)
+        np.testing.assert_allclose(smoother(series, w), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_plot_of_200k_points_never_blocks_the_ui_over_100ms(qtbot, tmp_path):

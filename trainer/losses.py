@@ -17,8 +17,11 @@ def gan_loss(mode: str, prediction: torch.Tensor, target_is_real: bool, for_disc
       add :func:`gradient_penalty` for the critic.
     - ``hinge``: relu(1 - D(real)) + relu(1 + D(fake)) for D, -E[D(fake)] for G.
 
-    For the generator call with ``target_is_real=True, for_discriminator=False``.
+    For the generator call with ``target_is_real=True, for_discriminator=False``. A list of
+    predictions (a multi-scale discriminator's) gives the sum of their losses, as pix2pixHD.
     """
+    if isinstance(prediction, (list, tuple)):
+        return sum(gan_loss(mode, p, target_is_real, for_discriminator) for p in prediction)
     prediction = prediction.float()
     if mode == "vanilla":
         target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
@@ -47,6 +50,19 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, lambda_gp: 
     grads = torch.autograd.grad(outputs=scores.float().sum(), inputs=interpolates, create_graph=True)[0]
     norms = grads.reshape(grads.size(0), -1).float().norm(2, dim=1)
     return lambda_gp * ((norms - constant) ** 2).mean()
+
+
+def feature_matching_loss(fake: list, real: list) -> torch.Tensor:
+    """pix2pixHD's discriminator feature matching: L1 between D's activations on the fake and on the
+    real pair, every layer but the logits, weighted 4 / (layers) / scales. ``fake`` and ``real`` are a
+    discriminator's ``features=True`` outputs (per scale, activations then logits); ``real`` is
+    compared detached."""
+    loss = 0.0
+    for f_scale, r_scale in zip(fake, real):
+        weight = 4.0 / (len(f_scale) - 1) / len(fake)  # n_layers + 1 activations, then the logits
+        for f, r in zip(f_scale[:-1], r_scale[:-1]):
+            loss = loss + weight * F.l1_loss(f.float(), r.detach().float())
+    return loss
 
 
 def l1_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -148,7 +148,7 @@ class LossPlots(QWidget):
                 s = reader.series[key]
                 smoother = self.smoothers[ident]
                 if budget <= 0 and (smoother.weight != self.weight() or s.n - smoother.n > FULL_PASS):
-                    self.dirty = True  # a full pass costs ~40 ms per 200k points: one curve per tick
+                    self.dirty = True  # a full pass costs ~10 ms per 200k points, drawing more: one curve per tick
                     continue
                 if smoother.weight != self.weight() or s.n - smoother.n > FULL_PASS:
                     budget -= 1

@@ -3,7 +3,9 @@
 U-Net generator, PatchGAN discriminator on (input, output) pairs, loss = cGAN + lambda_l1 * L1.
 The paper's ablations are settings: ``lambda_l1 = 0`` (cGAN only), ``lambda_gan = 0`` (L1 only,
 no discriminator is trained), ``conditional_D = false`` (the discriminator sees the output alone),
-and ``netD`` = basic (70x70 PatchGAN), n_layers, pixel (1x1) or image (ImageGAN).
+and ``netD`` = basic (70x70 PatchGAN), n_layers, pixel (1x1) or image (ImageGAN). From pix2pixHD
+(Wang et al. 2018): ``num_D`` > 1 PatchGANs at halved resolutions, and ``lambda_feat`` for the
+discriminator feature-matching loss.
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import torch
 
 from trainer.config import ConfigError
 from trainer.data.aligned import AlignedDataset
-from trainer.losses import gan_loss, gradient_penalty, l1_loss
+from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
 from trainer.nets.init import init_weights
+from trainer.nets.patchgan import patch_grid
 from trainer.nets.unet import UPSAMPLES, unet_depth
 
 D_KINDS = ("basic", "n_layers", "pixel", "image")
@@ -37,6 +40,8 @@ class Pix2PixConfig:
     lambda_gan: float = 1.0
     lambda_gp: float = 10.0  # only with gan_mode = "wgangp"
     conditional_D: bool = True
+    num_D: int = 1  # PatchGANs at 1, 1/2, 1/4... resolution (pix2pixHD's multi-scale discriminator)
+    lambda_feat: float = 0.0  # pix2pixHD's feature matching on D's activations (PatchGAN discriminators)
     input_nc: int = 3
     output_nc: int = 3
     task: str = ""  # empty: sketch2photo for the sketches dataset, else photo2photo
@@ -62,7 +67,8 @@ def discriminator(cfg) -> tuple[str, dict]:
     if m.netD == "image":
         return "imagegan", {"input_nc": input_nc, "image_size": cfg.data.image_size, "ndf": m.ndf, "norm": m.norm}
     n_layers = 3 if m.netD == "basic" else m.n_layers_D
-    return "patchgan", {"input_nc": input_nc, "ndf": m.ndf, "n_layers": n_layers, "norm": m.norm}
+    args = {"input_nc": input_nc, "ndf": m.ndf, "n_layers": n_layers, "norm": m.norm}
+    return ("multiscale_patchgan", {**args, "num_D": m.num_D}) if m.num_D > 1 else ("patchgan", args)
 
 
 class Pix2Pix(Method):
@@ -81,6 +87,18 @@ class Pix2Pix(Method):
         from trainer.inference import TEST_MODES
         if m.test_mode not in TEST_MODES:
             raise ConfigError(f"model.test_mode = {m.test_mode!r}; choose one of {', '.join(TEST_MODES)}")
+        if m.num_D < 1:
+            raise ConfigError(f"model.num_D = {m.num_D}; use 1 (one PatchGAN) or more (pix2pixHD's scales)")
+        patch = m.netD in ("basic", "n_layers")
+        if (m.num_D > 1 or m.lambda_feat > 0) and not patch:
+            raise ConfigError(f"model.num_D and model.lambda_feat need a PatchGAN (netD basic or n_layers), "
+                              f"not {m.netD!r}")
+        coarsest = cfg.data.image_size // 2 ** (m.num_D - 1)
+        if patch and patch_grid(coarsest, 3 if m.netD == "basic" else m.n_layers_D) < 1:
+            raise ConfigError(f"model.num_D = {m.num_D}: the coarsest discriminator would see {coarsest} px, "
+                              f"too small for its PatchGAN; use fewer scales or fewer layers")
+        if m.num_D > 1 and m.gan_mode == "wgangp":
+            raise ConfigError("model.num_D > 1 with gan_mode wgangp: the gradient penalty takes one critic")
         if m.upsample not in UPSAMPLES:
             raise ConfigError(f"model.upsample = {m.upsample!r}; choose one of {', '.join(UPSAMPLES)}")
         try:
@@ -117,6 +135,7 @@ class Pix2Pix(Method):
         losses = {}
         with self.autocast():
             fake_B = G(real_A)
+        match = self.use_D and m.lambda_feat > 0
         if self.use_D:
             D = self.train_nets["D"]
             set_requires_grad(self.D, True)
@@ -124,7 +143,8 @@ class Pix2Pix(Method):
                 fake_AB = self._pair(real_A, fake_B.detach())
                 real_AB = self._pair(real_A, real_B)
                 losses["D_fake"] = gan_loss(m.gan_mode, D(fake_AB), False)
-                losses["D_real"] = gan_loss(m.gan_mode, D(real_AB), True)
+                real_out = D(real_AB, features=True) if match else D(real_AB)
+                losses["D_real"] = gan_loss(m.gan_mode, [s[-1] for s in real_out] if match else real_out, True)
                 loss_D = (losses["D_fake"] + losses["D_real"]) * 0.5
                 if m.gan_mode == "wgangp":
                     losses["D_gp"] = gradient_penalty(D, real_AB, fake_AB, m.lambda_gp)
@@ -134,9 +154,14 @@ class Pix2Pix(Method):
         with self.autocast():
             loss_G = 0.0
             if self.use_D:  # the raw module: D's weights are the same on every rank
-                pred = self.D(self._pair(real_A, fake_B))
-                losses["G_GAN"] = gan_loss(m.gan_mode, pred, True, for_discriminator=False)
+                fake_pair = self._pair(real_A, fake_B)
+                pred = self.D(fake_pair, features=True) if match else self.D(fake_pair)
+                losses["G_GAN"] = gan_loss(m.gan_mode, [s[-1] for s in pred] if match else pred, True,
+                                           for_discriminator=False)
                 loss_G = loss_G + m.lambda_gan * losses["G_GAN"]
+                if match:  # the real pair's activations from before D's update, as pix2pixHD
+                    losses["G_feat"] = feature_matching_loss(pred, real_out)
+                    loss_G = loss_G + m.lambda_feat * losses["G_feat"]
             losses["G_L1"] = l1_loss(fake_B, real_B)
             if m.lambda_l1 > 0:
                 loss_G = loss_G + m.lambda_l1 * losses["G_L1"]

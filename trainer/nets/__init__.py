@@ -1,6 +1,6 @@
 """Network families by name. ``build(name, **kwargs)`` makes any of them from a model card."""
 from trainer.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from trainer.nets.patchgan import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
+from trainer.nets.patchgan import ImageDiscriminator, MultiscaleDiscriminator, NLayerDiscriminator, PixelDiscriminator
 from trainer.nets.resnet import ResnetGenerator
 from trainer.nets.srresnet import SRDiscriminator, SRResNet
 from trainer.nets.stargan import StarDiscriminator, StarGenerator
@@ -12,6 +12,7 @@ from trainer.nets.unet import UnetGenerator
 NETS = {
     "unet": UnetGenerator,
     "patchgan": NLayerDiscriminator,
+    "multiscale_patchgan": MultiscaleDiscriminator,
     "pixelgan": PixelDiscriminator,
     "imagegan": ImageDiscriminator,
     "resnet": ResnetGenerator,

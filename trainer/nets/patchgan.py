@@ -1,9 +1,11 @@
-"""Discriminators of pix2pix: the PatchGAN (70x70 at n_layers=3), the 1x1 PixelGAN and an ImageGAN.
+"""Discriminators of pix2pix: the PatchGAN (70x70 at n_layers=3), the 1x1 PixelGAN, an ImageGAN,
+and pix2pixHD's multi-scale PatchGAN.
 
 Keys and shapes equal junyanz's ``basic``/``n_layers`` (``NLayerDiscriminator``) and ``pixel``
 (``PixelDiscriminator``). For pix2pix the input is the (input, output) pair concatenated on
 channels, so ``input_nc`` is their sum.
 """
+import torch
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
@@ -27,8 +29,42 @@ class NLayerDiscriminator(nn.Module):
                 nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
 
-    def forward(self, x):
-        return self.model(x)
+    def forward(self, x, features: bool = False):
+        """Logits per patch; with ``features``, ``[[activation after each LeakyReLU, ..., logits]]``
+        (one scale), what feature matching compares."""
+        if not features:
+            return self.model(x)
+        out = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return [out + [x]]
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD (Wang et al., "High-Resolution Image Synthesis and Semantic Manipulation with
+    Conditional GANs", 2018): ``num_D`` PatchGANs of one architecture on the image at full, half,
+    quarter... resolution (3x3 average pooling, stride 2). The coarsest sees whole objects, so it can
+    refuse an object painted in patches of different colours that a 70x70 patch cannot see whole.
+
+    Returns the logits of every scale, finest first; with ``features`` each scale's activations
+    followed by its logits."""
+
+    def __init__(self, input_nc, ndf=64, n_layers=3, norm="batch", num_D=2):
+        super().__init__()
+        if num_D < 1:
+            raise ValueError(f"num_D must be 1 or more, got {num_D}")
+        self.scales = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers, norm) for _ in range(num_D))
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor, features: bool = False) -> list:
+        out = []
+        for k, d in enumerate(self.scales):
+            if k:
+                x = self.down(x)
+            out += d(x, features=True) if features else [d(x)]
+        return out
 
 
 class PixelDiscriminator(nn.Module):
@@ -53,6 +89,13 @@ def receptive_field(n_layers: int) -> int:
     for stride in [1, 1] + [2] * n_layers:  # walking back from the output
         rf = (rf - 1) * stride + 4
     return rf
+
+
+def patch_grid(image_size: int, n_layers: int) -> int:
+    """Side of the logit map an ``n_layers`` PatchGAN gives for an ``image_size`` input (0: none)."""
+    for _ in range(n_layers):
+        image_size //= 2
+    return max(image_size - 2, 0)  # the two 4x4 stride-1 convolutions, padding 1
 
 
 class ImageDiscriminator(nn.Module):

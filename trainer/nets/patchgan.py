@@ -45,8 +45,9 @@ class NLayerDiscriminator(nn.Module):
 class MultiscaleDiscriminator(nn.Module):
     """pix2pixHD (Wang et al., "High-Resolution Image Synthesis and Semantic Manipulation with
     Conditional GANs", 2018): ``num_D`` PatchGANs of one architecture on the image at full, half,
-    quarter... resolution (3x3 average pooling, stride 2). The coarsest sees whole objects, so it can
-    refuse an object painted in patches of different colours that a 70x70 patch cannot see whole.
+    quarter... resolution (3x3 average pooling, stride 2). The coarser ones judge a large image's
+    global structure, which one 70x70 patch sees only in part. (On sketch2photo at 128 px they did
+    not help, and three scales collapsed: README.)
 
     Returns the logits of every scale, finest first; with ``features`` each scale's activations
     followed by its logits."""

@@ -59,6 +59,11 @@ def generator_args(cfg) -> dict:
             **({"upsample": m.upsample} if m.upsample != "transpose" else {})}
 
 
+def patch_layers(m) -> int:
+    """The PatchGAN's depth: 3 (70x70 patches) for ``basic``, else ``n_layers_D``."""
+    return 3 if m.netD == "basic" else m.n_layers_D
+
+
 def discriminator(cfg) -> tuple[str, dict]:
     m = cfg.model
     input_nc = m.output_nc + (m.input_nc if m.conditional_D else 0)
@@ -66,8 +71,7 @@ def discriminator(cfg) -> tuple[str, dict]:
         return "pixelgan", {"input_nc": input_nc, "ndf": m.ndf, "norm": m.norm}
     if m.netD == "image":
         return "imagegan", {"input_nc": input_nc, "image_size": cfg.data.image_size, "ndf": m.ndf, "norm": m.norm}
-    n_layers = 3 if m.netD == "basic" else m.n_layers_D
-    args = {"input_nc": input_nc, "ndf": m.ndf, "n_layers": n_layers, "norm": m.norm}
+    args = {"input_nc": input_nc, "ndf": m.ndf, "n_layers": patch_layers(m), "norm": m.norm}
     return ("multiscale_patchgan", {**args, "num_D": m.num_D}) if m.num_D > 1 else ("patchgan", args)
 
 
@@ -94,7 +98,7 @@ class Pix2Pix(Method):
             raise ConfigError(f"model.num_D and model.lambda_feat need a PatchGAN (netD basic or n_layers), "
                               f"not {m.netD!r}")
         coarsest = cfg.data.image_size // 2 ** (m.num_D - 1)
-        if patch and patch_grid(coarsest, 3 if m.netD == "basic" else m.n_layers_D) < 1:
+        if patch and patch_grid(coarsest, patch_layers(m)) < 1:
             raise ConfigError(f"model.num_D = {m.num_D}: the coarsest discriminator would see {coarsest} px, "
                               f"too small for its PatchGAN; use fewer scales or fewer layers")
         if m.num_D > 1 and m.gan_mode == "wgangp":
@@ -136,6 +140,12 @@ class Pix2Pix(Method):
         with self.autocast():
             fake_B = G(real_A)
         match = self.use_D and m.lambda_feat > 0
+
+        def judge(net, pair):  # (logits, per-scale activations ending in the logits, or None)
+            if not match:
+                return net(pair), None
+            feats = net(pair, features=True)
+            return [s[-1] for s in feats], feats
         if self.use_D:
             D = self.train_nets["D"]
             set_requires_grad(self.D, True)
@@ -143,8 +153,8 @@ class Pix2Pix(Method):
                 fake_AB = self._pair(real_A, fake_B.detach())
                 real_AB = self._pair(real_A, real_B)
                 losses["D_fake"] = gan_loss(m.gan_mode, D(fake_AB), False)
-                real_out = D(real_AB, features=True) if match else D(real_AB)
-                losses["D_real"] = gan_loss(m.gan_mode, [s[-1] for s in real_out] if match else real_out, True)
+                real_logits, real_feats = judge(D, real_AB)
+                losses["D_real"] = gan_loss(m.gan_mode, real_logits, True)
                 loss_D = (losses["D_fake"] + losses["D_real"]) * 0.5
                 if m.gan_mode == "wgangp":
                     losses["D_gp"] = gradient_penalty(D, real_AB, fake_AB, m.lambda_gp)
@@ -154,13 +164,11 @@ class Pix2Pix(Method):
         with self.autocast():
             loss_G = 0.0
             if self.use_D:  # the raw module: D's weights are the same on every rank
-                fake_pair = self._pair(real_A, fake_B)
-                pred = self.D(fake_pair, features=True) if match else self.D(fake_pair)
-                losses["G_GAN"] = gan_loss(m.gan_mode, [s[-1] for s in pred] if match else pred, True,
-                                           for_discriminator=False)
+                pred, fake_feats = judge(self.D, self._pair(real_A, fake_B))
+                losses["G_GAN"] = gan_loss(m.gan_mode, pred, True, for_discriminator=False)
                 loss_G = loss_G + m.lambda_gan * losses["G_GAN"]
                 if match:  # the real pair's activations from before D's update, as pix2pixHD
-                    losses["G_feat"] = feature_matching_loss(pred, real_out)
+                    losses["G_feat"] = feature_matching_loss(fake_feats, real_feats)
                     loss_G = loss_G + m.lambda_feat * losses["G_feat"]
             losses["G_L1"] = l1_loss(fake_B, real_B)
             if m.lambda_l1 > 0:

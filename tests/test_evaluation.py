@@ -172,6 +172,7 @@ def test_sketch_eval_scores_an_oracle_as_the_real_photos_and_a_blank_as_nothing(
     class Fake:
         image_size = 64
         card = {}
+        controls = []  # no seed: the evaluation passes none
 
         def __init__(self, fn):
             self.run_array = fn

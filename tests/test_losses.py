@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, l1_loss
+from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, kl_divergence, l1_loss
 
 
 def test_gan_modes_on_known_values():
@@ -61,3 +61,11 @@ def test_feature_matching_loss():
 
 def test_l1():
     assert l1_loss(torch.zeros(2, 3), torch.ones(2, 3)).item() == pytest.approx(1.0)
+
+
+def test_kl_divergence_is_zero_at_the_prior_and_matches_the_closed_form():
+    mu, logvar = torch.zeros(3, 8), torch.zeros(3, 8)
+    assert float(kl_divergence(mu, logvar)) == 0.0
+    # one dimension off the prior per example: KL(N(1, e^1) || N(0, 1)) = (e + 1 - 1 - 1) / 2
+    mu[:, 0], logvar[:, 0] = 1.0, 1.0
+    assert abs(float(kl_divergence(mu, logvar)) - (math.e - 1) / 2) < 1e-6

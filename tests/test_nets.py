@@ -156,3 +156,22 @@ def test_resize_convolution_unet_paints_no_checkerboard():
     resize = UnetGenerator(3, 3, 7, ngf=4, upsample="resize")
     assert resize(torch.randn(1, 3, 128, 128)).shape == (1, 3, 128, 128)
     assert set(resize.state_dict()) != set(UnetGenerator(3, 3, 7, ngf=4).state_dict())  # our format only
+
+
+def test_latent_unet_and_encoder():
+    """BicycleGAN's nets: z stacked onto the input (None = zeros), and E's mean and log-variance of
+    any image size."""
+    from trainer.nets.latent_encoder import LatentEncoder
+    torch.manual_seed(0)
+    G = UnetGenerator(3, 3, num_downs=5, ngf=8, nz=4).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert G.model.model[0].in_channels == 7
+    z = torch.randn(2, 4)
+    assert G(x, z).shape == (2, 3, 32, 32)
+    assert torch.equal(G(x), G(x, torch.zeros(2, 4)))
+    assert not torch.allclose(G(x, z), G(x))  # the code reaches the output
+    E = LatentEncoder(3, nz=4, nef=8, n_blocks=4)
+    for size in (64, 128, 96):
+        mu, logvar = E(torch.randn(3, 3, size, size))
+        assert mu.shape == logvar.shape == (3, 4)
+    assert isinstance(build("latent_encoder", nz=2, nef=4), LatentEncoder)  # by name, from a card

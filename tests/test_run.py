@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from conftest import ROOT, tiny_overrides
 from trainer import config, run
@@ -181,6 +182,34 @@ def test_pix2pixhd_discriminator_settings_are_checked():
         config.load("sketch2photo", ["model.num_D=2", "model.gan_mode=wgangp"])
     cfg = config.load("sketch2photo", ["model.num_D=2", "model.lambda_feat=10"])
     assert cfg.model.num_D == 2
+
+
+def test_bicyclegan_learns_a_latent_code_and_exports_a_seeded_generator(sketches32, tmp_path):
+    """``model.nz``: E is trained and checkpointed with G, the losses of both halves are logged, the
+    model file holds G alone, and its translator draws z from the seed in every test mode."""
+    import numpy as np
+    from trainer import inference
+    from trainer.modelfile import load_model
+    with pytest.raises(config.ConfigError, match="model.nz"):
+        config.load("sketch2photo", ["model.nz=-1"])
+    with pytest.raises(config.ConfigError, match="feature matching"):
+        config.load("sketch2photo", ["model.nz=8", "model.lambda_feat=10"])
+    out = run.train(tiny(sketches32, steps=4, **{"model.nz": 4, "model.nef": 8, "train.checkpoint_every": 4}),
+                    tmp_path / "r", progress=False)
+    last = RunDir(tmp_path / "r").read_metrics()[-1]
+    assert {"G_L1", "G_GAN", "G_kl", "G_z", "D_real", "D_fake"} <= set(last)
+    assert np.isfinite([last["G_kl"], last["G_z"]]).all() and last["G_kl"] >= 0
+    step = RunDir(tmp_path / "r").latest_checkpoint()[1]
+    assert any(k.startswith("E.") for k in load_file(str(step / "nets.safetensors")))
+    tensors, card = load_model(tmp_path / "r" / "model.safetensors")
+    assert card["nets"]["G"]["args"]["nz"] == 4 and not any(k.startswith("E.") for k in tensors)
+    t = inference.load(tmp_path / "r" / "model.safetensors")
+    seed = next(c for c in t.controls if c.name == "seed")
+    assert seed.active({"mode": "eval"})
+    sketch = Image.new("RGB", (40, 30), "white")
+    a, b = t.run_array(sketch, mode="eval", seed=1), t.run_array(sketch, mode="eval", seed=2)
+    assert a.shape == (30, 40, 3) and np.array_equal(a, t.run_array(sketch, mode="eval", seed=1))
+    assert not np.array_equal(a, b)  # another seed, another latent code
 
 
 def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):

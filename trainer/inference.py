@@ -131,14 +131,26 @@ class ImageTranslator(Translator):
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
         self.G = build_net(card, tensors, "G", self.device)
+        self.nz = int(card["nets"]["G"]["args"].get("nz", 0))
         self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
                          for c in ImageTranslator.controls]
+        if self.nz:  # BicycleGAN: the seed draws the latent code in every mode
+            self.controls[1] = Control(**{**self.controls[1].__dict__, "label": "Seed", "active_when": {},
+                                          "help": "Seed of the latent code (one colouring per seed) and, in "
+                                                  "mode paper, of the dropout noise"})
+
+    def latent(self, seed) -> torch.Tensor | None:
+        """BicycleGAN's z ~ N(0, 1) for ``seed`` (None for a plain pix2pix generator)."""
+        if not self.nz:
+            return None
+        return torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
 
     def forward_array(self, image, mode="paper", seed=0):
         set_norm_mode(self.G, mode)
+        z = self.latent(seed)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            return self.through(image, self.G)
+            return self.through(image, lambda x: self.G(x, z) if z is not None else self.G(x))
 
 
 class CycleTranslator(Translator):

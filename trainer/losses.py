@@ -65,6 +65,13 @@ def feature_matching_loss(fake: list, real: list) -> torch.Tensor:
     return loss
 
 
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)), summed over the latent and averaged over the batch, as
+    BicycleGAN's cVAE-GAN weighs it (times lambda_kl)."""
+    mu, logvar = mu.float(), logvar.float()
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
+
+
 def l1_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(output.float(), target.float())
 

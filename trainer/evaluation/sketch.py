@@ -60,8 +60,9 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches",
     items = procedural_items(n, size) if data is None else folder_items(data, n, translator.card.get("direction", "AtoB"))
     outputs, reals, truths, edges_out, edges_real = [], [], [], [], []
     b = bar(n, "sketch2photo", progress)
-    for sketch, photo, truth in items:
-        out = translator.run_array(sketch)
+    seeded = any(c.name == "seed" for c in translator.controls)
+    for k, (sketch, photo, truth) in enumerate(items):  # a seed per sketch: its own noise or latent code
+        out = translator.run_array(sketch, **({"seed": k} if seeded else {}))
         photo = np.asarray(photo.convert("RGB").resize(out.shape[1::-1]))
         outputs.append(out)
         reals.append(photo)

@@ -6,16 +6,25 @@ no discriminator is trained), ``conditional_D = false`` (the discriminator sees 
 and ``netD`` = basic (70x70 PatchGAN), n_layers, pixel (1x1) or image (ImageGAN). From pix2pixHD
 (Wang et al. 2018): ``num_D`` > 1 PatchGANs at halved resolutions, and ``lambda_feat`` for the
 discriminator feature-matching loss.
+
+``nz`` > 0 makes it BicycleGAN (Zhu et al., "Toward Multimodal Image-to-Image Translation", 2017):
+the U-Net also takes a latent code. cVAE-GAN: an encoder E reads the target photo into ``z`` (KL to
+N(0, 1), weight ``lambda_kl``), and the L1 and GAN losses score G(A, z) against that photo, so L1
+no longer pulls an ambiguous colour towards the average of its modes. cLR-GAN: G(A, z ~ N(0, 1))
+must fool the same discriminator and give back its ``z`` through E (L1, weight ``lambda_z``; G
+alone learns from it). At test time ``z`` comes from a seed: each seed one coherent colouring.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import itertools
+
 import torch
 
 from trainer.config import ConfigError
 from trainer.data.aligned import AlignedDataset
-from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, l1_loss
+from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, kl_divergence, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
 from trainer.nets.init import init_weights
@@ -50,13 +59,23 @@ class Pix2PixConfig:
     # per-image information that batch statistics of a single image remove at the small inner levels
     test_mode: str = "paper"
     upsample: str = "transpose"  # the U-Net's doubling (trainer.nets.unet): "resize" avoids checkerboard artifacts
+    nz: int = 0  # > 0: BicycleGAN's latent code of this size (cVAE-GAN + cLR-GAN), see the module docstring
+    nef: int = 64  # the encoder E's width (BicycleGAN's resnet_128 / resnet_256)
+    lambda_kl: float = 0.01
+    lambda_z: float = 0.5
 
 
 def generator_args(cfg) -> dict:
     m = cfg.model
     return {"input_nc": m.input_nc, "output_nc": m.output_nc, "num_downs": unet_depth(cfg.data.image_size),
             "ngf": m.ngf, "norm": m.norm, "use_dropout": m.dropout,
-            **({"upsample": m.upsample} if m.upsample != "transpose" else {})}
+            **({"upsample": m.upsample} if m.upsample != "transpose" else {}), **({"nz": m.nz} if m.nz else {})}
+
+
+def encoder_args(cfg) -> dict:
+    """BicycleGAN's E: four residual levels at 128 px and below, five above."""
+    m = cfg.model
+    return {"input_nc": m.output_nc, "nz": m.nz, "nef": m.nef, "n_blocks": 4 if cfg.data.image_size <= 128 else 5}
 
 
 def patch_layers(m) -> int:
@@ -103,6 +122,12 @@ class Pix2Pix(Method):
                               f"too small for its PatchGAN; use fewer scales or fewer layers")
         if m.num_D > 1 and m.gan_mode == "wgangp":
             raise ConfigError("model.num_D > 1 with gan_mode wgangp: the gradient penalty takes one critic")
+        if m.nz < 0 or (m.nz and m.nef < 1):
+            raise ConfigError(f"model.nz = {m.nz}, model.nef = {m.nef}: the latent size is 0 (pix2pix) or more "
+                              f"(BicycleGAN), with an encoder at least 1 channel wide")
+        if m.nz and m.lambda_feat > 0:
+            raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
+                              "own photo, and BicycleGAN's random-z outputs have none")
         if m.upsample not in UPSAMPLES:
             raise ConfigError(f"model.upsample = {m.upsample!r}; choose one of {', '.join(UPSAMPLES)}")
         try:
@@ -114,7 +139,12 @@ class Pix2Pix(Method):
         super().__init__(cfg, device, amp_dtype, channels_last)
         m, t = cfg.model, cfg.train
         self.G = self.add_net("G", init_weights(build("unet", **generator_args(cfg)), m.init_type, m.init_gain))
-        self.add_optimizer("G", self.G.parameters(), t.lr, (t.beta1, t.beta2))
+        self.E = None
+        if m.nz:  # E learns with G, in G's optimiser (BicycleGAN steps both after one backward)
+            self.E = self.add_net("E", init_weights(build("latent_encoder", **encoder_args(cfg)), m.init_type,
+                                                    m.init_gain))
+        self.add_optimizer("G", itertools.chain(self.G.parameters(), *([self.E.parameters()] if self.E else [])),
+                           t.lr, (t.beta1, t.beta2))
         self.use_D = m.lambda_gan > 0
         if self.use_D:
             d_name, d_args = discriminator(cfg)
@@ -137,8 +167,17 @@ class Pix2Pix(Method):
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
         G = self.train_nets["G"]
         losses = {}
+        n = real_A.size(0)
         with self.autocast():
-            fake_B = G(real_A)
+            if self.E is None:
+                inputs, fake = real_A, G(real_A)
+            else:  # one pass for both halves: z read from the photo, and z from the prior
+                mu, logvar = self.train_nets["E"](real_B)
+                z_random = torch.randn_like(mu)
+                z = torch.cat([mu + torch.randn_like(mu) * (0.5 * logvar).exp(), z_random])
+                inputs = torch.cat([real_A, real_A])
+                fake = G(inputs, z)
+            fake_B = fake[:n]  # the outputs that have a photo to match
         match = self.use_D and m.lambda_feat > 0
 
         def judge(net, pair):  # (logits, per-scale activations ending in the logits, or None)
@@ -150,21 +189,21 @@ class Pix2Pix(Method):
             D = self.train_nets["D"]
             set_requires_grad(self.D, True)
             with self.autocast():
-                fake_AB = self._pair(real_A, fake_B.detach())
+                fake_AB = self._pair(inputs, fake.detach())
                 real_AB = self._pair(real_A, real_B)
                 losses["D_fake"] = gan_loss(m.gan_mode, D(fake_AB), False)
                 real_logits, real_feats = judge(D, real_AB)
                 losses["D_real"] = gan_loss(m.gan_mode, real_logits, True)
                 loss_D = (losses["D_fake"] + losses["D_real"]) * 0.5
                 if m.gan_mode == "wgangp":
-                    losses["D_gp"] = gradient_penalty(D, real_AB, fake_AB, m.lambda_gp)
+                    losses["D_gp"] = gradient_penalty(D, real_AB, fake_AB[:n], m.lambda_gp)
                     loss_D = loss_D + losses["D_gp"]
             self.optimize("D", loss_D)
             set_requires_grad(self.D, False)
         with self.autocast():
             loss_G = 0.0
             if self.use_D:  # the raw module: D's weights are the same on every rank
-                pred, fake_feats = judge(self.D, self._pair(real_A, fake_B))
+                pred, fake_feats = judge(self.D, self._pair(inputs, fake))
                 losses["G_GAN"] = gan_loss(m.gan_mode, pred, True, for_discriminator=False)
                 loss_G = loss_G + m.lambda_gan * losses["G_GAN"]
                 if match:  # the real pair's activations from before D's update, as pix2pixHD
@@ -173,12 +212,19 @@ class Pix2Pix(Method):
             losses["G_L1"] = l1_loss(fake_B, real_B)
             if m.lambda_l1 > 0:
                 loss_G = loss_G + m.lambda_l1 * losses["G_L1"]
+            if self.E is not None:
+                losses["G_kl"] = kl_divergence(mu, logvar)
+                set_requires_grad(self.E, False)  # the latent's regression teaches G alone
+                losses["G_z"] = l1_loss(self.E(fake[n:])[0], z_random)
+                set_requires_grad(self.E, True)
+                loss_G = loss_G + m.lambda_kl * losses["G_kl"] + m.lambda_z * losses["G_z"]
         self.optimize("G", loss_G)
         self.end_step()
         return losses
 
     def sample(self, batch):
-        """Rows of input | output | target, the generator as at test time in the paper."""
+        """Rows of input | output | target, the generator as at test time in the paper (a
+        BicycleGAN generator with z = 0, the prior's mean)."""
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
         with side_effect_free(self.G), self.autocast():
             fake_B = self.G(real_A).float()

@@ -1,5 +1,6 @@
 """Network families by name. ``build(name, **kwargs)`` makes any of them from a model card."""
 from trainer.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from trainer.nets.latent_encoder import LatentEncoder
 from trainer.nets.patchgan import ImageDiscriminator, MultiscaleDiscriminator, NLayerDiscriminator, PixelDiscriminator
 from trainer.nets.resnet import ResnetGenerator
 from trainer.nets.srresnet import SRDiscriminator, SRResNet
@@ -11,6 +12,7 @@ from trainer.nets.unet import UnetGenerator
 
 NETS = {
     "unet": UnetGenerator,
+    "latent_encoder": LatentEncoder,
     "patchgan": NLayerDiscriminator,
     "multiscale_patchgan": MultiscaleDiscriminator,
     "pixelgan": PixelDiscriminator,

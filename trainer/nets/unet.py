@@ -9,6 +9,9 @@ Artifacts"): even where the stride divides the kernel size, the learnt kernel's 
 rarely weigh alike, so a transposed convolution paints a grid of period 2 into the photo (plain to
 see on the 26,000-step sketch2photo's balls; an evaluator reading 128 px took it for the texture of
 a box). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our format only.
+
+``nz`` > 0 takes a latent code as BicycleGAN's ``G_Unet_add_input`` does (Zhu et al. 2017): ``z``
+spread over the image and stacked onto the input's channels; ``z = None`` means zeros, the prior's mean.
 """
 import math
 
@@ -68,8 +71,9 @@ class UnetGenerator(nn.Module):
     """
 
     def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False,
-                 upsample="transpose"):
+                 upsample="transpose", nz=0):
         super().__init__()
+        self.nz = nz
         if num_downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (32 px), got {num_downs}")
         up = {"norm": norm, "upsample": upsample}
@@ -79,10 +83,15 @@ class UnetGenerator(nn.Module):
         block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, **up)
         block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, **up)
         block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, **up)
-        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc + nz, submodule=block,
                                              outermost=True, **up)
 
-    def forward(self, x):
+    def forward(self, x, z=None):
+        if self.nz:
+            if z is None:
+                z = x.new_zeros(x.size(0), self.nz)
+            zmap = z.to(x.dtype).view(z.size(0), self.nz, 1, 1).expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, zmap], 1)
         return self.model(x)
 
 

@@ -51,6 +51,7 @@ class NewJobForm(QGroupBox):
         self.preset = QComboBox(toolTip="The preset the job starts from (trainer/presets)")
         for name in list_presets():
             self.preset.addItem(name)
+        self.preset.setCurrentText("sketch2photo")  # the bundled model's preset first (if it is there)
         self.procedural = QCheckBox("Procedural data", toolTip="Use the preset's procedural dataset (made once "
                                                                 "and cached)")
         self.root = QLineEdit(placeholderText="dataset folder", toolTip="A dataset folder in a reference layout")

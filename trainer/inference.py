@@ -150,7 +150,7 @@ class ImageTranslator(Translator):
         z = self.latent(seed)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            return self.through(image, lambda x: self.G(x, z) if z is not None else self.G(x))
+            return self.through(image, self.G if z is None else lambda x: self.G(x, z))  # G may be a ResNet
 
 
 class CycleTranslator(Translator):

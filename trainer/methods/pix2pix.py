@@ -16,9 +16,8 @@ alone learns from it). At test time ``z`` comes from a seed: each seed one coher
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import itertools
+from dataclasses import dataclass
 
 import torch
 

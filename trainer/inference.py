@@ -131,7 +131,7 @@ class ImageTranslator(Translator):
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
         self.G = build_net(card, tensors, "G", self.device)
-        self.nz = int(card["nets"]["G"]["args"].get("nz", 0))
+        self.nz = getattr(self.G, "nz", 0)  # a BicycleGAN U-Net takes a latent code
         self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
                          for c in ImageTranslator.controls]
         if self.nz:  # BicycleGAN: the seed draws the latent code in every mode

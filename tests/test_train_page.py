@@ -102,6 +102,23 @@ def test_fields_are_validated_before_start(qtbot, window, tmp_path):
     assert "aligned" in page.form_message.text()
 
 
+def test_loss_weights_follow_the_preset_and_keep_the_window_height(qtbot, window):
+    f = window.train_page.form
+    f.preset.setCurrentText("sketch2photo")
+    qtbot.wait(50)
+    height = window.height()
+    for preset, weights in (("bicyclegan-sketches", {"lambda_l1": 10.0, "lambda_kl": 0.01, "lambda_z": 0.5}),
+                            ("cyclegan-shapes", None), ("sketch2photo", {"lambda_l1": 100.0})):
+        f.preset.setCurrentText(preset)
+        qtbot.wait(50)
+        assert window.height() == height, preset  # three weights lie in two rows, not a third
+        if weights:
+            assert {k: w.value() for k, w in f.weight_fields.items()} == weights
+        assert f.weights.count() == 2 * len(f.weight_fields)  # a label and a field each, none left over
+    f.weight_fields["lambda_l1"].setValue(50.0)
+    assert "model.lambda_l1=50.0" in f.overrides()
+
+
 def test_stop_then_resume_ends_at_the_total(qtbot, window):
     page = window.train_page
     tiny_job(page, steps=100)

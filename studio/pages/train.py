@@ -10,18 +10,26 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+                               QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from studio.jobs import JobManager, log_tail, read_status
 from studio.metrics import MetricsReader, health_warnings
 from studio.pages.base import Page
+from studio.widgets.elided_label import ElidedLabel
 from studio.widgets.image_view import ImageView
 from studio.widgets.loss_plots import LossPlots
 
 POW2_METHODS = {"pix2pix", "dcgan", "wgan_gp", "stylegan", "stargan"}
 COLUMNS = ["Run", "State", "Method", "Step", "Started"]
+
+
+class WeightBox(QDoubleSpinBox):
+    """A loss weight shown as written (10, 0.01), not padded to its six decimals."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
 
 
 def process_rss_mb(pid) -> float | None:
@@ -67,14 +75,14 @@ class NewJobForm(QGroupBox):
         self.gan_mode.addItems(["vanilla", "lsgan", "wgangp", "hinge"])
         self.device = QComboBox(toolTip="auto: CUDA, then MPS, then the CPU")
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.weights_box = QWidget()
-        self.weights = QFormLayout(self.weights_box)
+        self.weights_box = QWidget()  # three weights to a row, each name over its field: the form keeps its height
+        self.weights = QGridLayout(self.weights_box)
         self.weights.setContentsMargins(0, 0, 0, 0)
+        self.weights.setVerticalSpacing(0)
         self.weight_fields: dict[str, QDoubleSpinBox] = {}
         self.extra = QLineEdit(placeholderText="key=value ...", toolTip="Any other setting, as gan-trainer's "
                                "--set: e.g. train.log_every=5 data.synth_n=500 model.ngf=32")
-        self.description = QLabel("")
-        self.description.setWordWrap(True)
+        self.description = ElidedLabel(lines=2)  # the whole description in its tooltip
         self.description.setStyleSheet("color: #555")
         form = QFormLayout(self)
         form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -116,7 +124,7 @@ class NewJobForm(QGroupBox):
         self.synth = d.get("synth", "")
         self.procedural.setEnabled(bool(self.synth))
         self.procedural.setChecked(bool(self.synth))
-        self.procedural.setText(f"Procedural data ({self.synth})" if self.synth else "Procedural data (none)")
+        self.procedural.setText("Procedural data" if self.synth else "Procedural data (none)")  # named below
         self.root.setText(d.get("root", ""))
         self.size.setValue(int(d.get("image_size", 256)))
         self.steps.setValue(int(t.get("steps", 1000)))
@@ -124,15 +132,22 @@ class NewJobForm(QGroupBox):
         self.lr.setValue(float(t.get("lr", 2e-4)))
         self.gan_mode.setEnabled("gan_mode" in m)
         self.gan_mode.setCurrentText(m.get("gan_mode", "vanilla"))
-        while self.weights.rowCount():
-            self.weights.removeRow(0)
+        while self.weights.count():
+            old = self.weights.takeAt(0).widget()
+            old.hide()  # at once: deleteLater alone leaves it drawn over the new fields until the next event loop
+            old.deleteLater()
         self.weight_fields = {}
         for k, v in m.items():
             if k.startswith("lambda_") and isinstance(v, (int, float)):
-                f = QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1e12, toolTip=f"model.{k}")
+                f = WeightBox(decimals=6, minimum=0.0, maximum=1e12, toolTip=f"model.{k}",
+                              buttonSymbols=QDoubleSpinBox.NoButtons)
                 f.setValue(float(v))
+                row, col = divmod(len(self.weight_fields), 3)
+                name = QLabel(f"\u03bb {k[len('lambda_'):]}", toolTip=f"model.{k}")
+                name.setStyleSheet("color: #555")
+                self.weights.addWidget(name, 2 * row, col)
+                self.weights.addWidget(f, 2 * row + 1, col)
                 self.weight_fields[k] = f
-                self.weights.addRow(k, f)
         self.describe_data()
 
     def describe_data(self, *_):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from studio.app import MainWindow  # noqa: E402
 from studio.gap_meter import GapMeter  # noqa: E402
@@ -117,6 +117,17 @@ def test_loss_weights_follow_the_preset_and_keep_the_window_height(qtbot, window
         assert f.weights.count() == 2 * len(f.weight_fields)  # a label and a field each, none left over
     f.weight_fields["lambda_l1"].setValue(50.0)
     assert "model.lambda_l1=50.0" in f.overrides()
+    f.preset.setCurrentText("fast-style")  # weights as written, exponents too, typed or shown
+    style = f.weight_fields["lambda_style"]
+    assert style.text() == "1e+10" and style.value() == 1e10
+    style.lineEdit().selectAll()
+    qtbot.keyClicks(style, "2.5e3")
+    qtbot.keyClick(style, Qt.Key_Return)
+    assert "model.lambda_style=2500.0" in f.overrides()
+    style.lineEdit().selectAll()
+    qtbot.keyClicks(style, "lots")  # not a number: the last value stays
+    qtbot.keyClick(style, Qt.Key_Return)
+    assert style.value() == 2500.0
 
 
 def test_stop_then_resume_ends_at_the_total(qtbot, window):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
@@ -26,10 +27,23 @@ COLUMNS = ["Run", "State", "Method", "Step", "Started"]
 
 
 class WeightBox(QDoubleSpinBox):
-    """A loss weight shown as written (10, 0.01), not padded to its six decimals."""
+    """A loss weight shown and typed as written (10, 0.01, 1e+10), not padded to six decimals."""
 
-    def textFromValue(self, value: float) -> str:
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's names)
         return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        try:
+            ok = self.minimum() <= float(text) <= self.maximum()
+        except ValueError:
+            ok = False
+        return (QValidator.Acceptable if ok else QValidator.Intermediate), text, pos
 
 
 def process_rss_mb(pid) -> float | None:

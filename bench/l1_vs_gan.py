@@ -2,11 +2,13 @@
 learns their average (a muddy, desaturated answer) and L1 + cGAN picks a saturated colour near
 one of the real ones. Same preset, same data, same steps; only ``model.lambda_gan`` differs.
 
-Compare two trained models (the bundled one and an L1-only run of the same preset):
+Compare two trained models (a pix2pix run of the preset and an L1-only run of it; --gan also takes
+the bundled BicycleGAN, assets/models/sketch2photo.safetensors):
 
-    gan-trainer train sketch2photo --set model.lambda_gan=0 --run-dir runs/sketch2photo-l1
-    python bench/l1_vs_gan.py --gan assets/models/sketch2photo.safetensors \\
-                              --l1 runs/sketch2photo-l1/model.safetensors
+    gan-trainer train sketch2photo --run-dir runs/pix2pix
+    gan-trainer train sketch2photo --set model.lambda_gan=0 --run-dir runs/pix2pix-l1
+    python bench/l1_vs_gan.py --gan runs/pix2pix/model.safetensors \\
+                              --l1 runs/pix2pix-l1/model.safetensors
 
 or train both here (short runs for a quick look; the figures above need the full preset):
 

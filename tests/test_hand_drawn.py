@@ -21,8 +21,9 @@ from trainer.metrics import saturation  # noqa: E402
 
 MODEL = Path(BUNDLED) / "sketch2photo.safetensors"
 # mean saturation of real procedural photos at 128 px (`gan-trainer eval` reports it as saturation_real);
-# the L1-only model's outputs sit at 0.02, the bundled model's at 0.31 on average and 0.26-0.33 on hand-drawn sketches
+# the L1-only model's outputs sit at 0.02, the bundled model's at 0.40 on average
 REAL_SATURATION = 0.367
+SEEDS = 8  # the bundled model is BicycleGAN: each seed is one colouring of the same sketch
 
 
 def circle(cx, cy, r, n=40):
@@ -86,14 +87,21 @@ def test_mouse_drawn_sketch_becomes_a_photo_of_that_object(qtbot, sketch_page, e
     drawing = page.canvas.to_array()
     assert (drawing < 128).mean() > 0.01  # lines, not dots: the moves drew
     qtbot.waitUntil(lambda: page.render_count > n and page.settled(), timeout=30000)
-    qtbot.wait(50)
-    out = page.output
-    assert out.shape == (128, 128, 3)
-    page.export_both().save(tmp_path / f"{kind}.png")
-    counts = evaluator.predict([out])
-    found = {k: int(counts[f"count_{k}"][0]) for k in KINDS}
-    assert found[kind] == 1, found
-    assert saturation(out) > 0.6 * REAL_SATURATION  # a colour photo, not the grey average
+    outs = []
+    for seed in range(SEEDS):  # turned through the page's Seed control, as a user would
+        if seed:
+            n = page.render_count
+            page.panel.set_values({"seed": seed})
+            qtbot.waitUntil(lambda: page.render_count > n and page.settled(), timeout=30000)
+        assert page.output.shape == (128, 128, 3)
+        outs.append(page.output)
+        page.export_both().save(tmp_path / f"{kind}-{seed}.png")
+    assert len({o.tobytes() for o in outs}) == SEEDS  # each seed its own photo
+    counts = evaluator.predict(outs)
+    found = [{k: int(counts[f"count_{k}"][i]) for k in KINDS} for i in range(SEEDS)]
+    # measured on 16 seeds: the ball and pyramid found in 16, the box in 15 (seed 0 reads as a mug)
+    assert sum(f[kind] == 1 for f in found) >= SEEDS - 1, found
+    assert min(saturation(o) for o in outs) > 0.6 * REAL_SATURATION  # colour photos, not the grey average
 
 
 def test_reference_user_sketches(evaluator):
@@ -105,11 +113,11 @@ def test_reference_user_sketches(evaluator):
     from trainer.data.imageio import open_image
     t = inference.load(MODEL)
     kinds = {"ball-on-ground": "ball", "cube": "box", "mug": "mug", "pyramid": "pyramid"}
-    exact = found = 0
+    found = {}
     for stem, kind in kinds.items():
-        out = t.run_array(open_image(folder / f"{stem}.png"))
-        counts = evaluator.predict([out])
-        exact += all(int(counts[f"count_{k}"][0]) == int(k == kind) for k in KINDS)
-        found += int(counts[f"count_{kind}"][0]) == 1
-    # measured (test mode eval): ball, cube and pyramid exactly right; the mug is read as a box
-    assert found >= 3 and exact >= 3
+        image = open_image(folder / f"{stem}.png")
+        counts = evaluator.predict([t.run_array(image, seed=seed) for seed in range(SEEDS)])
+        found[kind] = sum(int(counts[f"count_{kind}"][i]) == 1 for i in range(SEEDS))
+    # measured on 16 seeds: ball 16, cube 15, pyramid 16; the mug (thin handle) 6 (the pix2pix model before: 0)
+    assert all(found[k] >= SEEDS - 1 for k in ("ball", "box", "pyramid")), found
+    assert found["mug"] >= 1, found

@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
             item.setFlags(Qt.NoItemFlags)
             self.library_list.addItem(item)
         for e in entries:
-            item = QListWidgetItem(f"{e.name}\n  {e.card.get('method', '?')} · {e.task} · {e.source}")
+            item = QListWidgetItem(f"{e.name}\n  {e.method} · {e.task} · {e.source}")
             item.setData(Qt.UserRole, str(e.path))
             item.setToolTip(e.summary())
             self.library_list.addItem(item)

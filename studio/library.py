@@ -28,6 +28,13 @@ class ModelEntry:
         return PAGE_OF_TASK.get(self.task, "photo")
 
     @property
+    def method(self) -> str:
+        """The method as a user knows it: a pix2pix generator with a latent code is BicycleGAN."""
+        m = self.card.get("method", "?")
+        nz = (self.card.get("nets", {}).get("G", {}).get("args") or {}).get("nz") or 0
+        return "bicyclegan" if m == "pix2pix" and nz > 0 else m
+
+    @property
     def name(self) -> str:
         return self.path.parent.name if self.path.name == "model.safetensors" else self.path.stem
 
@@ -36,7 +43,7 @@ class ModelEntry:
         from trainer.modelfile import flatten
         c = self.card
         t = c.get("training", {})
-        lines = [f"{c.get('method', '?')} · {self.task or '?'} · {c.get('image_size', '?')} px"]
+        lines = [f"{self.method} · {self.task or '?'} · {c.get('image_size', '?')} px"]
         if c.get("domains"):
             lines.append("domains: " + ", ".join(c["domains"]))
         if c.get("directions"):
@@ -50,7 +57,9 @@ class ModelEntry:
                          + (f", {secs / 60:.0f} min" if isinstance(secs, (int, float)) else "")
                          + (f" on {t.get('dataset')}" if t.get("dataset") else ""))
         metrics = flatten(c.get("eval", {}).get("metrics") or c.get("metrics") or t.get("metrics") or {})
-        shown = [(k, v) for k, v in metrics.items() if isinstance(v, float) and "held_out" not in k][:6]
+        # the model's own scores, not the references they are measured against (real photos, held-out)
+        shown = [(k, v) for k, v in metrics.items()
+                 if isinstance(v, float) and "held_out" not in k and not k.endswith("_real")][:6]
         if shown:
             lines.append("eval: " + ", ".join(f"{k} {v:.3g}" for k, v in shown))
         lines.append(str(self.path))

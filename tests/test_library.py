@@ -1,0 +1,31 @@
+"""The model library's one-line method and card summary, from the card alone."""
+from pathlib import Path
+
+from studio.library import ModelEntry
+
+
+def card(nz=None, metrics=None):
+    args = {"input_nc": 3, "output_nc": 3, "num_downs": 7, "ngf": 32}
+    if nz is not None:
+        args["nz"] = nz
+    return {"method": "pix2pix", "task": "sketch2photo", "image_size": 128, "nets": {"G": {"name": "unet", "args": args}},
+            "training": {"preset": "bicyclegan-sketches", "steps": 28000, "seconds": 7703.0, "dataset": "sketches"},
+            "eval": {"metrics": metrics or {}}}
+
+
+def test_a_pix2pix_generator_with_a_latent_code_is_named_bicyclegan():
+    assert ModelEntry(Path("a.safetensors"), card(nz=16), "bundled").method == "bicyclegan"
+    assert ModelEntry(Path("a.safetensors"), card(nz=0), "bundled").method == "pix2pix"
+    assert ModelEntry(Path("a.safetensors"), card(), "bundled").method == "pix2pix"
+    assert ModelEntry(Path("a.safetensors"), {"method": "stargan"}, "user").method == "stargan"
+
+
+def test_summary_shows_the_models_own_scores_not_the_references():
+    metrics = {"n": 500, "fid": 5.64, "saturation_output": 0.402, "saturation_real": 0.368, "saturation_ratio": 1.09,
+               "edge_f1": 0.718, "edge_f1_real": 0.728, "l1_to_photo": 0.189, "object_accuracy": 0.802,
+               "object_accuracy_real": 0.958, "evaluator_held_out_accuracy": 0.962}
+    text = ModelEntry(Path("m.safetensors"), card(nz=16, metrics=metrics), "bundled").summary()
+    assert text.splitlines()[0] == "bicyclegan · sketch2photo · 128 px"
+    assert "bicyclegan-sketches, 28000 steps, 128 min on sketches" in text
+    assert "object_accuracy 0.802" in text and "fid 5.64" in text
+    assert "_real" not in text and "held_out" not in text

@@ -21,7 +21,7 @@ from trainer.metrics import saturation  # noqa: E402
 
 MODEL = Path(BUNDLED) / "sketch2photo.safetensors"
 # mean saturation of real procedural photos at 128 px (`gan-trainer eval` reports it as saturation_real);
-# the L1-only model's outputs sit at 0.02, the bundled model's at 0.37 on average
+# the L1-only model's outputs sit at 0.02, the bundled model's at 0.38 on average
 REAL_SATURATION = 0.367
 SEEDS = 8  # the bundled model is BicycleGAN: each seed is one colouring of the same sketch
 
@@ -118,7 +118,7 @@ def test_reference_user_sketches(evaluator):
         image = open_image(folder / f"{stem}.png")
         counts = evaluator.predict([t.run_array(image, seed=seed) for seed in range(SEEDS)])
         found[kind] = sum(int(counts[f"count_{kind}"][i]) == 1 for i in range(SEEDS))
-    # measured on 16 seeds: ball, cube and pyramid 16 each; the mug 2 (no rim drawn, a thin handle: most seeds
-    # paint a box with a small ball behind it; the pix2pix model before: 0)
+    # measured on 16 seeds: ball, cube and pyramid 16 each; the mug 10 (no rim drawn, a thin handle: the other
+    # seeds paint a box with a small ball behind it; the pix2pix model before: 0)
     assert all(found[k] >= SEEDS - 1 for k in ("ball", "box", "pyramid")), found
-    assert found["mug"] >= 1, found
+    assert found["mug"] >= 2, found

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from conftest import ROOT, tiny_overrides
 from trainer import config, run
+from trainer.methods.base import linear_decay
 from trainer.rundir import RunDir
 
 
@@ -152,6 +153,30 @@ def test_config_errors_are_specific():
         config.load("pix2pix-sketches", ["train.steps=many"])
     with pytest.raises(config.ConfigError, match="no preset"):
         config.load("pix2pix-nothing")
+
+
+def test_warm_restarts_follow_the_lr_of_a_run_resumed_with_more_steps(sketches32, tmp_path):
+    # the bundled sketch2photo was trained by resuming with a larger train.steps (each time the lr
+    # went back up and decayed to 0 again); its preset's train.restarts must give the same lrs
+    at = {}
+    for name, steps, extra in (("restarts", 14, {"train.restarts": [6, 10]}), ("resumed", 6, {})):
+        cfg = tiny(sketches32, steps=steps, **{"train.decay_steps": 4, "train.checkpoint_every": 2, **extra})
+        assert run.train(cfg, tmp_path / name, progress=False).state == "finished"
+        at[name] = tmp_path / name
+    for total in (10, 14):
+        assert run.resume(at["resumed"], [f"train.steps={total}"], progress=False).step == total
+    lr = {k: [m["lr_G"] for m in RunDir(v).read_metrics()] for k, v in at.items()}
+    assert len(lr["restarts"]) == len(lr["resumed"]) == 14
+    assert lr["restarts"] == pytest.approx(lr["resumed"], abs=1e-12)
+    base = 2e-4
+    # decay_steps 4: 1, 1, .8, .6, .4, .2 | restart at 6: .8, .6, .4, .2 | restart at 10: .8, .6, .4, .2
+    factors = [1, 1, .8, .6, .4, .2] + [.8, .6, .4, .2] * 2
+    assert lr["restarts"] == pytest.approx([base * f for f in factors])
+    shortened = config.load("bicyclegan-sketches", ["train.steps=50"])  # restarts beyond the end are ignored
+    factor = linear_decay(50, 8000, shortened.train.restarts)
+    assert shortened.train.restarts and factor(0) > 0.95 and 0 < factor(49) < 0.05  # one decay over 50
+    with pytest.raises(config.ConfigError, match="train.restarts"):
+        config.load("pix2pix-sketches", ["train.restarts=[10, 5]"])
 
 
 def test_ablation_settings_build(sketches32, tmp_path):

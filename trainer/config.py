@@ -32,6 +32,9 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     decay_steps: int = 0  # the lr falls linearly to zero over the last decay_steps
+    # warm restarts (SGDR, annealed linearly): at each of these steps the lr is back at lr and falls
+    # linearly to zero by the next restart or by steps; decay_steps shapes only the first cycle
+    restarts: list = field(default_factory=list)
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -113,6 +116,14 @@ def _coerce(section: str, cls, values: dict):
     return cls(**out)
 
 
+def check_restarts(restarts) -> None:
+    ok = isinstance(restarts, list) and all(isinstance(r, int) and not isinstance(r, bool) and r > 0
+                                            for r in restarts)
+    if not ok or any(b <= a for a, b in zip(restarts, restarts[1:])):
+        raise ConfigError(f"train.restarts = {restarts!r}: expected increasing positive step numbers, "
+                          "for example [20000, 28000]")
+
+
 def from_dict(raw: dict) -> Config:
     from trainer.methods import get_method
 
@@ -126,8 +137,10 @@ def from_dict(raw: dict) -> Config:
     if raw:
         raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(raw))}; expected method, preset, "
                           "description, [train], [data], [model]")
+    train = _coerce("train", TrainConfig, sections["train"])
+    check_restarts(train.restarts)
     cfg = Config(method=method_name, model=_coerce("model", method.ModelConfig, sections["model"]),
-                 train=_coerce("train", TrainConfig, sections["train"]),
+                 train=train,
                  data=_coerce("data", DataConfig, sections["data"]), preset=preset, description=description)
     method.validate(cfg)
     return cfg

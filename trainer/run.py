@@ -203,6 +203,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
             method.any_rank = lambda flag: distributed.any_flag(world, device, flag)[0]
         extra = {}
         while step < cfg.train.steps:
+            lrs = method.learning_rates()  # the ones this step uses (train_step ends with the schedule's step)
             try:
                 losses = method.train_step(next(batches))
             except NonFiniteLoss as e:
@@ -233,7 +234,7 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
                 rate = window_n / max(now - window_t, 1e-9)
                 if is_main:
                     rd.append_metrics({"step": step, "time": time.time(), "elapsed": round(elapsed(), 3),
-                                       **avg, "it_s": rate, **method.learning_rates(), **extra})
+                                       **avg, "it_s": rate, **lrs, **extra})
                     extra = {}
                     eta = (cfg.train.steps - step) / rate if rate > 0 else None
                     rd.write_status(state="running", step=step, it_s=rate, eta_s=eta, elapsed=elapsed(),

@@ -2,6 +2,7 @@
 backward steps, sampling without disturbing training, and export to a model file."""
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import time
@@ -18,11 +19,24 @@ class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; training stops at once instead of going on silently."""
 
 
-def linear_decay(total_steps: int, decay_steps: int):
+def linear_decay(total_steps: int, decay_steps: int, restarts=()):
     """LR factor per step: 1 until ``total - decay``, then linearly to 0 (the reference's 'linear'
-    policy, counted in steps instead of epochs)."""
-    decay_steps = min(decay_steps, total_steps)  # a preset shortened with --set train.steps keeps decaying
-    keep = total_steps - decay_steps
+    policy, counted in steps instead of epochs). With ``restarts`` (SGDR's warm restarts, Loshchilov
+    & Hutter 2017, annealed linearly instead of by a cosine) that first cycle ends at the first
+    restart; from each restart the factor falls from 1 to 0 by the next restart or the end.
+    Restarts at or after ``total_steps`` are ignored, as a shortened preset must still end at 0."""
+    bounds = [r for r in restarts if r < total_steps] + [total_steps]
+    cycles = [_one_cycle(bounds[0], decay_steps)]
+    cycles += [_one_cycle(end, end - start) for start, end in zip(bounds, bounds[1:])]
+
+    def factor(step: int) -> float:
+        return cycles[bisect.bisect_right(bounds[:-1], step)](step)
+    return factor
+
+
+def _one_cycle(end: int, decay_steps: int):
+    decay_steps = min(decay_steps, end)  # a preset shortened with --set train.steps keeps decaying
+    keep = end - decay_steps
 
     def factor(step: int) -> float:
         if decay_steps <= 0:
@@ -134,7 +148,7 @@ class Method:
         t = self.cfg.train
         opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         self.optimizers[name] = opt
-        self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(t.steps, t.decay_steps))
+        self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(t.steps, t.decay_steps, t.restarts))
         if self.amp_dtype == torch.float16:
             self.scalers[name] = torch.amp.GradScaler(self.device.type)
 
@@ -186,6 +200,9 @@ class Method:
             for k, obj in objs.items():
                 if k in state.get(group, {}):
                     obj.load_state_dict(state[group][k])
+        for s in self.schedulers.values():  # a resume with another train.steps changes the schedule:
+            for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):  # its lr now
+                group["lr"] = base * f(s.last_epoch)
 
     # -- hooks for each method
     def dataset(self, phase: str = "train", log=print):

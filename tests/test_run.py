@@ -179,6 +179,15 @@ def test_warm_restarts_follow_the_lr_of_a_run_resumed_with_more_steps(sketches32
         config.load("pix2pix-sketches", ["train.restarts=[10, 5]"])
 
 
+def test_resume_with_new_rates_uses_them_from_its_first_step(sketches32, tmp_path):
+    cfg = tiny(sketches32, steps=4, **{"train.checkpoint_every": 2})
+    assert run.train(cfg, tmp_path / "r", progress=False).state == "finished"
+    run.resume(tmp_path / "r", ["train.steps=8", "train.lr=1e-4", "train.lr_D=2e-5"], progress=False)
+    metrics = RunDir(tmp_path / "r").read_metrics()
+    assert [(m["lr_G"], m["lr_D"]) for m in metrics[:4]] == [(2e-4, 2e-4)] * 4
+    assert [(m["lr_G"], m["lr_D"]) for m in metrics[4:]] == [(1e-4, 2e-5)] * 4  # TTUR: D's own rate
+
+
 def test_ablation_settings_build(sketches32, tmp_path):
     """The paper's ablations (L1 only: no discriminator; cGAN only; unconditional D; PixelGAN; ImageGAN),
     the GAN modes, and pix2pixHD's two-scale D with feature matching."""

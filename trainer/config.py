@@ -29,6 +29,7 @@ class TrainConfig:
     precision: str = "auto"  # auto, off, bf16, fp16
     channels_last: str = "auto"  # auto, on, off
     lr: float = 2e-4
+    lr_D: float = 0.0  # > 0: the discriminators' own rate (TTUR, Heusel et al. 2017); 0: lr
     beta1: float = 0.5
     beta2: float = 0.999
     decay_steps: int = 0  # the lr falls linearly to zero over the last decay_steps

@@ -146,6 +146,8 @@ class Method:
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float]) -> None:
         t = self.cfg.train
+        if name.startswith("D") and t.lr_D > 0:  # keeps a method's own scaling of the rate (StyleGAN's lazy R1)
+            lr = lr * t.lr_D / t.lr
         opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(t.steps, t.decay_steps, t.restarts))
@@ -199,10 +201,13 @@ class Method:
                             ("scalers", self.scalers)):
             for k, obj in objs.items():
                 if k in state.get(group, {}):
+                    base_lrs = getattr(obj, "base_lrs", None)
                     obj.load_state_dict(state[group][k])
-        for s in self.schedulers.values():  # a resume with another train.steps changes the schedule:
-            for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):  # its lr now
-                group["lr"] = base * f(s.last_epoch)
+                    if base_lrs is not None:  # the configured rates, not the checkpoint's: --set train.lr
+                        obj.base_lrs = base_lrs
+        for s in self.schedulers.values():  # a resume with another train.steps or lr changes the
+            for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):  # schedule:
+                group["lr"] = base * f(s.last_epoch)  # its rate from the first step on
 
     # -- hooks for each method
     def dataset(self, phase: str = "train", log=print):

@@ -175,3 +175,21 @@ def test_latent_unet_and_encoder():
         mu, logvar = E(torch.randn(3, 3, size, size))
         assert mu.shape == logvar.shape == (3, 4)
     assert isinstance(build("latent_encoder", nz=2, nef=4), LatentEncoder)  # by name, from a card
+
+
+def test_a_grid_encoder_takes_a_global_encoders_weights_as_the_same_function():
+    """``grid`` > 1: E's linear layers read a grid x grid map (where each colour is); a global
+    encoder's state loads into it and gives the same codes, which then can learn position."""
+    from trainer.modelfile import load_strict
+    from trainer.nets.latent_encoder import LatentEncoder
+    torch.manual_seed(0)
+    flat, grid = LatentEncoder(3, nz=4, nef=8, n_blocks=4), LatentEncoder(3, nz=4, nef=8, n_blocks=4, grid=2)
+    assert grid.mu.in_features == 4 * flat.mu.in_features
+    x = torch.randn(2, 3, 64, 64)
+    with pytest.raises(Exception, match="wrong shapes"):
+        load_strict(grid, flat.state_dict(), "E")
+    load_strict(grid, grid.adapt_state(flat.state_dict()), "E")
+    for a, b in zip(flat(x), grid(x)):
+        assert torch.allclose(a, b, atol=1e-5)
+    own = grid.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in grid.adapt_state(own).items())  # its own: unchanged

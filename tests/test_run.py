@@ -246,6 +246,24 @@ def test_bicyclegan_learns_a_latent_code_and_exports_a_seeded_generator(sketches
     assert not np.array_equal(a, b)  # another seed, another latent code
 
 
+def test_a_bicyclegan_run_resumes_with_a_grid_encoder(sketches32, tmp_path):
+    """``model.encoder_grid`` set on resume: E's head (and its Adam moments) widen to the grid,
+    the run goes on from its step, and the next checkpoint holds the wider head."""
+    with pytest.raises(config.ConfigError, match="encoder_grid"):
+        config.load("sketch2photo", ["model.nz=4", "model.encoder_grid=0"])
+    overrides = {"model.nz": 4, "model.nef": 8, "train.checkpoint_every": 2}
+    run.train(tiny(sketches32, steps=2, **overrides), tmp_path / "r", progress=False)
+    before = load_file(str(RunDir(tmp_path / "r").latest_checkpoint()[1] / "nets.safetensors"))
+    out = run.resume(tmp_path / "r", ["train.steps=4", "model.encoder_grid=2"], log=lambda *a: None, progress=False)
+    assert out.state == "finished"
+    step, path = RunDir(tmp_path / "r").latest_checkpoint()
+    after = load_file(str(path / "nets.safetensors"))
+    assert step == 4 and after["E.mu.weight"].shape[1] == 4 * before["E.mu.weight"].shape[1]
+    moments = torch.load(path / "state.pt", weights_only=True)["optimizers"]["G"]["state"]
+    assert any(s["exp_avg"].shape == after["E.mu.weight"].shape for s in moments.values())
+    assert all(torch.isfinite(v).all() for v in after.values())
+
+
 def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))

@@ -81,7 +81,10 @@ def save_checkpoint(rd: RunDir, method, step: int, keep: int, elapsed: float) ->
 def load_checkpoint(path: Path, method) -> tuple[int, float]:
     tensors = load_file(str(path / "nets.safetensors"))
     for name, net in method.nets.items():
-        load_strict(net, subdict(tensors, name), f"checkpoint {path} net {name}")
+        state = subdict(tensors, name)
+        if hasattr(net, "adapt_state"):  # a checkpoint of an earlier shape of the net (same function)
+            state = net.adapt_state(state)
+        load_strict(net, state, f"checkpoint {path} net {name}")
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     method.load_state(state)
     set_rng_state(state["rng"])

@@ -13,6 +13,7 @@ from torch import nn
 
 from trainer.data.transforms import to_uint8
 from trainer.device import autocast
+from trainer.nets.init import spread_columns
 
 
 class NonFiniteLoss(RuntimeError):
@@ -43,6 +44,19 @@ def _one_cycle(end: int, decay_steps: int):
             return 1.0
         return max(0.0, 1.0 - max(0, step + 1 - keep) / float(decay_steps + 1))
     return factor
+
+
+def fit_moments(state: dict, shape) -> None:
+    """Adam's moments of a weight whose checkpoint had fewer inputs (spread as its values were, see
+    :func:`trainer.nets.init.spread_columns`); moments that cannot be spread start afresh."""
+    if "exp_avg" not in state or state["exp_avg"].shape == shape:
+        return
+    moments = {k: spread_columns(state[k], shape[1], power) if len(shape) == 2 else None
+               for k, power in (("exp_avg", 1), ("exp_avg_sq", 2))}
+    if any(m is None or m.shape != shape for m in moments.values()):
+        state.clear()
+    else:
+        state.update(moments)
 
 
 def set_requires_grad(nets, flag: bool) -> None:
@@ -205,6 +219,10 @@ class Method:
                     obj.load_state_dict(state[group][k])
                     if base_lrs is not None:  # the configured rates, not the checkpoint's: --set train.lr
                         obj.base_lrs = base_lrs
+        for opt in self.optimizers.values():  # weights that adapt_state widened: their moments alike
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    fit_moments(opt.state.get(p, {}), p.shape)
         for s in self.schedulers.values():  # a resume with another train.steps or lr changes the
             for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):  # schedule:
                 group["lr"] = base * f(s.last_epoch)  # its rate from the first step on

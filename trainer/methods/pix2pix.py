@@ -60,6 +60,7 @@ class Pix2PixConfig:
     upsample: str = "transpose"  # the U-Net's doubling (trainer.nets.unet): "resize" avoids checkerboard artifacts
     nz: int = 0  # > 0: BicycleGAN's latent code of this size (cVAE-GAN + cLR-GAN), see the module docstring
     nef: int = 64  # the encoder E's width (BicycleGAN's resnet_128 / resnet_256)
+    encoder_grid: int = 1  # E pools to this grid (1: the paper's global average); > 1 codes where colours are
     lambda_kl: float = 0.01
     lambda_z: float = 0.5
 
@@ -74,7 +75,8 @@ def generator_args(cfg) -> dict:
 def encoder_args(cfg) -> dict:
     """BicycleGAN's E: four residual levels at 128 px and below, five above."""
     m = cfg.model
-    return {"input_nc": m.output_nc, "nz": m.nz, "nef": m.nef, "n_blocks": 4 if cfg.data.image_size <= 128 else 5}
+    return {"input_nc": m.output_nc, "nz": m.nz, "nef": m.nef, "n_blocks": 4 if cfg.data.image_size <= 128 else 5,
+            **({"grid": m.encoder_grid} if m.encoder_grid != 1 else {})}
 
 
 def patch_layers(m) -> int:
@@ -124,6 +126,8 @@ class Pix2Pix(Method):
         if m.nz < 0 or (m.nz and m.nef < 1):
             raise ConfigError(f"model.nz = {m.nz}, model.nef = {m.nef}: the latent size is 0 (pix2pix) or more "
                               f"(BicycleGAN), with an encoder at least 1 channel wide")
+        if m.encoder_grid < 1:
+            raise ConfigError(f"model.encoder_grid = {m.encoder_grid}: 1 (global pooling) or more (a grid)")
         if m.nz and m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")

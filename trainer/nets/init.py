@@ -1,4 +1,6 @@
-"""Weight initialisation as in the reference implementations (DCGAN's normal(0, 0.02) by default)."""
+"""Weight initialisation as in the reference implementations (DCGAN's normal(0, 0.02) by default),
+and the spreading of trained weights over more inputs (a layer widened, same function)."""
+import torch
 from torch import nn
 
 
@@ -28,3 +30,14 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
     net.apply(init_one)
     return net
+
+
+def spread_columns(t: torch.Tensor, inputs: int, power: int = 1) -> torch.Tensor | None:
+    """A linear weight ``t`` (out, in) for a layer reading each of its ``in`` inputs ``inputs // in``
+    times over (its average: each copy weighs ``1 / k``, so the layer computes what it did), or
+    None if ``inputs`` is not a multiple of ``in``. ``power`` 2 spreads Adam's second moment
+    (the square of a gradient that is ``1 / k`` of the old one)."""
+    if t.dim() != 2 or inputs % t.shape[1] or inputs == t.shape[1]:
+        return None
+    k = inputs // t.shape[1]
+    return t.repeat_interleave(k, dim=1) / k ** power

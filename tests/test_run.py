@@ -262,6 +262,12 @@ def test_a_bicyclegan_run_resumes_with_a_grid_encoder(sketches32, tmp_path):
     moments = torch.load(path / "state.pt", weights_only=True)["optimizers"]["G"]["state"]
     assert any(s["exp_avg"].shape == after["E.mu.weight"].shape for s in moments.values())
     assert all(torch.isfinite(v).all() for v in after.values())
+    from trainer.modelfile import ModelFileError
+    settings = (tmp_path / "r" / "config.toml").read_text()
+    with pytest.raises(ModelFileError, match="wrong shapes"):  # 2x2 -> 4x4 is no widening of a global head
+        run.resume(tmp_path / "r", ["train.steps=6", "model.encoder_grid=4"], log=lambda *a: None, progress=False)
+    assert RunDir(tmp_path / "r").latest_checkpoint()[0] == 4  # nothing lost: checkpoint and settings kept
+    assert (tmp_path / "r" / "config.toml").read_text() == settings
 
 
 def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):

@@ -23,7 +23,7 @@ from trainer.device import describe, resolve_device, resolve_precision, use_chan
 from trainer.methods import get_method
 from trainer.methods.base import NonFiniteLoss
 from trainer.metrics import mean_pairwise_distance
-from trainer.modelfile import load_strict, save_model, subdict
+from trainer.modelfile import ModelFileError, load_strict, save_model, subdict
 from trainer.progress import Progress
 from trainer.rundir import RunDir, atomic_write
 
@@ -78,13 +78,19 @@ def save_checkpoint(rd: RunDir, method, step: int, keep: int, elapsed: float) ->
     return rd.commit_checkpoint(tmp, step, keep)
 
 
-def load_checkpoint(path: Path, method) -> tuple[int, float]:
+def load_nets(path: Path, method) -> None:
+    """The checkpoint's weights into the method's nets; a net with ``adapt_state`` first fits a
+    checkpoint of its earlier shape (as the same function: a resume that widened it)."""
     tensors = load_file(str(path / "nets.safetensors"))
     for name, net in method.nets.items():
         state = subdict(tensors, name)
-        if hasattr(net, "adapt_state"):  # a checkpoint of an earlier shape of the net (same function)
+        if hasattr(net, "adapt_state"):
             state = net.adapt_state(state)
         load_strict(net, state, f"checkpoint {path} net {name}")
+
+
+def load_checkpoint(path: Path, method) -> tuple[int, float]:
+    load_nets(path, method)
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     method.load_state(state)
     set_rng_state(state["rng"])
@@ -292,9 +298,14 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
     extends it."""
     cfg = load_run_config(run_dir, overrides)
     rd = RunDir(run_dir)
+    before = rd.config_path.read_text()
     if overrides:
         atomic_write(rd.config_path, to_toml(cfg.to_dict()))
-    return train(cfg, run_dir, resume=True, log=log, progress=progress)
+    try:
+        return train(cfg, run_dir, resume=True, log=log, progress=progress)
+    except ModelFileError:  # the overrides do not fit the checkpoint: the run stays as it was
+        atomic_write(rd.config_path, before)
+        raise
 
 
 def export_run(rd: RunDir, out=None, method=None, elapsed: float | None = None, dtype=None,
@@ -308,9 +319,7 @@ def export_run(rd: RunDir, out=None, method=None, elapsed: float | None = None, 
         if found is None:
             raise FileNotFoundError(f"{rd.path}: no checkpoint to export yet")
         method = get_method(cfg.method)(cfg, torch.device("cpu"))
-        tensors = load_file(str(found[1] / "nets.safetensors"))
-        for name, net in method.nets.items():
-            load_strict(net, subdict(tensors, name), f"checkpoint {found[1]} net {name}")
+        load_nets(found[1], method)
         steps_done = found[0]
         elapsed = json.loads((found[1] / "meta.json").read_text()).get("elapsed")
     elif steps_done is None:

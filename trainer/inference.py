@@ -13,7 +13,8 @@ from torch import nn
 
 from trainer.data.imageio import MAX_PIXELS, ImageError, open_image
 from trainer.data.transforms import to_tensor, to_uint8
-from trainer.modelfile import load_model, load_strict, subdict
+from trainer.latent_density import draw
+from trainer.modelfile import ModelFileError, load_model, load_strict, subdict
 from trainer.nets import build
 
 
@@ -132,6 +133,15 @@ class ImageTranslator(Translator):
         super().__init__(card, tensors, device)
         self.G = build_net(card, tensors, "G", self.device)
         self.nz = getattr(self.G, "nz", 0)  # a BicycleGAN U-Net takes a latent code
+        # its codes' distribution when the export fitted one to the training photos' codes, else N(0, 1)
+        self.latent_fit = None
+        if self.nz and "latent_mean" in tensors:
+            mean, tril = tensors["latent_mean"].float(), tensors.get("latent_scale_tril")
+            if mean.shape != (self.nz,) or tril is None or tril.shape != (self.nz, self.nz):
+                raise ModelFileError(f"the latent code's fitted distribution does not match nz {self.nz}: "
+                                     f"latent_mean {tuple(mean.shape)}, latent_scale_tril "
+                                     f"{None if tril is None else tuple(tril.shape)}")
+            self.latent_fit = (mean.to(self.device), tril.float().to(self.device))
         self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
                          for c in ImageTranslator.controls]
         if self.nz:  # BicycleGAN: the seed draws the latent code in every mode
@@ -140,10 +150,12 @@ class ImageTranslator(Translator):
                                                   "mode paper, of the dropout noise"})
 
     def latent(self, seed) -> torch.Tensor | None:
-        """BicycleGAN's z ~ N(0, 1) for ``seed`` (None for a plain pix2pix generator)."""
+        """BicycleGAN's z for ``seed``: N(0, 1), or the fitted Gaussian's ``mean + L @ eps`` (None for
+        a plain pix2pix generator)."""
         if not self.nz:
             return None
-        return torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
+        eps = torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
+        return eps if self.latent_fit is None else draw(*self.latent_fit, eps)
 
     def forward_array(self, image, mode="paper", seed=0):
         set_norm_mode(self.G, mode)

@@ -12,7 +12,9 @@ the U-Net also takes a latent code. cVAE-GAN: an encoder E reads the target phot
 N(0, 1), weight ``lambda_kl``), and the L1 and GAN losses score G(A, z) against that photo, so L1
 no longer pulls an ambiguous colour towards the average of its modes. cLR-GAN: G(A, z ~ N(0, 1))
 must fool the same discriminator and give back its ``z`` through E (L1, weight ``lambda_z``; G
-alone learns from it). At test time ``z`` comes from a seed: each seed one coherent colouring.
+alone learns from it). At test time ``z`` comes from a seed: each seed one coherent colouring,
+drawn from N(0, 1) or (``latent_prior = "posterior"``) from a Gaussian fitted at export to the
+codes E gives the training photos (:mod:`trainer.latent_density`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import torch
 
 from trainer.config import ConfigError
 from trainer.data.aligned import AlignedDataset
+from trainer.latent_density import fit_gaussian, posterior_means
 from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, kl_divergence, l1_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
@@ -31,6 +34,7 @@ from trainer.nets.patchgan import patch_grid
 from trainer.nets.unet import UPSAMPLES, unet_depth
 
 D_KINDS = ("basic", "n_layers", "pixel", "image")
+LATENT_PRIORS = ("normal", "posterior")
 
 
 @dataclass
@@ -63,6 +67,10 @@ class Pix2PixConfig:
     encoder_grid: int = 1  # E pools to this grid (1: the paper's global average); > 1 codes where colours are
     lambda_kl: float = 0.01
     lambda_z: float = 0.5
+    # the exported model's test-time codes: "normal" draws N(0, 1) (the paper); "posterior" draws from a
+    # Gaussian fitted to E's codes of up to latent_fit_images training photos (trainer.latent_density)
+    latent_prior: str = "normal"
+    latent_fit_images: int = 2000
 
 
 def generator_args(cfg) -> dict:
@@ -128,6 +136,11 @@ class Pix2Pix(Method):
                               f"(BicycleGAN), with an encoder at least 1 channel wide")
         if m.encoder_grid < 1:
             raise ConfigError(f"model.encoder_grid = {m.encoder_grid}: 1 (global pooling) or more (a grid)")
+        if m.latent_prior not in LATENT_PRIORS:
+            raise ConfigError(f"model.latent_prior = {m.latent_prior!r}; choose one of {', '.join(LATENT_PRIORS)}")
+        if m.latent_prior == "posterior" and (m.nz <= 0 or m.latent_fit_images < 2):
+            raise ConfigError("model.latent_prior = 'posterior' needs a latent code (model.nz > 0) and "
+                              f"model.latent_fit_images >= 2 (got nz {m.nz}, {m.latent_fit_images} images)")
         if m.nz and m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")
@@ -240,4 +253,17 @@ class Pix2Pix(Method):
         card = self.card({"G": {"name": "unet", "args": generator_args(cfg)}}, task=task,
                          direction=cfg.data.direction,
                          inference={"mode": cfg.model.test_mode})
-        return {f"G.{k}": v for k, v in self.G.state_dict().items()}, card
+        tensors = {f"G.{k}": v for k, v in self.G.state_dict().items()}
+        if self.E is not None and cfg.model.latent_prior == "posterior":
+            tensors["latent_mean"], tensors["latent_scale_tril"], used = self.fit_latent()
+            card["latent_prior"] = {"name": "posterior", "images": used}
+        return tensors, card
+
+    def fit_latent(self):
+        """A Gaussian over E's codes of up to ``model.latent_fit_images`` training photos, spread
+        evenly over the dataset (each without augmentation): (mean, scale_tril, images used)."""
+        data = self.dataset("train", log=lambda *a: None)
+        step = max(1, len(data) // self.cfg.model.latent_fit_images)
+        picks = range(0, len(data), step)[:self.cfg.model.latent_fit_images]
+        codes = posterior_means(self.E, (data[(i, 0)]["B"] for i in picks))
+        return (*fit_gaussian(codes), len(picks))

@@ -56,6 +56,9 @@ class ModelEntry:
             lines.append(f"trained: {t.get('preset') or '?'}, {steps} steps"
                          + (f", {secs / 60:.0f} min" if isinstance(secs, (int, float)) else "")
                          + (f" on {t.get('dataset')}" if t.get("dataset") else ""))
+        prior = c.get("latent_prior")
+        if isinstance(prior, dict) and prior.get("name") == "posterior":
+            lines.append(f"codes: a Gaussian fitted to {prior.get('images', '?')} training photos' codes")
         metrics = flatten(c.get("eval", {}).get("metrics") or c.get("metrics") or t.get("metrics") or {})
         # the model's own scores, not the references they are measured against (real photos, held-out)
         shown = [(k, v) for k, v in metrics.items()

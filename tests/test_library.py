@@ -29,3 +29,11 @@ def test_summary_shows_the_models_own_scores_not_the_references():
     assert "bicyclegan-sketches, 28000 steps, 128 min on sketches" in text
     assert "object_accuracy 0.802" in text and "fid 5.64" in text
     assert "_real" not in text and "held_out" not in text
+
+
+def test_summary_says_where_the_latent_codes_are_drawn_from():
+    plain = ModelEntry(Path("m.safetensors"), card(nz=16), "bundled").summary()
+    fitted = ModelEntry(Path("m.safetensors"), {**card(nz=16), "latent_prior": {"name": "posterior", "images": 2000}},
+                        "bundled").summary()
+    assert "codes:" not in plain
+    assert "codes: a Gaussian fitted to 2000 training photos' codes" in fitted.splitlines()

@@ -47,7 +47,10 @@ def test_a_posterior_prior_export_draws_codes_where_the_photos_codes_lie(sketche
                                                           "model.latent_prior": "posterior",
                                                           "model.latent_fit_images": 16})
     cfg = config.load("pix2pix-sketches", overrides)
-    run.train(cfg, tmp_path / "r", progress=False)
+    method = run.train(cfg, tmp_path / "r", progress=False).method
+    method.dataset = lambda *a, **k: [{"B": torch.zeros(3, 32, 32)}]  # one photo: no spread to fit
+    with pytest.raises(config.ConfigError, match="this dataset has 1"):
+        method.export()
     tensors, card = load_model(tmp_path / "r" / "model.safetensors")
     assert card["latent_prior"] == {"name": "posterior", "images": 16}
     mean, tril = tensors["latent_mean"], tensors["latent_scale_tril"]

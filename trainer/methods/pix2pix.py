@@ -261,8 +261,12 @@ class Pix2Pix(Method):
 
     def fit_latent(self):
         """A Gaussian over E's codes of up to ``model.latent_fit_images`` training photos, spread
-        evenly over the dataset (each without augmentation): (mean, scale_tril, images used)."""
+        evenly over the dataset (each with augmentation seed 0, so an export is repeatable): (mean,
+        scale_tril, images used)."""
         data = self.dataset("train", log=lambda *a: None)
+        if len(data) < 2:
+            raise ConfigError(f"model.latent_prior = 'posterior' fits the codes of the training photos and "
+                              f"this dataset has {len(data)}: export with model.latent_prior = 'normal'")
         step = max(1, len(data) // self.cfg.model.latent_fit_images)
         picks = range(0, len(data), step)[:self.cfg.model.latent_fit_images]
         codes = posterior_means(self.E, (data[(i, 0)]["B"] for i in picks))

@@ -1,11 +1,13 @@
 """Every gan-trainer command, as a user types it."""
 import json
 
+import pytest
 import torch
 from PIL import Image
 
 from conftest import run_cli, tiny_overrides
 from trainer.cli import main
+from trainer.modelfile import read_card
 from trainer.nets.unet import UnetGenerator
 
 
@@ -36,6 +38,10 @@ def test_train_resume_export_inspect_translate(sketches32, tmp_path, capsys):
 
     model = tmp_path / "m.safetensors"
     assert main(["export", str(run_dir), "-o", str(model)]) == 0
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "q.safetensors"), "--int8"]) == 0
+    assert read_card(tmp_path / "q.safetensors")["stored_dtype"] == "int8"
+    with pytest.raises(SystemExit):  # one storage at a time
+        main(["export", str(run_dir), "-o", str(tmp_path / "x.safetensors"), "--int8", "--fp16"])
     capsys.readouterr()
     assert main(["inspect", str(model)]) == 0
     out = capsys.readouterr().out

@@ -53,6 +53,50 @@ def test_fp16_export_is_half_the_size(trained, tmp_path):
     assert all(v.dtype == torch.float32 for v in tensors.values() if v.is_floating_point())
 
 
+def test_int8_export_is_a_quarter_the_size_and_close(trained, tmp_path):
+    from safetensors.torch import load_file, save_file
+    from trainer.evaluation import write_into_card
+    from trainer.modelfile import INT8_SCALE
+    rd, method = trained
+    full = rd / "model.safetensors"
+    small = run.export_run(RunDir(rd), tmp_path / "q.safetensors", dtype=torch.int8)
+    assert small.stat().st_size < 0.35 * full.stat().st_size
+    assert read_card(small)["stored_dtype"] == "int8"
+    raw = load_file(str(small))
+    big = [k for k, v in method.G.state_dict().items() if v.dim() >= 2 and v.numel() >= 1024]
+    assert big and all(raw[f"G.{k}"].dtype == torch.int8 for k in big)
+    tensors, _ = load_model(small)
+    assert not any(k.endswith(INT8_SCALE) for k in tensors)
+    assert all(v.dtype == torch.float32 for v in tensors.values() if v.is_floating_point())
+    for k, v in method.G.state_dict().items():
+        got, want = tensors[f"G.{k}"], v.cpu()
+        if k in big:  # within half a step of its row's scale
+            step = want.reshape(want.shape[0], -1).abs().amax(1) / 127
+            err = (got - want).reshape(want.shape[0], -1).abs().amax(1)
+            assert torch.all(err <= step / 2 + 1e-7) and not torch.equal(got, want)
+        elif v.is_floating_point():
+            assert torch.allclose(got, want, rtol=1e-3, atol=1e-4)
+    image = Image.open(next(rd.glob("samples/*.png"))).convert("RGB").crop((0, 0, 32, 32))
+    a = np.asarray(inference.load(full).run(image, mode="deterministic")).astype(int)
+    b = np.asarray(inference.load(small).run(image, mode="deterministic")).astype(int)
+    assert np.abs(a - b).mean() < 2
+    # storing an evaluation rewrites the file as int8 again, with the same integers
+    write_into_card(small, {"data": "d", "metrics": {"x": 1}, "date": "now"})
+    again = load_file(str(small))
+    assert read_card(small)["eval"]["metrics"] == {"x": 1} and read_card(small)["stored_dtype"] == "int8"
+    assert set(again) == set(raw) and all(torch.equal(again[k], raw[k]) for k in raw)
+    # a file whose scales are missing or do not fit is refused, not loaded wrong
+    from safetensors import safe_open
+    with safe_open(str(small), "pt") as f:
+        meta = f.metadata()
+    k = f"G.{big[0]}"
+    for broken in ({n: v for n, v in raw.items() if n != k + INT8_SCALE},
+                   {**raw, k + INT8_SCALE: raw[k + INT8_SCALE][:-1]}):
+        save_file(broken, str(tmp_path / "b.safetensors"), metadata=meta)
+        with pytest.raises(ModelFileError, match="corrupt model file.*int8"):
+            load_model(tmp_path / "b.safetensors")
+
+
 def test_translator_any_size_and_mode(trained):
     rd, _ = trained
     t = inference.load(rd / "model.safetensors")

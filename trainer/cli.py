@@ -56,7 +56,8 @@ def cmd_export(args) -> int:
     import torch
     from trainer.rundir import RunDir
     from trainer.run import export_run
-    path = export_run(RunDir(args.run_dir), args.output, dtype=torch.float16 if args.fp16 else None)
+    dtype = torch.float16 if args.fp16 else torch.int8 if args.int8 else None
+    path = export_run(RunDir(args.run_dir), args.output, dtype=dtype)
     print(f"wrote {path}")
     return 0
 
@@ -212,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export a run's generator as a model file")
     e.add_argument("run_dir")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
+    size = e.add_mutually_exclusive_group()
+    size.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
+    size.add_argument("--int8", action="store_true", help="store weights as int8 with a scale per output "
+                      "channel, the rest as float16 (about a quarter of the size)")
     e.set_defaults(fn=cmd_export)
 
     i = sub.add_parser("inspect", help="print a model file's card")

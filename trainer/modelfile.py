@@ -22,14 +22,36 @@ class ModelFileError(ValueError):
     """A file that is not a usable GAN Studio model file; the message says why and what to do."""
 
 
+INT8_SCALE = ":int8_scale"  # suffix of the key that holds an int8 tensor's per-row scales
+INT8_MIN_NUMEL = 1024  # smaller floating tensors (biases, norms, statistics) stay float16
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 with one float32 scale per output channel (dim 0): w ~= q * scale."""
+    rows = w.detach().float().reshape(w.shape[0], -1)
+    scale = rows.abs().amax(1).clamp_min(1e-30) / 127
+    q = torch.round(rows / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(w.shape), scale
+
+
+def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (q.float().reshape(q.shape[0], -1) * scale.float()[:, None]).reshape(q.shape)
+
+
 def save_model(path, tensors: dict[str, torch.Tensor], card: dict, dtype: torch.dtype | None = None) -> Path:
-    """Write ``tensors`` and ``card`` atomically. ``dtype`` (e.g. float16) stores floating
-    tensors smaller; they are cast back to float32 on load."""
+    """Write ``tensors`` and ``card`` atomically. ``dtype`` float16 or bfloat16 stores floating
+    tensors smaller; int8 stores each weight of at least ``INT8_MIN_NUMEL`` values as int8 with
+    a scale per output channel (``KEY:int8_scale``) and the rest as float16, about a quarter of
+    float32. All come back as float32 on load."""
     out = {}
     for k, v in tensors.items():
         v = v.detach().to("cpu")
-        if dtype is not None and v.is_floating_point():
-            v = v.to(dtype)
+        if k.endswith(INT8_SCALE):
+            raise ValueError(f"tensor name {k!r} ends with the reserved suffix {INT8_SCALE!r}")
+        if dtype == torch.int8 and v.is_floating_point() and v.dim() >= 2 and v.numel() >= INT8_MIN_NUMEL:
+            v, out[k + INT8_SCALE] = quantize_int8(v)
+        elif dtype is not None and v.is_floating_point():
+            v = v.to(torch.float16 if dtype == torch.int8 else dtype)
         out[k] = v.contiguous().clone()
     card = {"format": FORMAT_VERSION, **card}
     if dtype is not None:
@@ -95,6 +117,16 @@ def load_model(path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load_file(str(path), device=str(device))
     except (SafetensorError, OSError) as e:
         raise ModelFileError(f"{path}: corrupt safetensors file ({e})") from None
+    scales = {k[:-len(INT8_SCALE)]: tensors.pop(k) for k in [k for k in tensors if k.endswith(INT8_SCALE)]}
+    for k, scale in scales.items():
+        q = tensors.get(k)
+        if q is None or q.dtype != torch.int8 or q.dim() < 1 or scale.shape != (q.shape[0],):
+            raise ModelFileError(f"{path}: corrupt model file: the int8 scales {k}{INT8_SCALE} do not match "
+                                 f"an int8 tensor {k} (re-export the model)")
+        tensors[k] = dequantize_int8(q, scale)
+    unscaled = [k for k, v in tensors.items() if v.dtype == torch.int8]
+    if unscaled:
+        raise ModelFileError(f"{path}: corrupt model file: int8 tensor {unscaled[0]} has no scales (re-export the model)")
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, card
 

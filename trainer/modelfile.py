@@ -22,20 +22,22 @@ class ModelFileError(ValueError):
     """A file that is not a usable GAN Studio model file; the message says why and what to do."""
 
 
-INT8_SCALE = ":int8_scale"  # suffix of the key that holds an int8 tensor's per-row scales
+INT8_SCALE = ":int8_scale"  # suffix of the key that holds an int8 tensor's per-channel scales
 INT8_MIN_NUMEL = 1024  # smaller floating tensors (biases, norms, statistics) stay float16
 
 
 def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 with one float32 scale per output channel (dim 0): w ~= q * scale."""
-    rows = w.detach().float().reshape(w.shape[0], -1)
-    scale = rows.abs().amax(1).clamp_min(1e-30) / 127
-    q = torch.round(rows / scale[:, None]).clamp_(-127, 127).to(torch.int8)
-    return q.reshape(w.shape), scale
+    """Symmetric int8 with one float32 scale per output channel, w ~= q * scale. The channel axis
+    is the first longer than 1 (dim 0 of a convolution; dim 1 of StyleGAN's (1, out, in, k, k)
+    modulated weights); the scale keeps w's rank, so it broadcasts."""
+    w = w.detach().float()
+    axis = next((i for i, n in enumerate(w.shape) if n > 1), 0)
+    scale = w.abs().amax(dim=[i for i in range(w.dim()) if i != axis], keepdim=True).clamp_min(1e-30) / 127
+    return torch.round(w / scale).clamp_(-127, 127).to(torch.int8), scale
 
 
 def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return (q.float().reshape(q.shape[0], -1) * scale.float()[:, None]).reshape(q.shape)
+    return q.float() * scale.float()
 
 
 def save_model(path, tensors: dict[str, torch.Tensor], card: dict, dtype: torch.dtype | None = None) -> Path:
@@ -120,7 +122,8 @@ def load_model(path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
     scales = {k[:-len(INT8_SCALE)]: tensors.pop(k) for k in [k for k in tensors if k.endswith(INT8_SCALE)]}
     for k, scale in scales.items():
         q = tensors.get(k)
-        if q is None or q.dtype != torch.int8 or q.dim() < 1 or scale.shape != (q.shape[0],):
+        if (q is None or q.dtype != torch.int8 or scale.dim() != q.dim()
+                or any(a not in (1, b) for a, b in zip(scale.shape, q.shape)) or sum(a > 1 for a in scale.shape) > 1):
             raise ModelFileError(f"{path}: corrupt model file: the int8 scales {k}{INT8_SCALE} do not match "
                                  f"an int8 tensor {k} (re-export the model)")
         tensors[k] = dequantize_int8(q, scale)

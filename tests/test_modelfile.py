@@ -91,7 +91,8 @@ def test_int8_export_is_a_quarter_the_size_and_close(trained, tmp_path):
         meta = f.metadata()
     k = f"G.{big[0]}"
     for broken in ({n: v for n, v in raw.items() if n != k + INT8_SCALE},
-                   {**raw, k + INT8_SCALE: raw[k + INT8_SCALE][:-1]}):
+                   {**raw, k + INT8_SCALE: raw[k + INT8_SCALE][:-1]},
+                   {**raw, k + INT8_SCALE: raw[k + INT8_SCALE] * float("nan")}):
         save_file(broken, str(tmp_path / "b.safetensors"), metadata=meta)
         with pytest.raises(ModelFileError, match="corrupt model file.*int8"):
             load_model(tmp_path / "b.safetensors")

@@ -122,14 +122,16 @@ def load_model(path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:
     scales = {k[:-len(INT8_SCALE)]: tensors.pop(k) for k in [k for k in tensors if k.endswith(INT8_SCALE)]}
     for k, scale in scales.items():
         q = tensors.get(k)
-        if (q is None or q.dtype != torch.int8 or scale.dim() != q.dim()
-                or any(a not in (1, b) for a, b in zip(scale.shape, q.shape)) or sum(a > 1 for a in scale.shape) > 1):
+        if (q is None or q.dtype != torch.int8 or scale.dim() != q.dim() or not scale.is_floating_point()
+                or any(a not in (1, b) for a, b in zip(scale.shape, q.shape))
+                or sum(a > 1 for a in scale.shape) > 1 or not torch.isfinite(scale).all()):
             raise ModelFileError(f"{path}: corrupt model file: the int8 scales {k}{INT8_SCALE} do not match "
                                  f"an int8 tensor {k} (re-export the model)")
         tensors[k] = dequantize_int8(q, scale)
     unscaled = [k for k, v in tensors.items() if v.dtype == torch.int8]
     if unscaled:
-        raise ModelFileError(f"{path}: corrupt model file: int8 tensor {unscaled[0]} has no scales (re-export the model)")
+        raise ModelFileError(f"{path}: corrupt model file: int8 tensor {unscaled[0]} has no scales "
+                             "(re-export the model)")
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, card
 

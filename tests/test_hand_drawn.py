@@ -21,7 +21,8 @@ from trainer.metrics import saturation  # noqa: E402
 
 MODEL = Path(BUNDLED) / "sketch2photo.safetensors"
 # mean saturation of real procedural photos at 128 px (`gan-trainer eval` reports it as saturation_real);
-# the L1-only model's outputs sit at 0.02, the bundled model's at 0.38 on average
+# the L1-only model's outputs sit at 0.02, the bundled model's at 0.37 on average. Real photos vary:
+# 1 % of them lie below half the mean (pale walls and floors), 5 % below 0.6 of it
 REAL_SATURATION = 0.367
 SEEDS = 8  # the bundled model is BicycleGAN: each seed is one colouring of the same sketch
 
@@ -99,9 +100,10 @@ def test_mouse_drawn_sketch_becomes_a_photo_of_that_object(qtbot, sketch_page, e
     assert len({o.tobytes() for o in outs}) == SEEDS  # each seed its own photo
     counts = evaluator.predict(outs)
     found = [{k: int(counts[f"count_{k}"][i]) for k in KINDS} for i in range(SEEDS)]
-    # measured on 16 seeds: ball, box and pyramid each found in all 16
+    # measured on 16 seeds: ball and pyramid found in all 16, the box in 14
     assert sum(f[kind] == 1 for f in found) >= SEEDS - 1, found
-    assert min(saturation(o) for o in outs) > 0.6 * REAL_SATURATION  # colour photos, not the grey average
+    sat = [saturation(o) for o in outs]  # colour photos, not the grey average
+    assert min(sat) > 0.5 * REAL_SATURATION and np.mean(sat) > 0.8 * REAL_SATURATION, sat
 
 
 def test_reference_user_sketches(evaluator):
@@ -118,7 +120,7 @@ def test_reference_user_sketches(evaluator):
         image = open_image(folder / f"{stem}.png")
         counts = evaluator.predict([t.run_array(image, seed=seed) for seed in range(SEEDS)])
         found[kind] = sum(int(counts[f"count_{kind}"][i]) == 1 for i in range(SEEDS))
-    # measured on 16 seeds: ball, cube and pyramid 16 each; the mug 10 (no rim drawn, a thin handle: the other
-    # seeds paint a box with a small ball behind it; the pix2pix model before: 0)
+    # measured on 16 seeds: ball and pyramid 16 each, the cube 15; the mug 13, 6 of the first 8 (no rim drawn,
+    # a thin handle: the other seeds paint a box with a small ball behind it; the ngf-32 model: 10, pix2pix: 0)
     assert all(found[k] >= SEEDS - 1 for k in ("ball", "box", "pyramid")), found
-    assert found["mug"] >= 2, found
+    assert found["mug"] >= 5, found

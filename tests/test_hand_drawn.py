@@ -100,7 +100,7 @@ def test_mouse_drawn_sketch_becomes_a_photo_of_that_object(qtbot, sketch_page, e
     assert len({o.tobytes() for o in outs}) == SEEDS  # each seed its own photo
     counts = evaluator.predict(outs)
     found = [{k: int(counts[f"count_{k}"][i]) for k in KINDS} for i in range(SEEDS)]
-    # measured on 16 seeds: ball and pyramid found in all 16, the box in 14
+    # measured on 16 seeds: ball, box and pyramid found in all 16
     assert sum(f[kind] == 1 for f in found) >= SEEDS - 1, found
     sat = [saturation(o) for o in outs]  # colour photos, not the grey average
     assert min(sat) > 0.5 * REAL_SATURATION and np.mean(sat) > 0.8 * REAL_SATURATION, sat
@@ -120,7 +120,7 @@ def test_reference_user_sketches(evaluator):
         image = open_image(folder / f"{stem}.png")
         counts = evaluator.predict([t.run_array(image, seed=seed) for seed in range(SEEDS)])
         found[kind] = sum(int(counts[f"count_{kind}"][i]) == 1 for i in range(SEEDS))
-    # measured on 16 seeds: ball and pyramid 16 each, the cube 15; the mug 13, 6 of the first 8 (no rim drawn,
-    # a thin handle: the other seeds paint a box with a small ball behind it; the ngf-32 model: 10, pix2pix: 0)
+    # measured on 16 seeds: ball and pyramid 16 each, the cube 15, the mug 15 and all of the first 8 (no rim
+    # drawn, a thin handle: the one seed missed paints a box; the ngf-32 model: 10 of 16, pix2pix: 0)
     assert all(found[k] >= SEEDS - 1 for k in ("ball", "box", "pyramid")), found
-    assert found["mug"] >= 5, found
+    assert found["mug"] >= SEEDS - 2, found

@@ -20,7 +20,7 @@ from studio.pages.photo import PhotoPage
 from studio.pages.sketch import SketchPage
 from studio.pages.style import StylePage
 from studio.pages.train import TrainPage
-from studio.workers import WorkerThread
+from studio.workers import DEFAULT_THREADS, InferenceWorker
 
 PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)
 MAX_RECENT = 10
@@ -39,8 +39,10 @@ class Preferences(QDialog):
         self.device = QComboBox(toolTip="Where models run: auto picks CUDA, then MPS, then the CPU")
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
         self.device.setCurrentText(settings.value("device", "auto"))
-        self.threads = QSpinBox(minimum=0, maximum=256, toolTip="CPU threads for inference (0: PyTorch's default)")
-        self.threads.setValue(int(settings.value("threads", 0)))
+        self.threads = QSpinBox(minimum=0, maximum=256,
+                                toolTip=f"CPU threads per page for inference (0: PyTorch's default; {DEFAULT_THREADS} "
+                                        "keeps drawing fast while other work shares the cores)")
+        self.threads.setValue(int(settings.value("threads", DEFAULT_THREADS)))
         self.precision = QComboBox(toolTip="Training precision for jobs started here (auto: bf16 where supported)")
         self.precision.addItems(["auto", "off", "bf16", "fp16"])
         self.precision.setCurrentText(settings.value("precision", "auto"))
@@ -59,8 +61,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("GAN Studio", "GAN Studio")
         self.setWindowTitle("GAN Studio")
         self.confirm_imports = True
-        self.workers = WorkerThread(self.settings.value("device", "auto"), int(self.settings.value("threads", 0)))
-        self.worker = self.workers.worker
+        self.worker = InferenceWorker(self.settings.value("device", "auto"),
+                                      int(self.settings.value("threads", DEFAULT_THREADS)))
         self.entries: list[library.ModelEntry] = []
         self.extra_paths: list[Path] = []
 
@@ -424,7 +426,7 @@ class MainWindow(QMainWindow):
                     self.train_page.jobs.stop(r)
         self.closing = True
         self.settings.setValue("geometry", self.saveGeometry())
-        self.workers.stop()
+        self.worker.stop()
         super().closeEvent(event)
 
 
@@ -456,6 +458,10 @@ def main(argv=None) -> int:
     if args.screenshot:
         import os
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from studio.platform_check import platform_problem
+    problem = platform_problem()
+    if problem:  # said before Qt tries; Qt still tries, in case a library sits where this did not look
+        print(f"gan-studio: {problem}", file=sys.stderr, flush=True)
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("GAN Studio")
     app.setOrganizationName("GAN Studio")

@@ -7,8 +7,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-REFERENCE_KEYS = SHARED / "reference-keys"
+FIXTURES = ROOT / "tests" / "fixtures"
+REFERENCE_KEYS = FIXTURES / "reference-keys"  # the reference networks' state-dict keys and shapes
+USER_SKETCHES = FIXTURES / "user-sketches"  # sketches drawn with a mouse on the studio's canvas
+
+
+def pytest_configure(config):
+    """The GUI tests need pytest-qt: without it they would be skipped silently, so refuse to run."""
+    try:
+        import pytestqt  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("pytest-qt is not installed: install the test extras, "
+                                "pip install -e '.[test]' (or run `make test`)") from None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,6 +33,21 @@ def sketches32(tmp_path_factory):
     """A tiny aligned sketches dataset (32 px, 40 pairs)."""
     from trainer.data.synth import synthesize
     return synthesize("sketches", tmp_path_factory.mktemp("data") / "sketches32", n=40, size=32, workers=1)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The studio's main window at its default size, with settings of its own, shown offscreen."""
+    from PySide6.QtCore import QSettings
+
+    from studio.app import MainWindow
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat), scan_user=False)
+    w.confirm_imports = False
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    yield w
+    w.close()
 
 
 def tiny_overrides(root, steps=12, **extra):

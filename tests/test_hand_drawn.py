@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from conftest import SHARED  # noqa: E402
+from conftest import USER_SKETCHES  # noqa: E402
 from studio.app import MainWindow  # noqa: E402
 from studio.library import BUNDLED  # noqa: E402
 from trainer.evaluators import Evaluator  # noqa: E402
@@ -107,10 +106,8 @@ def test_mouse_drawn_sketch_becomes_a_photo_of_that_object(qtbot, sketch_page, e
 
 
 def test_reference_user_sketches(evaluator):
-    """The hand-drawn sketches shipped beside the project (512 px, thin lines), when present."""
-    folder = SHARED / "examples" / "user-sketches"
-    if not folder.is_dir():
-        pytest.skip("no shared user sketches here")
+    """Sketches people drew with a mouse on the canvas (512 px, thin lines), kept as test fixtures."""
+    folder = USER_SKETCHES
     from trainer import inference
     from trainer.data.imageio import open_image
     t = inference.load(MODEL)

@@ -57,11 +57,11 @@ def test_sigterm_checkpoints_and_resume_matches_an_uninterrupted_run(sketches32,
                              "--no-progress", *sum((["--set", o] for o in overrides), [])],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     rd = RunDir(stopped)
-    deadline = time.time() + 120
+    deadline = time.time() + 600
     while time.time() < deadline and not any(m["step"] >= 5 for m in rd.read_metrics()):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+    output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output
     status = rd.read_status()
     assert status["state"] == "stopped", status
@@ -91,11 +91,11 @@ def test_sigterm_to_the_whole_process_group_with_loader_workers_still_checkpoint
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     rd = RunDir(stopped)
-    deadline = time.time() + 120
+    deadline = time.time() + 600
     while time.time() < deadline and not any(m["step"] >= 5 for m in rd.read_metrics()):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+    output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output
     assert "DataLoader worker" not in output
     status = rd.read_status()

@@ -109,3 +109,36 @@ def test_import_reference_generator(tmp_path):
     card = read_card(import_checkpoint(tmp_path / "g3.ckpt", tmp_path / "m3.safetensors",
                                        domains=["Smiling", "Male", "Eyeglasses"]))
     assert card["domains"] == ["Smiling", "Male", "Eyeglasses"] and card["exclusive_groups"] == []
+
+
+def test_attention_generator_composes_input_and_colour_by_its_mask():
+    """GANimation's mask: A = 1 keeps the input pixel, A = 0 takes the colour head; the reference's
+    keys are all still there, plus the attention head."""
+    torch.manual_seed(0)
+    g = StarGenerator(conv_dim=8, c_dim=5, repeat_num=1, attention=True)
+    plain = StarGenerator(conv_dim=8, c_dim=5, repeat_num=1)
+    assert set(plain.state_dict()) < set(g.state_dict())
+    assert set(g.state_dict()) - set(plain.state_dict()) == {"attention.weight", "attention.bias"}
+    x, c = torch.rand(2, 3, 16, 16) * 2 - 1, torch.zeros(2, 5)
+    with torch.no_grad():
+        g.attention.weight.zero_()
+        g.attention.bias.fill_(30.0)
+        assert torch.allclose(g(x, c), x, atol=1e-6)
+        assert g.last_attention.shape == (2, 1, 16, 16)
+        g.attention.bias.fill_(-30.0)
+        colour = torch.tanh(g.main[-2](g.main[:-2](torch.cat([x, c.view(2, 5, 1, 1).expand(-1, -1, 16, 16)], 1))))
+        assert torch.allclose(g(x, c), colour, atol=1e-6)
+
+
+def test_attention_losses_need_the_attention_mask(faces):
+    with pytest.raises(config.ConfigError, match="model.attention"):
+        config.load("stargan-faces", [f"data.root='{faces}'", "model.attention=false", *SMALL])
+
+
+def test_the_preset_trains_an_attention_model_with_an_identity_term(star_run):
+    rd, _ = star_run
+    m = RunDir(rd).read_metrics()
+    assert {"G_mask", "G_tv", "G_id"} <= set(next(r for r in m if "G_rec" in r))
+    card = read_card(rd / "model.safetensors")
+    assert card["nets"]["G"]["args"]["attention"] is True
+    assert card["training"]["model"]["lambda_id"] > 0

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from studio.images import array_to_qimage
 from studio.workers import RenderRequest
 
+BUSY_AFTER_MS = 150  # a render not back by then marks its view busy (old output dimmed, "rendering...")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
 
 
@@ -36,6 +37,8 @@ class Page(QWidget):
         self.shown: dict[str, int] = {}  # channel -> stamp of the result on screen
         self.output: np.ndarray | None = None
         self.render_count = 0
+        self._checked_image = None  # the input last judged for being out of domain
+        self.domain_warning: str | None = None
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("The model this page uses (File > Open model... adds one)")
         self.model_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -78,10 +81,11 @@ class Page(QWidget):
 
     def _model_chosen(self, index) -> None:
         path = self.model_combo.itemData(index)
+        self._checked_image = None  # the next input is judged against the new model
         if path:
             self.status.emit(f"Loading {Path(path).name}...")
             self.show_message(f"Loading {Path(path).name}...")
-            self.worker.request_load(path)
+            self.worker.request_load(path, lane=self.name)
 
     def _loaded(self, info) -> None:
         if info.path != self.model_combo.currentData():
@@ -107,17 +111,52 @@ class Page(QWidget):
         req = self.request()
         if req is not None:
             self.post(req)
+            if req.image is not None and req.image is not self._checked_image:  # a new input: judged once
+                self._checked_image = req.image
+                self.post(RenderRequest(req.model, self.channel("domain"), req.image, kind="domain"))
 
     def post(self, req: RenderRequest) -> int:
         self.latest[req.channel] = req.stamp
-        return self.worker.submit(req)
+        stamp = self.worker.submit(req)
+        QTimer.singleShot(BUSY_AFTER_MS, self._mark_busy)  # quick renders never flicker
+        return stamp
+
+    def _mark_busy(self) -> None:
+        for channel, stamp in self.latest.items():
+            view = self.view_for(channel)
+            if view is not None and self.shown.get(channel, 0) < stamp:
+                view.set_busy(True)
+
+    def show_domain_warning(self, text: str | None) -> None:
+        """One line over the output when the input is unlike what the model was trained on."""
+        self.domain_warning = text
+        view = self.view_for(self.channel())
+        if view is not None:
+            view.set_warning(text or "")
+        if text:
+            self.status.emit(text)
+
+    def view_for(self, channel: str):
+        """The view that shows ``channel``'s results: ``page:out`` -> ``output_view``, ``page:grid``
+        -> ``grid_view``...; None where a page shows a channel otherwise."""
+        suffix = channel.split(":", 1)[1]
+        return getattr(self, "output_view" if suffix == "out" else f"{suffix}_view", None)
+
+    def _settle(self, channel: str, stamp: int) -> None:
+        self.shown[channel] = stamp
+        view = self.view_for(channel)
+        if view is not None and stamp >= self.latest.get(channel, 0):
+            view.set_busy(False)
 
     def _rendered(self, channel, stamp, result, seconds) -> None:
         # another page's channel, or older than what is on screen: ignored. A result older than the
         # newest request is still shown while drawing (the newest follows), never after a newer one.
         if channel not in self.latest or stamp <= self.shown.get(channel, 0):
             return
-        self.shown[channel] = stamp
+        self._settle(channel, stamp)
+        if channel == self.channel("domain"):
+            self.show_domain_warning(result)
+            return
         self.render_count += 1
         self.timing.emit(seconds)
         self.show_result(channel, result)
@@ -125,7 +164,7 @@ class Page(QWidget):
     def _render_failed(self, channel, stamp, message) -> None:
         if channel not in self.latest or stamp < self.latest[channel]:
             return
-        self.shown[channel] = stamp
+        self._settle(channel, stamp)
         self.show_message(message)
         self.status.emit(message.splitlines()[0])
 

@@ -123,7 +123,9 @@ class SketchPage(Page):
         return qimage_to_array(image)
 
     def request(self):
-        return RenderRequest(self.info.path, self.channel(), self.model_input(), self.panel.values())
+        # a stroke's final render replaces a live one still running: the live one is already stale
+        return RenderRequest(self.info.path, self.channel(), self.model_input(), self.panel.values(),
+                             urgent=not self.canvas.in_stroke)
 
     def show_result(self, channel, result):
         self.output = result

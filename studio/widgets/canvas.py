@@ -97,6 +97,10 @@ class SketchCanvas(QWidget):
         return QPointF((p.x() - r.x()) * k, (p.y() - r.y()) * k)
 
     # -- strokes (mouse, tablet and scripted tests share these)
+    @property
+    def in_stroke(self) -> bool:
+        return self._stroke_before is not None
+
     def begin_stroke(self, p: QPointF, pressure: float = 1.0) -> None:
         self._stroke_before = self.image.copy()
         self._last = p

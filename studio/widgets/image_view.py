@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from studio.images import array_to_qimage
@@ -25,6 +25,8 @@ class ImageView(QGraphicsView):
         self.setMinimumSize(160, 160)
         self.setAlignment(Qt.AlignCenter)
         self.placeholder, self.message, self.array = placeholder, "", None
+        self.busy = False
+        self.warning = ""
         self.fitted = True
         self.setToolTip("Wheel: zoom; drag: pan; double-click: fit to the view")
         self.setAcceptDrops(True)
@@ -36,6 +38,19 @@ class ImageView(QGraphicsView):
         self.scene().setSceneRect(self.item.boundingRect())
         if self.fitted:
             self.fit()
+        self.viewport().update()
+
+    def set_busy(self, busy: bool) -> None:
+        """While a newer render is on its way the image shown is not current: dim it and say so."""
+        if busy != self.busy:
+            self.busy = busy
+            self.item.setOpacity(0.4 if busy else 1.0)
+            self.viewport().update()
+
+    def set_warning(self, text: str) -> None:
+        """A one-line banner over the top of the view (e.g. an input unlike the training data)."""
+        self.warning = text
+        self.setToolTip(text or "Wheel: zoom; drag: pan; double-click: fit to the view")
         self.viewport().update()
 
     def set_message(self, text: str) -> None:
@@ -64,7 +79,28 @@ class ImageView(QGraphicsView):
             self.fit()
 
     def drawForeground(self, painter, rect):
+        if self.warning and not self.message:
+            painter.save()
+            painter.resetTransform()
+            bar = self.viewport().rect()
+            bar.setHeight(painter.fontMetrics().height() * 2 + 8)
+            painter.fillRect(bar, QColor(255, 236, 160))
+            painter.setPen(QColor(90, 60, 0))
+            painter.drawText(bar.adjusted(6, 2, -6, -2), Qt.AlignLeft | Qt.AlignVCenter | Qt.TextWordWrap, self.warning)
+            painter.restore()
         text = self.message or (self.placeholder if self.item.pixmap().isNull() else "")
+        if self.busy and not self.message:
+            painter.save()
+            painter.resetTransform()
+            r = self.viewport().rect()
+            badge = r.adjusted(r.width() // 2 - 60, r.height() // 2 - 14, -(r.width() // 2 - 60), -(r.height() // 2 - 14))
+            painter.setOpacity(0.85)
+            painter.fillRect(badge, Qt.black)
+            painter.setOpacity(1.0)
+            painter.setPen(Qt.white)
+            painter.drawText(badge, Qt.AlignCenter, "rendering...")
+            painter.restore()
+            return
         if not text:
             return
         painter.save()

@@ -23,7 +23,7 @@ from trainer.config import ConfigError
 from trainer.data.attributes import DEFAULT_ATTRS, HAIR_COLOURS, AttributeDataset
 from trainer.data.folder import FolderDataset, class_names
 from trainer.data.synth import cached_dataset
-from trainer.losses import gan_loss, gradient_penalty, l1_loss
+from trainer.losses import gan_loss, gradient_penalty, l1_loss, total_variation_loss
 from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
 from trainer.nets import build
 from trainer.nets.init import init_weights
@@ -45,6 +45,11 @@ class StarGANConfig:
     lambda_gp: float = 10.0
     n_critic: int = 5
     init_type: str = "none"  # the reference keeps PyTorch's default initialisation
+    # Additions to the paper's losses, all off by default (the reference's behaviour):
+    attention: bool = False  # GANimation's attention mask: output = A * x + (1 - A) * C
+    lambda_mask: float = 0.0  # GANimation: mean(A) on the edit, so the mask cannot saturate to "keep all"
+    lambda_tv: float = 0.0  # GANimation: total variation of A (here its L1 form), a smooth mask
+    lambda_id: float = 0.0  # identity: |G(x, c_org) - x|, an edit to the labels x has changes nothing
 
 
 def exclusive_groups(attrs: list[str]) -> list[list[str]]:
@@ -104,6 +109,8 @@ class StarGAN(Method):
             raise ConfigError(f"data.image_size = {cfg.data.image_size}: must be a multiple of 4")
         if m.n_critic < 1:
             raise ConfigError("model.n_critic must be at least 1")
+        if (m.lambda_mask or m.lambda_tv) and not m.attention:
+            raise ConfigError("model.lambda_mask and model.lambda_tv weigh the attention mask: set model.attention = true")
         if m.second_root and not Path(m.second_root).expanduser().is_dir():
             raise ConfigError(f"model.second_root = {m.second_root!r}: no such folder")
 
@@ -129,7 +136,8 @@ class StarGAN(Method):
 
     def generator_args(self) -> dict:
         m = self.cfg.model
-        return {"conv_dim": m.g_conv_dim, "c_dim": self.label_dim, "repeat_num": m.g_repeat_num}
+        args = {"conv_dim": m.g_conv_dim, "c_dim": self.label_dim, "repeat_num": m.g_repeat_num}
+        return {**args, "attention": True} if m.attention else args
 
     def dataset(self, phase="train", log=print):
         d, m = self.cfg.data, self.cfg.model
@@ -192,9 +200,18 @@ class StarGAN(Method):
             src, cls = self.D(x_fake)
             losses["G_fake" + suffix] = gan_loss(m.gan_mode, src, True, for_discriminator=False)
             losses["G_cls" + suffix] = self._cls_loss(cls, **tgt)
+            mask = self.G.last_attention
             losses["G_rec" + suffix] = l1_loss(G(x_fake, c_org), x_real)
             loss_G = (losses["G_fake" + suffix] + m.lambda_rec * losses["G_rec" + suffix]
                       + m.lambda_cls * losses["G_cls" + suffix])
+            if m.attention and (m.lambda_mask or m.lambda_tv):
+                masks = torch.cat([mask, self.G.last_attention]).float()
+                losses["G_mask" + suffix] = masks.mean()
+                losses["G_tv" + suffix] = total_variation_loss(masks)
+                loss_G = loss_G + m.lambda_mask * losses["G_mask" + suffix] + m.lambda_tv * losses["G_tv" + suffix]
+            if m.lambda_id:
+                losses["G_id" + suffix] = l1_loss(G(x_real, c_org), x_real)
+                loss_G = loss_G + m.lambda_id * losses["G_id" + suffix]
         self.optimize("G", loss_G)
         set_requires_grad(self.D, True)
 

@@ -1,7 +1,9 @@
 """StarGAN's networks (Choi et al. 2018), module for module as yunjey/stargan builds them.
 
 The generator takes the target domain vector tiled over the image as extra input channels;
-its instance norm has affine parameters and tracks running statistics (which are not meant
+with ``attention`` it also predicts a one-channel attention mask A in [0, 1] and composes
+``A * x + (1 - A) * C`` from the input x and its colour output C (GANimation, Pumarola et al.
+2018), so pixels an edit does not concern can be kept exactly. Its instance norm has affine parameters and tracks running statistics (which are not meant
 for inference: the generator is never put in eval mode). The discriminator has a PatchGAN
 source head and a domain-classification head whose kernel covers the whole feature map.
 """
@@ -26,7 +28,12 @@ class ResidualBlock(nn.Module):
 
 
 class StarGenerator(nn.Module):
-    def __init__(self, conv_dim=64, c_dim=5, repeat_num=6):
+    """G(x, c): x (N, 3, H, W) in [-1, 1] with H, W multiples of 4, c (N, c_dim) domain labels in
+    [0, 1] -> (N, 3, H, W) in [-1, 1]. With ``attention`` (GANimation's attention mask) the
+    output is ``A * x + (1 - A) * C``; :attr:`last_attention` keeps A (N, 1, H, W) of the last
+    call for the attention loss. Without it the modules and keys are yunjey/stargan's."""
+
+    def __init__(self, conv_dim=64, c_dim=5, repeat_num=6, attention=False):
         super().__init__()
         layers = [nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False), _inorm(conv_dim),
                   nn.ReLU(inplace=True)]
@@ -42,10 +49,21 @@ class StarGenerator(nn.Module):
             dim //= 2
         layers += [nn.Conv2d(dim, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        self.attention = nn.Conv2d(dim, 1, kernel_size=7, stride=1, padding=3, bias=True) if attention else None
+        if attention:  # start near "keep the input": the mask opens where the losses ask for an edit
+            nn.init.constant_(self.attention.bias, 2.0)
+        self.last_attention = None
 
     def forward(self, x, c):
         c = c.to(x.dtype).view(c.size(0), c.size(1), 1, 1).expand(-1, -1, x.size(2), x.size(3))
-        return self.main(torch.cat([x, c], dim=1))
+        h = torch.cat([x, c], dim=1)
+        if self.attention is None:
+            return self.main(h)
+        h = self.main[:-2](h)
+        colour = torch.tanh(self.main[-2](h))
+        a = torch.sigmoid(self.attention(h))
+        self.last_attention = a
+        return a * x + (1 - a) * colour
 
 
 class StarDiscriminator(nn.Module):

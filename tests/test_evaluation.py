@@ -135,10 +135,11 @@ EXPECTED = {
                 "l1_to_photo", "object_accuracy", "object_accuracy_real", "objects_found", "extra_objects",
                 "evaluator_held_out_accuracy"},
     "stargan": {"n_faces", "n_edits", "accuracy", "accuracy_overall", "all_targets_accuracy", "face_rate",
-                "l1_to_counterfactual", "l1_input_to_counterfactual", "evaluator_held_out_accuracy"},
+                "l1_to_counterfactual", "l1_input_to_counterfactual", "l1_ratio_to_baseline", "no_change_l1",
+                "untouched_l1", "identity", "evaluator_held_out_accuracy"},
     "cyclegan": {"n", "AtoB", "BtoA", "evaluator_held_out_accuracy"},
     "stylegan": {"n", "psi", "fid", "fid_real_vs_real", "face_rate", "face_rate_real", "attributes",
-                 "attributes_real", "mixing", "evaluator_held_out_accuracy"},
+                 "attributes_real", "mixing", "noise", "evaluator_held_out_accuracy"},
     "srgan": {"n", "scale", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic", "psnr_gain"},
 }
 
@@ -148,7 +149,7 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
     from trainer.evaluation import evaluate
     model = getattr(tiny_models, {"srgan": "srresnet"}.get(method, method))(tmp_path / f"{method}.safetensors")
     extra = {"pairs": 3} if method == "stylegan" else {}
-    report = evaluate(model, n=4, progress=False, **extra)
+    report = evaluate(model, n=4, progress=False, picture=tmp_path / "picture.png", **extra)
     m = report["metrics"]
     assert set(m) == EXPECTED[method]
     numbers = [v for v in m.values() if isinstance(v, float)]
@@ -159,6 +160,50 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
         assert set(m["accuracy"]) == set(tiny_models.DOMAINS) and m["n_edits"] == 4 * len(tiny_models.DOMAINS)
     if method == "stylegan":
         assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style"}
+        assert set(m["noise"]) == {"pairs", "attributes_unchanged", "pixel_change"}
+        # the 3x3 mixing grid under its three styles, then six noise variations
+        assert Image.open(tmp_path / "picture.png").size == (6 * 32 + 5 * 2, 5 * 32 + 4 * 2)
+    if method == "stargan":
+        assert set(m["identity"]) == {"shift", "baseline", "kept", "tolerance"}
+        # 4 faces: the input, then each edit beside its ground truth
+        assert Image.open(tmp_path / "picture.png").size == (11 * 32 + 10 * 2, 4 * 32 + 3 * 2)
+
+
+def test_attribute_eval_scores_the_ground_truth_perfectly_and_doing_nothing_as_its_baseline(monkeypatch):
+    """The fidelity measures against known answers: a translator that returns each edit's own
+    counterfactual rendering scores zero everywhere; one that returns its input scores the
+    do-nothing baseline (ratio 1) and leaves the untouched pixels and the no-change edit at zero."""
+    from trainer.data.faces import render
+    from trainer.evaluation import attributes
+    seed_of, original = {}, attributes.procedural_items
+
+    def items(n, size, domains, seed=attributes.EVAL_SEED):
+        for k, (image, attrs, cf) in enumerate(original(n, size, domains, seed)):
+            seed_of[id(image)] = (seed + k, attrs)
+            yield image, attrs, cf
+    monkeypatch.setattr(attributes, "procedural_items", items)
+
+    class Fake:
+        image_size = 64
+        card = {"domains": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]}
+
+        def __init__(self, oracle):
+            self.oracle = oracle
+
+        def run_array(self, image, **labels):
+            seed, attrs = seed_of[id(image)]
+            if not self.oracle:
+                return np.asarray(image)
+            return np.asarray(render(seed, {**attrs, **labels}, 64))
+
+    truth = attributes.evaluate(Fake(True), n=6, progress=False)
+    assert truth["l1_to_counterfactual"] == 0.0 and truth["no_change_l1"] == 0.0
+    assert truth["untouched_l1"] < 1e-3  # untouched: pixels no edit moves by 2 / 255 or more
+    assert truth["identity"]["kept"] == 1.0 and truth["all_targets_accuracy"] >= 0.9
+    nothing = attributes.evaluate(Fake(False), n=6, progress=False)
+    assert nothing["l1_ratio_to_baseline"] == pytest.approx(1.0)
+    assert nothing["no_change_l1"] == 0.0 and nothing["untouched_l1"] == 0.0
+    assert nothing["accuracy_overall"] < 0.5  # nothing edited: the targets are not read
 
 
 def test_sketch_eval_scores_an_oracle_as_the_real_photos_and_a_blank_as_nothing(monkeypatch):

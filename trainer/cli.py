@@ -160,10 +160,14 @@ def cmd_demo(args) -> int:
 
 def cmd_eval(args) -> int:
     from trainer.evaluation import evaluate, format_report, save_report, write_into_card
-    report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress)
+    out = Path(args.output or f"eval-{Path(args.model).stem}.json")
+    picture = Path(args.picture) if args.picture else out.with_suffix(".png")
+    picture.unlink(missing_ok=True)
+    report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress,
+                      picture=picture)
     print(format_report(report))
-    out = save_report(report, args.output or f"eval-{Path(args.model).stem}.json")
-    print(f"wrote {out}")
+    out = save_report(report, out)
+    print(f"wrote {out}" + (f" and {picture}" if picture.is_file() else ""))
     if args.write_card:
         write_into_card(args.model, report)
         print(f"stored the metrics in {args.model}'s card")
@@ -248,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--n", type=int, help="test items (default per task: sketches 500, faces 200, "
                                           "unpaired 200, style 1000 samples, superres 100)")
     va.add_argument("-o", "--output", help="JSON report (default: eval-<model>.json)")
+    va.add_argument("--picture", metavar="PNG", help="where the task's picture goes (attributes: inputs, edits "
+                                                     "and their ground truth; style: mixing grid and noise); "
+                                                     "default: the report's name with .png")
     va.add_argument("--device", default="cpu")
     va.add_argument("--write-card", action="store_true", help="also store the metrics in the model file's card")
     va.add_argument("--no-progress", action="store_true")

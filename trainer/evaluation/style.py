@@ -9,6 +9,11 @@
   source seed's w and the rest the style seed's. ``coarse_follows_source``: how often the face's
   roll, width and height read closer to the source's than the style's; ``hair_follows_style``
   (pairs whose two hair colours differ) and ``skin_follows_style``: the same for the colours.
+- ``noise``: ``pairs`` seeds each drawn with two noise seeds; ``attributes_unchanged``: how often
+  the evaluator's hair colour and four attributes all read the same (noise must change stochastic
+  detail only), ``pixel_change`` the mean L1 between the two (0..1 units).
+With ``picture`` a PNG is written: the 3x3 mixing grid at the coarse crossover (top row: the
+style seeds, left column: the source seeds), then a row of one seed under six noise seeds.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import numpy as np
 from trainer.evaluation import EvaluationError, bar
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, HAIR_CLASSES
-from trainer.metrics import frechet_distance
+from trainer.metrics import frechet_distance, mean_l1
 
 COARSE = ("roll", "width", "height")
 
@@ -39,13 +44,27 @@ def coarse_crossover(translator, coarse_px: int = 8) -> int:
     return next((i for i, r in enumerate(res) if r > coarse_px), len(res))
 
 
-def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pairs=200, psi=1.0, **_):
+def mixing_picture(translator, crossover: int, psi: float = 1.0):
+    """The 3x3 style-mixing grid with its sources and styles, and a row of noise variations."""
+    from trainer.evaluation.attributes import picture_rows
+    sources, styles = [EVAL_SEED + 2 * k for k in range(3)], [EVAL_SEED + 2 * k + 1 for k in range(3)]
+    blank = np.full_like(translator.run_array(seed=sources[0], psi=psi), 255)
+    rows = [[blank] + [translator.run_array(seed=t, psi=psi) for t in styles]]
+    for s in sources:
+        rows.append([translator.run_array(seed=s, psi=psi)]
+                    + [translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi) for t in styles])
+    rows.append([translator.run_array(seed=sources[0], psi=psi, noise_seed=k) for k in range(6)])
+    return picture_rows(rows)
+
+
+def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pairs=200, psi=1.0, picture=None,
+             **_):
     if data is not None:
         raise EvaluationError("style evaluation compares with procedural faces; --data is not used")
     n = n or 1000
     size = translator.image_size
     ev = Evaluator.load(evaluator)
-    b = bar(n + 3 * pairs, "style", progress)
+    b = bar(n + 5 * pairs, "style", progress)
     samples = []
     for k in range(n):
         samples.append(translator.run_array(seed=EVAL_SEED + k, psi=psi, noise_seed=k))
@@ -60,7 +79,15 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pa
         sty.append(translator.run_array(seed=t, psi=psi))
         mix.append(translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi))
         b.update(3)
+    noisy = []
+    for k in range(pairs):
+        noisy.append([translator.run_array(seed=EVAL_SEED + k, psi=psi, noise_seed=j) for j in (1, 2)])
+        b.update(2)
     b.close()
+    if picture:
+        mixing_picture(translator, crossover, psi).save(picture)
+    p_n1, p_n2 = ev.predict([a for a, _ in noisy]), ev.predict([b_ for _, b_ in noisy])
+    same = np.all([p_n1[h] == p_n2[h] for h in ("hair", *FACE_BINARY)], 0)
     pred_s, feat_s = ev.predict(samples, with_features=True)
     pred_r, feat_r = ev.predict(real, with_features=True)
     p_src, p_sty, p_mix = ev.predict(src), ev.predict(sty), ev.predict(mix)
@@ -79,4 +106,6 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pa
                        "hair_follows_style": float(np.mean(p_mix["hair"][differ] == p_sty["hair"][differ]))
                        if differ.any() else float("nan"),
                        "skin_follows_style": float(closer("skin", p_sty, p_src).mean())},
+            "noise": {"pairs": pairs, "attributes_unchanged": float(same.mean()),
+                      "pixel_change": float(np.mean([mean_l1(a, b_) for a, b_ in noisy]))},
             "evaluator_held_out_accuracy": ev.accuracy}

@@ -7,6 +7,11 @@ Eyeglasses, Smiling, and optionally an expression (RaFD-style classes). Every ra
 is drawn from the identity seed before the attributes are looked at, so rendering the same
 identity with other attributes changes only what those attributes draw: that rendering is
 the ground truth of an attribute edit.
+
+Stochastic detail (skin pores, freckles on some faces, hair strands) comes from a random stream of
+its own, ``detail_seed`` (by default the identity seed): the same identity and attributes can be
+rendered with other detail, which changes nothing an attribute or the face's geometry describes.
+That is what StyleGAN's noise inputs should learn to control (Karras et al. 2019, section 3.2).
 """
 from __future__ import annotations
 
@@ -119,8 +124,61 @@ def normalise(attrs: dict) -> dict:
     return out
 
 
-def render(identity_seed: int, attributes: dict | None = None, size: int = 64, expression: str | None = None):
-    """Render identity ``identity_seed`` with ``attributes`` (dict of name -> bool) as an RGB image."""
+FRECKLED = 0.35  # the share of identities with freckles
+
+
+def _detail(layer: Image.Image, skin: tuple, hair: tuple, identity_seed: int, detail_seed: int,
+            box: tuple, R: int) -> None:
+    """Pores on the skin, freckles over the cheeks and nose (some identities) and hair strands,
+    drawn in place on ``layer`` (RGBA, before rotation) and only over pixels of exactly the skin or
+    hair colour. Where freckles go and every pore and strand follow ``detail_seed``; whether a face
+    has freckles, and how many, is part of the identity (a stream of its own, so the identity's
+    other draws are unchanged)."""
+    cx, cy, a, b = box
+    has_freckles = random.Random(identity_seed * 7919 + 17).random() < FRECKLED
+    count = random.Random(identity_seed * 7919 + 29).randint(14, 30)
+    rng = np.random.default_rng(detail_seed + 0x51DE)
+    px = np.asarray(layer).copy()
+    rgb = px[..., :3].astype(np.int16)
+    skin_mask = np.all(rgb == np.asarray(skin, np.int16), -1) & (px[..., 3] > 0)
+    hair_mask = np.all(rgb == np.asarray(hair, np.int16), -1) & (px[..., 3] > 0)
+    out = px[..., :3].astype(np.float32)
+    # pores: fine multiplicative grain on the skin
+    grain = np.asarray(Image.fromarray((rng.random((R, R)) * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(R * 0.003)), np.float32) / 255 - 0.5
+    out[skin_mask] *= (1 + 0.22 * grain[skin_mask])[:, None]
+    marks = Image.new("L", (R, R), 0)
+    d = ImageDraw.Draw(marks)
+    if has_freckles:  # over the cheeks and the bridge of the nose
+        for _ in range(count):
+            x = cx + rng.uniform(-0.75, 0.75) * a
+            y = cy + rng.uniform(-0.05, 0.3) * b
+            r = R * rng.uniform(0.005, 0.009)
+            d.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.uniform(120, 200)))
+    freckle = np.asarray(marks, np.float32)[..., None] / 255 * skin_mask[..., None]
+    out = out * (1 - 0.45 * freckle)
+    strands = Image.new("L", (R, R), 0)
+    d = ImageDraw.Draw(strands)
+    for _ in range(60):  # hair strands: thin curved lines, darker or lighter than the hair
+        x0, y0 = cx + rng.uniform(-1.2, 1.2) * a, cy + rng.uniform(-1.3, 0.9) * b
+        dx, dy = rng.normal(0, 0.12) * a, rng.uniform(0.15, 0.4) * b
+        d.line([(x0, y0), (x0 + dx * 0.5 + rng.normal(0, 0.03) * a, y0 + dy * 0.5), (x0 + dx, y0 + dy)],
+               fill=int(rng.choice([70, 255])), width=1)
+    s_arr = np.asarray(strands, np.float32) / 255
+    lighter = s_arr > 0.6
+    touched = (s_arr > 0) & hair_mask
+    light, dark = touched & lighter, touched & ~lighter
+    out[light] = out[light] * 1.1 + 28  # visible on black hair too
+    out[dark] *= 0.75
+    px[..., :3] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    layer.paste(Image.fromarray(px, "RGBA"))
+
+
+def render(identity_seed: int, attributes: dict | None = None, size: int = 64, expression: str | None = None,
+           detail_seed: int | None = None):
+    """Render identity ``identity_seed`` with ``attributes`` (dict of name -> bool) as an RGB image
+    of ``size`` x ``size``; ``detail_seed`` (default: the identity seed) draws the stochastic
+    detail. Raises ValueError for unknown attributes, two hair colours or an unknown expression."""
     ident = Identity.draw(identity_seed)
     attrs = normalise(attributes if attributes is not None else draw_attributes(identity_seed))
     if expression is None:
@@ -252,6 +310,7 @@ def render(identity_seed: int, attributes: dict | None = None, size: int = 64, e
             d.line([(x0 + s * gr, ey - gr * 0.3), (cx + s * a, ey - gr * 0.2)], fill=frame, width=gw)
         d.line([(fx - ex + gr, ey - gr * 0.2), (fx + ex - gr, ey - gr * 0.2)], fill=frame, width=gw)
 
+    _detail(layer, skin, hair, identity_seed, identity_seed if detail_seed is None else detail_seed, (cx, cy, a, b), R)
     layer = layer.rotate(ident.roll, resample=Image.BICUBIC, center=(cx, cy))
     canvas.paste(layer, mask=layer.getchannel("A"))
     return canvas.resize((size, size), Image.LANCZOS)

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("GAN Studio", "GAN Studio")
         self.setWindowTitle("GAN Studio")
         self.confirm_imports = True
+        self.last_error = ""
         self.worker = InferenceWorker(self.settings.value("device", "auto"),
                                       int(self.settings.value("threads", DEFAULT_THREADS)))
         self.entries: list[library.ModelEntry] = []
@@ -293,15 +294,13 @@ class MainWindow(QMainWindow):
 
     # -- images
     def open_image(self, path) -> bool:
-        try:
-            ok = self.page().open_image(path)
-        except (ValueError, OSError) as e:
-            self.error(f"Cannot open {Path(path).name}", str(e))
-            return False
-        if ok:
-            self.remember(path)
-        else:
-            self.show_status(f"The {self.page().title} page does not open images")
+        """Open ``path`` on the current page, decoded off the UI thread; False if the page takes
+        no images. A broken file is reported when its decoding fails (:attr:`last_error`)."""
+        page = self.page()
+        ok = page.open_async(path, on_done=lambda: self.remember(path),
+                             on_failed=lambda message: self.error(f"Cannot open {Path(path).name}", message))
+        if not ok:
+            self.show_status(f"The {page.title} page does not open images")
         return ok
 
     def open_image_dialog(self):
@@ -446,6 +445,14 @@ def wait_for_renders(app, window, page, timeout=30.0) -> None:
         time.sleep(0.01)
 
 
+def keep_every_pointer_event() -> None:
+    """No merging of mouse moves and tablet events that queue up while the UI thread is busy (a
+    render being shown, a repaint): the sketch canvas draws through every point the pointer passed
+    (GitHub issue 31). Called before the QApplication exists, as Qt asks of application attributes."""
+    QApplication.setAttribute(Qt.AA_CompressHighFrequencyEvents, False)
+    QApplication.setAttribute(Qt.AA_CompressTabletEvents, False)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="gan-studio", description="GAN Studio: draw, translate, edit, mix styles")
     p.add_argument("--screenshot", metavar="FILE", help="render a page offscreen to a PNG and exit")
@@ -462,6 +469,7 @@ def main(argv=None) -> int:
     problem = platform_problem()
     if problem:  # said before Qt tries; Qt still tries, in case a library sits where this did not look
         print(f"gan-studio: {problem}", file=sys.stderr, flush=True)
+    keep_every_pointer_event()
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("GAN Studio")
     app.setOrganizationName("GAN Studio")
@@ -479,7 +487,14 @@ def main(argv=None) -> int:
             return 2
         window.tabs.setCurrentWidget(window.pages[args.page])
     if args.image:
-        window.open_image(args.image)
+        if args.screenshot:  # the picture must show it: open it now
+            try:
+                window.page().open_image(args.image)
+            except (ValueError, OSError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+        else:
+            window.open_image(args.image)
     if args.run:
         window.train_page.open_run(args.run)
     window.show()

@@ -2,11 +2,11 @@
 of its own, so a crash or an out-of-memory never takes the studio down and a job may outlive the
 studio. The run directory is the truth (status.json, metrics.jsonl, job.log). Stop sends SIGTERM
 (the job checkpoints and exits) and kills after a grace period; jobs started by another studio,
-a terminal or torchrun are stopped through the pid in their status.json."""
+a terminal or torchrun are stopped through the pid in their status.json. A stop reaches the job's
+whole process group (its data-loader workers, the process pool making a dataset) when it leads one."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import socket
@@ -20,10 +20,10 @@ GRACE_MS = 30_000
 
 
 def read_status(run_dir) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """The job's status.json as a dict; a damaged one gives what can be read of it (a line that
+    is not UTF-8 is skipped), else {} (never an exception)."""
+    from trainer.rundir import read_json_file
+    return read_json_file(Path(run_dir) / "status.json")
 
 
 def pid_alive(pid) -> bool:
@@ -47,6 +47,37 @@ def run_state(run_dir) -> str:
     return state
 
 
+def run_total_steps(run_dir) -> int | None:
+    """The total a run trains to: its status (what the job runs to now), else its config.toml
+    (written before the status), else None (nothing on disk yet)."""
+    total = read_status(run_dir).get("total_steps")
+    if isinstance(total, int) and total > 0:
+        return total
+    try:
+        from trainer.config import read_toml
+        total = read_toml(Path(run_dir) / "config.toml").get("train", {}).get("steps")
+    except (OSError, ValueError):
+        return None
+    return total if isinstance(total, int) and total > 0 else None
+
+
+def checkpoint_step(run_dir) -> int:
+    """The step of the run's latest complete checkpoint (where a resume starts), 0 if none."""
+    from trainer.rundir import RunDir
+    found = RunDir(run_dir).latest_checkpoint()
+    return found[0] if found else 0
+
+
+def data_stage(status: dict) -> tuple[int, int] | None:
+    """(done, total) while the job makes its procedural dataset (status ``stage`` "dataset"), else None."""
+    if status.get("stage") != "dataset":
+        return None
+    done, total = status.get("stage_done"), status.get("stage_total")
+    if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
+        return None
+    return max(0, min(done, total)), total
+
+
 def log_tail(run_dir, n: int = 20) -> list[str]:
     """The last lines of the job's output (``job.log`` in its run directory)."""
     try:
@@ -67,6 +98,7 @@ class JobManager(QObject):
         self.pids: dict[str, int] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.kill_timers: dict[str, QTimer] = {}
+        self.stop_groups: dict[str, int] = {}  # the process group of a job being stopped
         self.poll = QTimer(self, interval=500)
         self.poll.timeout.connect(self._poll)
         self.poll.start()
@@ -78,6 +110,15 @@ class JobManager(QObject):
         return self._launch(run_dir, args)
 
     def resume(self, run_dir, total_steps: int | None = None) -> int:
+        """Continue the run from its latest checkpoint to ``total_steps``, or (None) to the total it
+        was configured with. A total the run has already reached is refused (ValueError): the job
+        would end at once, "finished" at a step past its total."""
+        name = Path(run_dir).name
+        reached = checkpoint_step(run_dir)
+        total = int(total_steps) if total_steps else run_total_steps(run_dir)
+        if total is not None and (total < reached or (total == reached and run_state(run_dir) == "finished")):
+            raise ValueError(f"{name} is at step {reached}: resuming to a total of {total} steps would train "
+                             f"nothing; give a total above {reached}")
         args = ["resume", str(run_dir), "--no-progress"]
         if total_steps:
             args += ["--set", f"train.steps={int(total_steps)}"]
@@ -113,6 +154,9 @@ class JobManager(QObject):
                 timer = self.kill_timers.pop(key, None)
                 if timer:
                     timer.stop()
+                group = self.stop_groups.pop(key, None)
+                if group is not None:  # the job is gone: nothing of its group may outlive it
+                    _signal(pid, group, signal.SIGKILL)
                 self.changed.emit(key)
 
     def pid(self, run_dir) -> int | None:
@@ -136,22 +180,52 @@ class JobManager(QObject):
             return "crashed"
         return state
 
+    def process_group(self, run_dir, pid: int) -> int | None:
+        """The process group to signal for a job: the job's own (it and its helpers: data-loader
+        workers, the process pool making a dataset) when the job leads one, as the jobs started
+        here do (``start_new_session``); None for a pid to signal alone (a rank of torchrun, a job
+        in this studio's own group)."""
+        if os.name != "posix":
+            return None
+        proc = self.procs.get(str(run_dir))
+        if proc is not None and proc.pid == pid:
+            return pid
+        try:
+            group = os.getpgid(pid)
+        except OSError:
+            return None
+        return group if group == pid and group != os.getpgrp() else None
+
     def stop(self, run_dir, grace_ms: int = GRACE_MS) -> bool:
-        """SIGTERM (the job checkpoints and exits), SIGKILL if still alive after ``grace_ms``."""
+        """SIGTERM to the job's whole process group (the job checkpoints and exits; its helper
+        processes end with it), SIGKILL to what is left of the group after ``grace_ms``."""
         pid = self.pid(run_dir)
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
+        group = self.process_group(run_dir, pid)
+        _signal(pid, group, signal.SIGTERM)
         timer = QTimer(self, singleShot=True)
-        timer.timeout.connect(functools.partial(_kill, pid))
+        timer.timeout.connect(functools.partial(_kill, pid, group))
         timer.start(grace_ms)
         self.kill_timers[str(run_dir)] = timer
+        if group is not None:
+            self.stop_groups[str(run_dir)] = group
         return True
 
     def running(self) -> list[str]:
         return [k for k in self.pids if self.is_running(k)]
 
 
-def _kill(pid: int) -> None:
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+def _signal(pid: int, group: int | None, sig) -> None:
+    try:
+        if group is not None:
+            os.killpg(group, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill(pid: int, group: int | None = None) -> None:
+    if group is not None or pid_alive(pid):
+        _signal(pid, group, signal.SIGKILL)

@@ -1,5 +1,8 @@
 """Where model files come from: the bundled ``assets/models/``, the user's models folder and
-opened run directories. Cards are read from the file header only (nothing is unpickled)."""
+opened run directories. Cards are read from the file header only (nothing is unpickled) and
+validated as data (:func:`trainer.modelfile.check_card`); a file that is not a usable model is
+listed as unreadable with the reason, never fatal. Card text is shown as plain text: Qt never
+takes it for markup (see :func:`plain_text`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,15 +16,29 @@ PAGE_OF_TASK = {"sketch2photo": "sketch", "photo2photo": "photo", "superres": "p
                 "attributes": "attributes", "style": "style", "sample": "style"}
 
 
+def plain_text(text: str) -> str:
+    """``text`` as Qt shows it literally in a label or a tooltip: Qt takes a text for rich text
+    when a tag (or "&lt;") comes before its first line break (``Qt::mightBeRichText``), so a "<" or
+    "&" in the first line is replaced by a look-alike ("‹", "＆"); nothing is ever markup."""
+    first, sep, rest = str(text).partition("\n")
+    return first.replace("<", "\u2039").replace("&", "\uff06") + sep + rest
+
+
 @dataclass
 class ModelEntry:
     path: Path
     card: dict
     source: str  # bundled, user, run, opened
+    error: str = ""  # why the file is not a usable model (listed as unreadable)
+
+    @property
+    def unreadable(self) -> bool:
+        return bool(self.error)
 
     @property
     def task(self) -> str:
-        return self.card.get("task", "")
+        task = self.card.get("task", "")
+        return task if isinstance(task, str) else ""
 
     @property
     def page(self) -> str:
@@ -30,16 +47,30 @@ class ModelEntry:
     @property
     def method(self) -> str:
         """The method as a user knows it: a pix2pix generator with a latent code is BicycleGAN."""
+        if self.unreadable:
+            return "unreadable"
         m = self.card.get("method", "?")
-        nz = (self.card.get("nets", {}).get("G", {}).get("args") or {}).get("nz") or 0
-        return "bicyclegan" if m == "pix2pix" and nz > 0 else m
+        nets = self.card.get("nets")
+        g = nets.get("G") if isinstance(nets, dict) else None
+        args = g.get("args") if isinstance(g, dict) else None
+        nz = args.get("nz") if isinstance(args, dict) else 0
+        return "bicyclegan" if m == "pix2pix" and isinstance(nz, int) and nz > 0 else str(m)
 
     @property
     def name(self) -> str:
         return self.path.parent.name if self.path.name == "model.safetensors" else self.path.stem
 
     def summary(self) -> str:
-        """The card in a few lines: method, task, size, domains, training, metrics."""
+        """The card in a few lines: method, task, size, domains, training, metrics; plain text
+        (:func:`plain_text`), whatever the card holds."""
+        if self.unreadable:
+            return plain_text(f"unreadable: {self.error}\n{self.path}")
+        try:
+            return plain_text(self._summary())
+        except (AttributeError, TypeError, ValueError, KeyError) as e:  # a card odd beyond its checks
+            return plain_text(f"{self.method} · {self.task or '?'}\n(card not shown: {e})\n{self.path}")
+
+    def _summary(self) -> str:
         from trainer.modelfile import flatten
         c = self.card
         t = c.get("training", {})
@@ -77,6 +108,8 @@ def read_entry(path, source: str) -> ModelEntry:
 
 
 def scan(folder, source: str, log=None) -> list[ModelEntry]:
+    """The model files under ``folder``; one that cannot be read (not a model file, a damaged or
+    hostile card) is listed as unreadable, with the reason in its summary."""
     folder = Path(folder)
     out = []
     if not folder.is_dir():
@@ -86,7 +119,8 @@ def scan(folder, source: str, log=None) -> list[ModelEntry]:
             continue
         try:
             out.append(read_entry(p, source))
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, RecursionError) as e:
+            out.append(ModelEntry(p, {}, source, error=str(e) or type(e).__name__))
             if log:
-                log(f"skipped {p}: {e}")
+                log(f"unreadable {p}: {e}")
     return out

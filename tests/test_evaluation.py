@@ -212,7 +212,7 @@ def test_sketch_eval_scores_an_oracle_as_the_real_photos_and_a_blank_as_nothing(
     from trainer.evaluation import sketch
     items = list(sketch.procedural_items(24, 64))
     photo_of = {id(s): np.asarray(p.convert("RGB")) for s, p, _ in items}
-    monkeypatch.setattr(sketch, "procedural_items", lambda n, size: iter(items[:n]))
+    monkeypatch.setattr(sketch, "procedural_items", lambda n, size, **_: iter(items[:n]))
 
     class Fake:
         image_size = 64

@@ -1,7 +1,6 @@
 """The bundled sketch2photo on sketches drawn by hand: mouse strokes on the studio's canvas
 (press, moves with the button held, release), scored by the sketches evaluator. Not dataset
 sketches: our own lines, widths and proportions, the way a newcomer draws."""
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from conftest import USER_SKETCHES  # noqa: E402
+from drawings import DRAWINGS  # noqa: E402
 from studio.app import MainWindow  # noqa: E402
 from studio.library import BUNDLED  # noqa: E402
 from trainer.evaluators import Evaluator  # noqa: E402
@@ -26,18 +26,6 @@ REAL_SATURATION = 0.367
 SEEDS = 8  # the bundled model is BicycleGAN: each seed is one colouring of the same sketch
 
 
-def circle(cx, cy, r, n=40):
-    return [(cx + r * math.cos(2 * math.pi * k / n), cy + r * math.sin(2 * math.pi * k / n)) for k in range(n + 1)]
-
-
-DRAWINGS = {  # strokes in canvas fractions, as a person would draw them
-    "ball": [circle(0.5, 0.47, 0.25), [(0.08, 0.73), (0.92, 0.73)]],
-    "box": [[(0.3, 0.4), (0.62, 0.4), (0.62, 0.78), (0.3, 0.78), (0.3, 0.4)],
-            [(0.3, 0.4), (0.42, 0.28), (0.74, 0.28), (0.62, 0.4)],
-            [(0.74, 0.28), (0.74, 0.66), (0.62, 0.78)]],
-    "pyramid": [[(0.22, 0.78), (0.55, 0.16), (0.85, 0.72), (0.62, 0.84), (0.22, 0.78)],
-                [(0.55, 0.16), (0.62, 0.84)]],
-}
 
 
 def mouse(canvas, kind, pos, buttons):
@@ -121,3 +109,115 @@ def test_reference_user_sketches(evaluator):
     # drawn, a thin handle: the one seed missed paints a box; the ngf-32 model: 10 of 16, pix2pix: 0)
     assert all(found[k] >= SEEDS - 1 for k in ("ball", "box", "pyramid")), found
     assert found["mug"] >= SEEDS - 2, found
+
+
+# -- GitHub issue 31: any brush, every pointer event, output at the canvas's size
+
+@pytest.mark.parametrize("brush, kind", [(1, "ball"), (1, "box"), (1, "pyramid"), (2, "ball"), (4, "box"),
+                                         (8, "pyramid"), (16, "ball")])
+def test_any_brush_size_gives_the_drawn_object(qtbot, sketch_page, evaluator, brush, kind):
+    """The page sends the canvas as drawn (512 px) and the engine brings the lines to the training
+    width: a 1 px brush draws the same object as a thick one (without it the 1 px drawings gave
+    no object at all: tests/test_strokes.py)."""
+    page = sketch_page
+    page.canvas.clear()
+    page.canvas.set_brush(brush)
+    draw_with_mouse(qtbot, page.canvas, DRAWINGS[kind])
+    req = page.request()
+    assert req.image.shape == (512, 512, 3) and req.controls["output_size"] == "model"
+    assert req.controls["strokes"] is True  # the panel's "Stroke normalisation", on by default
+    outs = []
+    for seed in range(4):
+        n = page.render_count
+        page.panel.set_values({"seed": seed})
+        if seed == 0:
+            page.refresh()
+        qtbot.waitUntil(lambda: page.render_count > n and page.settled(), timeout=30000)
+        assert page.output.shape == (128, 128, 3)
+        outs.append(page.output)
+    counts = evaluator.predict(outs)
+    found = [{k: int(counts[f"count_{k}"][i]) for k in KINDS} for i in range(4)]
+    assert sum(f[kind] == 1 and sum(f.values()) == 1 for f in found) >= 3, found
+
+
+def test_canvas_keeps_every_pointer_event_while_the_ui_thread_is_busy(qtbot, sketch_page):
+    """Mouse moves queued while the UI thread is busy (a render running, a photo being shown) are
+    all drawn: each corner of a fine zigzag lies on the line, none is cut off by a merged event."""
+    from studio.app import keep_every_pointer_event
+    keep_every_pointer_event()  # what main() does before the QApplication exists
+    assert not QApplication.testAttribute(Qt.AA_CompressHighFrequencyEvents)
+    assert not QApplication.testAttribute(Qt.AA_CompressTabletEvents)
+    import time
+    page, canvas = sketch_page, sketch_page.canvas
+    canvas.clear()
+    canvas.set_brush(2)
+    r = canvas.target_rect()
+    # 160 corners 2.5 image px apart along x, alternating 24 image px up and down: a dropped corner
+    # would be drawn straight past, its nearest line 5 px away
+    k = r.width() / canvas.image.width()
+    pts = [QPointF(r.x() + (50 + 2.5 * i) * k, r.y() + (250 + (12 if i % 2 else -12)) * k) for i in range(160)]
+
+    def post(kind, pos, buttons):
+        button = Qt.LeftButton if kind != QEvent.MouseMove else Qt.NoButton
+        QApplication.postEvent(canvas, QMouseEvent(kind, pos, canvas.mapToGlobal(pos), button, buttons,
+                                                   Qt.NoModifier))
+
+    post(QEvent.MouseButtonPress, pts[0], Qt.LeftButton)
+    for i, p in enumerate(pts[1:], 1):
+        post(QEvent.MouseMove, p, Qt.LeftButton)
+        if i % 50 == 0:
+            page.refresh()  # a render runs in its lane meanwhile
+            time.sleep(0.1)  # and the UI thread is busy: the events queue up
+    post(QEvent.MouseButtonRelease, pts[-1], Qt.NoButton)
+    n = page.render_count
+    qtbot.waitUntil(lambda: not canvas.in_stroke and page.render_count > n and page.settled(), timeout=30000)
+    a = canvas.to_array().min(axis=2)
+    missed = []
+    for p in pts:
+        q = canvas.to_image(p)
+        x, y = int(round(q.x())), int(round(q.y()))
+        if a[y - 1:y + 2, x - 1:x + 2].min() > 100:  # no dark pixel at the point
+            missed.append((x, y))
+    assert not missed, f"{len(missed)} of {len(pts)} points not drawn, e.g. {missed[:5]}"
+
+
+def test_save_output_writes_the_canvas_size_with_super_resolution(qtbot, sketch_page, tmp_path, monkeypatch):
+    """File > Save output: the 128 px photo at the canvas's 512 px, upscaled x4 by the bundled
+    super-resolution model (off the UI thread), and the status bar says so."""
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+    page = sketch_page
+    window = page.window()
+    assert page.output is not None and page.output.shape == (128, 128, 3)
+    assert "super-resolution model superres-x4" in page.save_photo.toolTip()
+    path = tmp_path / "photo.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(path), "")))
+    window.save_output_dialog()
+    qtbot.waitUntil(lambda: path.is_file() and "super-resolution" in window.statusBar().currentMessage(),
+                    timeout=60000)
+    saved = Image.open(path)
+    assert saved.size == (512, 512)
+    message = window.statusBar().currentMessage()
+    assert "512x512" in message and "superres-x4" in message, message
+    lanczos = Image.fromarray(page.output).resize((512, 512), Image.LANCZOS)
+    assert np.abs(np.asarray(saved.convert("RGB"), int) - np.asarray(lanczos, int)).mean() > 1  # not resampled
+    # a second save of the same photo reuses the upscale at once
+    again = tmp_path / "again.png"
+    page.save_output(again)
+    assert Image.open(again).size == (512, 512) and "superres-x4" in page.last_save
+
+
+def test_save_output_without_super_resolution_resamples_and_says_so(qtbot, sketch_page, tmp_path, monkeypatch):
+    from PIL import Image
+    page = sketch_page
+    monkeypatch.setattr(page, "superres_model", lambda: None)
+    assert "LANCZOS" in page.save_note()
+    messages = []
+    page.status.connect(messages.append)
+    path = tmp_path / "photo.png"
+    page.save_output(path)
+    assert Image.open(path).size == (512, 512)
+    expected = Image.fromarray(page.output).resize((512, 512), Image.LANCZOS)
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(expected))
+    qtbot.waitUntil(lambda: bool(messages), timeout=5000)
+    assert "512x512" in messages[-1] and "LANCZOS" in messages[-1], messages

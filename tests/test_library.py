@@ -37,3 +37,44 @@ def test_summary_says_where_the_latent_codes_are_drawn_from():
                         "bundled").summary()
     assert "codes:" not in plain
     assert "codes: a Gaussian fitted to 2000 training photos' codes" in fitted.splitlines()
+
+
+def _card_file(path, card_json: str):
+    import torch
+    from safetensors.torch import save_file
+    save_file({"G.w": torch.zeros(2)}, str(path), metadata={"gan_studio": card_json})
+    return path
+
+
+def test_an_unreadable_file_in_the_models_folder_is_listed_never_fatal(tmp_path):
+    from studio.library import scan
+    from tiny_models import pix2pix
+    pix2pix(tmp_path / "good.safetensors")
+    _card_file(tmp_path / "list.safetensors", "[1, 2, 3]")
+    _card_file(tmp_path / "huge.safetensors", '{"method": "pix2pix", "task": "sketch2photo", "image_size": 100000}')
+    (tmp_path / "text.safetensors").write_text("hello")
+    logged = []
+    entries = {e.name: e for e in scan(tmp_path, "user", log=logged.append)}
+    assert set(entries) == {"good", "list", "huge", "text"}
+    assert not entries["good"].unreadable and entries["good"].method == "pix2pix"
+    for name, words in (("list", "JSON list"), ("huge", "image_size"), ("text", "not a model file")):
+        e = entries[name]
+        assert e.unreadable and e.method == "unreadable" and words in e.error
+        assert e.summary().startswith("unreadable: ") and words in e.summary()
+        assert e.page in ("photo",)  # a page that shows the reason when chosen, never a crash
+    assert len(logged) == 3
+
+
+def test_card_text_is_shown_as_plain_text_never_markup():
+    from PySide6.QtGui import Qt
+
+    from studio.library import plain_text
+    hostile = {"method": "<img src='http://example.com/x.png'>", "task": "<b>bold</b> &lt;",
+               "image_size": 64, "training": {"preset": "<a href='x'>click</a>", "steps": 1}}
+    text = ModelEntry(Path("m.safetensors"), hostile, "user").summary()
+    assert not Qt.mightBeRichText(text)
+    assert "click" in text and "bold" in text
+    assert not Qt.mightBeRichText(plain_text("<b>x</b>\nsecond line"))
+    assert plain_text("plain\n<b>later lines stay as they are</b>").endswith("<b>later lines stay as they are</b>")
+    odd = ModelEntry(Path("m.safetensors"), {"method": "pix2pix", "training": [1, 2]}, "user").summary()
+    assert "pix2pix" in odd  # a card odd beyond the checks: still a summary

@@ -35,7 +35,7 @@ def test_export_round_trip(trained, tmp_path):
         assert torch.equal(tensors[f"G.{k}"], v.cpu())
     translator = inference.load(rd / "model.safetensors")
     image = Image.open(next(rd.glob("samples/*.png"))).convert("RGB").crop((0, 0, 32, 32))
-    out = translator.run(image, mode="deterministic")
+    out = translator.run(image, mode="deterministic", strokes=False)  # the network alone, no stroke normalisation
     G = method.G.cpu()
     set_norm_mode(G, "deterministic")
     with torch.no_grad():
@@ -279,3 +279,91 @@ def test_truncated_model_file_is_a_clear_error(trained, tmp_path):
         (tmp_path / "cut.safetensors").write_bytes(data[:cut])
         with pytest.raises(ModelFileError, match=words):
             inference.load(tmp_path / "cut.safetensors")
+
+
+def test_controls_refuse_nan_inf_out_of_range_and_unknown_with_the_allowed_values(tmp_path):
+    """GitHub issue 28, item 6: no black image for psi=nan; the message gives the range."""
+    import math
+
+    import tiny_models
+    from trainer.inference import ControlError
+    t = inference.load(tiny_models.stylegan(tmp_path / "s.safetensors"))
+    n = t.G.n_latent
+    for bad, words in (({"psi": math.nan}, r"psi = nan: not a finite number; allowed: a number from 0 to 1"),
+                       ({"psi": -0.01}, r"out of range; allowed: a number from 0 to 1"),
+                       ({"noise_strength": math.inf}, r"noise_strength = inf: not a finite number"),
+                       ({"noise_strength": "loud"}, r"not a number; allowed: a number from 0 to 2"),
+                       ({"seed": 2 ** 31}, r"seed = 2147483648: out of range; allowed: a whole number from 0 to "
+                                           r"2147483647"),
+                       ({"noise_seed": -5}, r"noise_seed = -5: out of range"),
+                       ({"seed": True}, r"seed = True: not a number"),
+                       ({"crossover": n + 1}, rf"crossover = {n + 1}: out of range; allowed: a whole number from 0 "
+                                              rf"to {n}"),
+                       ({"style_layers": f"0,{n}"}, rf"style_layers = '0,{n}': no such layer; allowed: comma-separated "
+                                                    rf"layer numbers from 0 to {n - 1}"),
+                       ({"truncation": 0.5}, r"unknown control truncation; this model has seed")):
+        with pytest.raises(ControlError, match=words):
+            t.run_array(**bad)
+        assert issubclass(ControlError, ValueError)
+    # the bounds themselves, integral floats (a slider's 3.0) and numeric strings are fine
+    assert t.check_controls({"psi": 1, "noise_strength": 0.0, "seed": 2 ** 31 - 1, "crossover": 3.0})["crossover"] == 3
+    assert t.check_controls({"psi": "0.5"})["psi"] == 0.5
+    assert t.run_array(seed=2 ** 31 - 1, psi=0.0).shape == (32, 32, 3)
+    with pytest.raises(ControlError, match="psi = nan"):
+        t.interpolate(1, 2, frames=3, psi=math.nan)
+    with pytest.raises(ControlError, match="frames = 1"):
+        t.interpolate(1, 2, frames=1)
+    assert len(t.interpolate(1, 2, frames=3)) == 3
+    s = inference.load(tiny_models.stargan(tmp_path / "g.safetensors"))
+    with pytest.raises(ControlError, match="Male = 'maybe': allowed: true or false"):
+        s.run_array(Image.new("RGB", (8, 8)), Male="maybe")
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        s.run_array(Image.new("RGB", (8, 8)), Black_Hair=True, Blond_Hair=1)
+
+
+def _card_file(path, card_json: str):
+    """A safetensors file with ``card_json`` as its model card, as a hostile or damaged file would be."""
+    from safetensors.torch import save_file
+    save_file({"G.w": torch.zeros(2)}, str(path), metadata={"gan_studio": card_json})
+    return path
+
+
+@pytest.mark.parametrize("card, words", [
+    ("[1, 2, 3]", "the model card is a JSON list, not an object"),
+    ('{"method": "pix2pix", "image_size": 100000, "nets": {}}',
+     r"image_size is not usable: 100000 is outside 8\.\.4096"),
+    ('{"method": "pix2pix", "image_size": "big"}', "image_size is str 'big', expected int"),
+    ('{"method": "pix2pix", "image_size": true}', "image_size is bool"),
+    ('{"method": "pix2pix", "nets": {"G": {"name": "unet", "args": {"ngf": 10000000}}}}', "ngf = 10000000"),
+    ('{"method": "pix2pix", "nets": []}', "nets is list"),
+    ('{"method": "pix2pix", "domains": "abc"}', "domains is str"),
+    ('{"method": "pix2pix", "value_range": [0, NaN]}', "two finite numbers"),
+    ("[" * 100000 + "]" * 100000, "not valid JSON"),
+    ('{"notes": "' + "x" * 1_100_000 + '"}', "at most 1,000,000 are read"),
+])
+def test_a_model_card_is_validated_as_data_before_use(tmp_path, card, words):
+    path = _card_file(tmp_path / "m.safetensors", card)
+    for fn in (read_card, load_model, inference.load):
+        with pytest.raises(ModelFileError, match=words):
+            fn(path)
+
+
+def test_inspect_and_translate_refuse_a_hostile_card_with_one_line(tmp_path, capsys):
+    from trainer.cli import main
+    for i, card in enumerate(("[1, 2]", '{"method": "pix2pix", "image_size": 100000}')):
+        path = _card_file(tmp_path / f"m{i}.safetensors", card)
+        Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+        assert main(["inspect", str(path)]) == 2
+        assert main(["translate", str(path), str(tmp_path / "x.png"), "-o", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("error:") == 2 and "Traceback" not in err
+        assert ("JSON list" if i == 0 else "image_size") in err
+
+
+def test_the_bundled_cards_pass_the_checks():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "assets"
+    files = sorted(root.glob("*/*.safetensors"))
+    assert files
+    for path in files:
+        assert isinstance(read_card(path), dict)

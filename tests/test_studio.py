@@ -61,7 +61,8 @@ def test_sketch_page_draws_renders_the_newest_and_undoes(qtbot, window, models):
     drawn = page.canvas.to_array()
     assert (drawn < 128).any()
     t = inference.load(models["pix2pix"])
-    expected = t.run_array(page.model_input(), **page.panel.values())
+    final = page.request()  # what the page sends for the canvas as it is now
+    expected = t.run_array(final.image, **final.controls)
     assert np.array_equal(page.output, expected)  # the output shown is that of the final canvas
     assert page.output.shape == (32, 32, 3)
     stack = page.canvas.undo_stack
@@ -107,7 +108,8 @@ def test_sketch_mouse_strokes_wheel_and_save(qtbot, window, models, tmp_path):
     page.refresh()
     rendered(qtbot, page, n)
     page.save_output(tmp_path / "out.png")
-    assert Image.open(tmp_path / "out.png").size == (32, 32)
+    qtbot.waitUntil(lambda: (tmp_path / "out.png").is_file(), timeout=60000)  # an upscale is written when done
+    assert Image.open(tmp_path / "out.png").size == (512, 512)  # the canvas's resolution
     page.export_both().save(tmp_path / "both.png")
     assert Image.open(tmp_path / "both.png").size[0] > 64
 
@@ -117,7 +119,9 @@ def test_edges_from_photo_makes_a_sketch(qtbot, window, models, tmp_path):
     photo = Image.new("RGB", (300, 200), "white")
     photo.paste((200, 30, 30), (100, 50, 200, 150))
     photo.save(tmp_path / "p.jpg")
-    page.load_edges(tmp_path / "p.jpg")
+    before = page.canvas.undo_stack.count()
+    page.load_edges(tmp_path / "p.jpg")  # decoded and traced off the UI thread
+    qtbot.waitUntil(lambda: page.canvas.undo_stack.count() > before, timeout=60000)
     a = page.canvas.to_array()
     assert 0.005 < (a.mean(2) < 128).mean() < 0.2  # the square's outline, not a filled area
 
@@ -141,6 +145,8 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     Image.new("LA", (45, 30), (90, 200)).save(tmp_path / "grey.png")
     n = page.render_count
     assert window.open_image(tmp_path / "grey.png")
+    qtbot.waitUntil(lambda: page.image_path == tmp_path / "grey.png", timeout=60000)
+    rendered(qtbot, page, n)
     qtbot.waitUntil(lambda: page.output is not None and page.cycle_view.array is not None, timeout=15000)
     assert page.output.shape == (30, 45, 3)  # the input's resolution
     page.panel.set_values({"direction": "BtoA"})
@@ -148,8 +154,10 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     rendered(qtbot, page, n)
     # broken image: a clear error in the view, nothing crashes
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    assert not window.open_image(tmp_path / "broken.png")
-    assert "broken.png" in window.last_error
+    window.last_error = ""
+    assert window.open_image(tmp_path / "broken.png")  # accepted; decoding fails off the UI thread
+    qtbot.waitUntil(lambda: "broken.png" in window.last_error, timeout=60000)
+    assert "broken" in page.input_view.message.lower() or page.input_view.message
     src = tmp_path / "in"
     src.mkdir()
     for i in range(3):
@@ -301,3 +309,74 @@ def test_status_bar_names_the_model_of_the_page_in_view(qtbot, window):
     assert window.statusBar().currentMessage() == ""
     photo.status.emit("Loaded shapes-cyclegan.safetensors")
     assert window.statusBar().currentMessage() == "Loaded shapes-cyclegan.safetensors"
+
+
+def test_photo_page_opens_with_a_sample_of_the_models_domain_named_directions(qtbot, window, models, tmp_path):
+    from trainer.data.sketches import render
+    from studio.widgets.samples import SAMPLE_SEED
+    page, n = open_model(qtbot, window, models["cyclegan"], "photo")  # trained on shapes-unpaired
+    rendered(qtbot, page, n)
+    direction = page.panel.widgets["direction"]
+    assert [direction.itemText(i) for i in range(direction.count())] == ["photo -> cartoon", "cartoon -> photo"]
+    assert [direction.itemData(i) for i in range(direction.count())] == ["AtoB", "BtoA"]  # what the model takes
+    photo = np.asarray(render(SAMPLE_SEED, 64, style="photo")[0])
+    assert np.array_equal(np.asarray(page.image), photo) and page.output is not None  # a result at once
+    assert page.samples.currentText() == "Sample photo 1" and page.input_box.title() == "Input: photo"
+    n = page.render_count
+    direction.setCurrentIndex(1)  # cartoon -> photo: the same scene as a cartoon
+    rendered(qtbot, page, n)
+    assert np.array_equal(np.asarray(page.image), np.asarray(render(SAMPLE_SEED, 64, style="cartoon")[0]))
+    assert page.samples.currentText() == "Sample cartoon 1" and page.output_box.title() == "Output: photo"
+    n = page.render_count
+    page.samples.setCurrentIndex(3)  # the user picks another
+    rendered(qtbot, page, n)
+    assert np.array_equal(np.asarray(page.image), np.asarray(render(SAMPLE_SEED + 2, 64, style="cartoon")[0]))
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "mine.png")
+    assert window.open_image(tmp_path / "mine.png")  # the user's own image stays on a new direction
+    qtbot.waitUntil(lambda: page.image_path is not None, timeout=60000)
+    direction.setCurrentIndex(0)
+    assert np.asarray(page.image).shape == (30, 40, 3) and page.samples.currentIndex() == 0
+
+
+def test_photo_page_offers_photos_to_a_super_resolution_model(qtbot, window, tmp_path):
+    from trainer.data.sketches import render
+    from studio.widgets.samples import SAMPLE_SEED
+    page, n = open_model(qtbot, window, tiny_models.srresnet(tmp_path / "sr.safetensors"), "photo")
+    rendered(qtbot, page, n)
+    assert np.array_equal(np.asarray(page.image), np.asarray(render(SAMPLE_SEED, 64)[0]))
+    assert page.output.shape == (256, 256, 3)  # enlarged 4x
+    assert page.samples.isEnabled() and page.samples.currentText() == "Sample photo 1"
+
+
+def test_domain_names_come_from_the_card():
+    from studio.widgets.samples import direction_label, domain_names, has_samples
+    assert domain_names({"training": {"dataset": "shapes-unpaired"}}) == ("photo", "cartoon")
+    assert domain_names({"training": {"dataset": "/data/horse2zebra"}}) == ("horse", "zebra")
+    assert domain_names({"domain_names": ["day", "night"], "training": {"dataset": "shapes-unpaired"}}) == \
+        ("day", "night")
+    assert direction_label({"training": {"dataset": "/somewhere/else"}}, "BtoA") == "B -> A"
+    assert not has_samples({"task": "photo2photo", "training": {"dataset": "/not/here"}})
+
+
+def test_sketch_test_time_mode_explains_each_choice(qtbot, window, models):
+    from PySide6.QtCore import Qt as QtNs
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    mode = page.panel.widgets["mode"]
+    tip = mode.toolTip()
+    assert all(f"<b>{m}</b>:" in tip for m in ("paper", "deterministic", "eval"))
+    assert "same sketch always gives the same photo" in tip and "seed" in tip
+    assert page.panel.labels["mode"].toolTip() == tip
+    for i in range(mode.count()):  # each choice says what it does when pointed at in the list
+        assert mode.itemData(i, QtNs.ToolTipRole)
+
+
+def test_opening_a_large_photo_decodes_off_the_ui_thread_and_shows_a_preview(qtbot, window, models, tmp_path):
+    page, _ = open_model(qtbot, window, models["cyclegan"], "photo")
+    qtbot.waitUntil(page.settled, timeout=60000)
+    Image.new("RGB", (4000, 3000), "navy").save(tmp_path / "big.png")
+    before = page.image
+    assert window.open_image(tmp_path / "big.png")
+    assert page.image is before  # the call returned before the file was decoded
+    qtbot.waitUntil(lambda: page.image_path == tmp_path / "big.png", timeout=120000)
+    assert page.image.size == (4000, 3000)  # the model gets the whole photo
+    assert page.input_view.array.shape[:2] == (1536, 2048)  # the view a preview

@@ -312,3 +312,124 @@ def test_plot_of_200k_points_keeps_every_point_through_smoothing_zoom_and_log(qt
     meter.stop()
     assert len(plots.curves[("big", "G")].xData) == n  # every point kept
     assert len(meter.gaps) > 10  # the event loop ran while the plot redrew
+
+
+def weight_field_sizes(page):
+    return [(f.width(), f.height()) for f in page.form.weight_fields.values()]
+
+
+def test_resume_after_stop_continues_to_the_runs_total_and_the_fields_keep_their_size(qtbot, window):
+    """Resume without typing a number goes on to the run's own total (the box shows it); Stop and
+    its message leave the form's fields as they were."""
+    page = window.train_page
+    tiny_job(page, steps=60, preset="pix2pix-sketches")  # a preset with a loss weight field
+    page.form.size.setValue(32)
+    page.form.extra.setText(page.form.extra.text() + " data.load_size=36 model.ngf=8 model.ndf=8 "
+                                                      "train.decay_steps=0")
+    qtbot.wait(100)
+    before = weight_field_sizes(page)
+    assert before and all(w > 30 and h > 15 for w, h in before)
+    run = page.start_job()
+    qtbot.waitUntil(lambda: status(run).get("step", 0) >= 10, timeout=600000)
+    qtbot.waitUntil(lambda: page.resume_steps.value() == 60, timeout=5000)  # the run's total, read once there
+    page.stop_clicked()
+    qtbot.waitUntil(lambda: status(run).get("state") == "stopped", timeout=600000)
+    qtbot.waitUntil(lambda: page.resume_button.isEnabled(), timeout=10000)
+    qtbot.wait(600)  # a poll with the stopped run shown
+    assert weight_field_sizes(page) == before
+    stopped_at = status(run)["step"]
+    assert 10 <= stopped_at < 60
+    assert page.resume_steps.value() == 60
+    page.resume_clicked()  # nothing typed: on to the run's own total
+    qtbot.waitUntil(lambda: status(run).get("state") == "finished", timeout=600000)
+    assert status(run)["step"] == status(run)["total_steps"] == 60
+    assert weight_field_sizes(page) == before
+    qtbot.waitUntil(lambda: not page.jobs.is_running(run), timeout=60000)
+    # a total the run has reached trains nothing: refused with a message, no job started
+    page.resume_steps.setValue(30)
+    page.resume_clicked()
+    assert "above 60" in page.form_message.full_text and not page.jobs.is_running(run)
+    page.resume_steps.setValue(70)  # a typed number: the new total
+    page.resume_clicked()
+    qtbot.waitUntil(lambda: status(run).get("state") == "finished" and status(run).get("step") == 70,
+                    timeout=600000)
+
+
+def test_runs_list_shows_five_rows_at_the_default_size(qtbot, window):
+    page = window.train_page
+    rows = page.table.verticalHeader().defaultSectionSize()
+    for preset in (page.form.preset.currentText(), "stargan-faces", "bicyclegan-sketches"):
+        page.form.preset.setCurrentText(preset)
+        qtbot.wait(50)
+        assert window.size().width() == 1280 and window.size().height() == 800, preset
+        assert page.table.viewport().height() >= 5 * rows, preset
+    for w in page.form.weight_fields.values():  # not squeezed: as tall as a spin box wants
+        assert w.height() >= w.minimumSizeHint().height()
+
+
+def test_default_preset_is_the_bundled_sketch2photos_and_says_so(qtbot, window):
+    from trainer.modelfile import read_card
+    from studio.library import BUNDLED
+    f = window.train_page.form
+    card = read_card(BUNDLED / "sketch2photo.safetensors")
+    assert f.preset.currentText() == card["preset"] == "bicyclegan-sketches"
+    text = f.description.full_text
+    assert "sketch2photo" in text and "BicycleGAN" in text and "pix2pix" not in text
+
+
+def test_the_job_writes_making_its_dataset_into_its_status(tmp_path, monkeypatch):
+    """A tiny procedural dataset made by a real job: stage "dataset" with its count, from 0 to all,
+    then stage "train"."""
+    from trainer import config, run
+    from trainer.data import synth
+    from trainer.rundir import RunDir
+    writes = []
+    real = RunDir.write_status
+
+    def spy(self, **fields):
+        out = real(self, **fields)
+        writes.append(dict(out))
+        return out
+    monkeypatch.setattr(RunDir, "write_status", spy)
+    monkeypatch.setattr(synth.os, "cpu_count", lambda: 1)  # made in this process, no pool
+    cfg = config.load("cgan-shapes", ["data.synth_n=37", "data.image_size=16", "train.steps=2",
+                                      "train.batch_size=4", "train.device='cpu'", "train.threads=1",
+                                      "train.sample_every=0", "data.num_workers=0"])
+    run.train(cfg, tmp_path / "run", log=lambda *a, **k: None, progress=False)
+    making = [w for w in writes if w.get("stage") == "dataset"]
+    assert making[0]["stage_done"] == 0 and making[0]["stage_total"] == 37
+    assert making[-1]["stage_done"] == 37 and making[-1]["message"] == "making dataset shapes 37 / 37"
+    done = [w["stage_done"] for w in making]
+    assert done == sorted(done)
+    assert writes[0]["stage"] == "starting"
+    after = writes[writes.index(making[-1]) + 1:]
+    assert after and all(w["stage"] == "train" for w in after) and after[-1]["state"] == "finished"
+    # the faces dataset counts its counterfactuals too: it reaches n at its very end, never past it
+    seen = []
+    synth.synthesize("faces", tmp_path / "faces", n=20, size=16, workers=1, progress=lambda i, n: seen.append((i, n)))
+    assert seen[-1] == (20, 20) and [i for i, _ in seen] == sorted(i for i, _ in seen)
+    assert sum(1 for i, _ in seen if i == 20) == 1  # not stuck at 100 % while the counterfactuals are drawn
+
+
+def test_page_shows_the_data_stage_instead_of_step_0(qtbot, window, tmp_path):
+    import socket
+    run = tmp_path / "making"
+    run.mkdir()
+    (run / "status.json").write_text(json.dumps({
+        "state": "running", "step": 0, "total_steps": 1000, "method": "stargan", "pid": os.getpid(),
+        "host": socket.gethostname(), "stage": "dataset", "stage_done": 4500, "stage_total": 20000,
+        "message": "making dataset faces 4,500 / 20,000"}))
+    page = window.train_page
+    page.open_run(run)
+    page.poll()
+    assert page.stats.full_text.startswith("preparing data 22 %")
+    assert "making dataset faces 4,500 / 20,000" in page.stats.full_text and "step 0" not in page.stats.full_text
+    assert page.progress.text() == "preparing data 22 %"
+    row = next(r for r in range(page.table.rowCount()) if page.table.item(r, 0).text() == "making")
+    assert page.table.item(row, 3).text() == "preparing data 22 %"
+    status = json.loads((run / "status.json").read_text())
+    status.update(stage="train", step=40, it_s=2.0, eta_s=480)
+    (run / "status.json").write_text(json.dumps(status))
+    page.poll()
+    assert page.stats.full_text.startswith("running · step 40 / 1000 · 2.00 it/s")
+    assert page.progress.value() == 40 and page.progress.text() == "40 / 1000"

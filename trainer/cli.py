@@ -7,6 +7,17 @@ import os
 import sys
 from pathlib import Path
 
+# ``gan-trainer import --kind``: the same kinds as trainer.importers.KINDS (kept here so that
+# parsing the command line does not import torch; a test checks that the two agree)
+IMPORT_KINDS = {
+    "auto": "detect the kind from the checkpoint's keys (default)",
+    "pix2pix": "junyanz pix2pix U-Net generator (latest_net_G.pth)",
+    "cyclegan": "junyanz CycleGAN ResNet generator(s) (latest_net_G_A.pth: G_B beside it is read too)",
+    "stargan": "yunjey/stargan generator (200000-G.ckpt)",
+    "stylegan": "rosinality/stylegan2-pytorch generator (.pt: training checkpoint, {'g_ema': ...} or a bare "
+                "state dict)",
+}
+
 
 def _errors():
     from trainer.config import ConfigError
@@ -14,22 +25,27 @@ def _errors():
     from trainer.importers import CheckpointImportError
     from trainer.modelfile import ModelFileError
     from trainer.run import NonFiniteLoss
+    from trainer.rundir import DiskFullError
     from trainer.evaluation import EvaluationError
     return (EvaluationError, ConfigError, ImageError, ModelFileError, CheckpointImportError, NonFiniteLoss, FileNotFoundError,
-            FileExistsError, ValueError)
+            FileExistsError, ValueError, DiskFullError)
 
 
 def cmd_train(args) -> int:
-    from trainer import config, run
-    cfg = config.load(args.preset, args.set)
-    run_dir = Path(args.run_dir) if args.run_dir else run.new_run_dir(cfg, args.runs_root)
-    run.train(cfg, run_dir, progress=not args.no_progress)
+    from trainer.rundir import catch_early_stop
+    with catch_early_stop():  # a stop while torch loads: the run directory still says "stopped"
+        from trainer import config, run
+        cfg = config.load(args.preset, args.set)
+        run_dir = Path(args.run_dir) if args.run_dir else run.new_run_dir(cfg, args.runs_root)
+        run.train(cfg, run_dir, progress=not args.no_progress)
     return 0
 
 
 def cmd_resume(args) -> int:
-    from trainer import run
-    run.resume(args.run_dir, args.set, progress=not args.no_progress)
+    from trainer.rundir import catch_early_stop
+    with catch_early_stop():
+        from trainer import run
+        run.resume(args.run_dir, args.set, progress=not args.no_progress)
     return 0
 
 
@@ -53,6 +69,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format or args.onnx:
+        return cmd_export_other(args)
     import torch
     from trainer.rundir import RunDir
     from trainer.run import export_run
@@ -62,31 +80,117 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_export_other(args) -> int:
+    """``export --format`` (a reference checkpoint) and ``--onnx``, from a model file or a run."""
+    if args.fp16 or args.int8:
+        raise ValueError("--fp16 and --int8 apply to model files; reference checkpoints and ONNX graphs are float32")
+    if args.format:
+        if not args.output:
+            raise ValueError(f"--format {args.format}: name the checkpoint to write with -o FILE")
+        from trainer.exporters import export_reference
+        done = export_reference(args.run_dir, args.output, args.format)
+        for path in [*done.files, *done.notes]:
+            print(f"wrote {path}")
+        print(f"reference: {done.options}")
+    elif args.output:
+        raise ValueError("-o names a model file (with --format: a reference checkpoint); --onnx names its own file")
+    if args.onnx:
+        from trainer.onnx_export import export_onnx
+        for path, doc in export_onnx(args.run_dir, args.onnx, latent=args.latent):
+            print(f"wrote {path}")
+            print("\n".join(f"  {k}: {v}" for k, v in doc.items()))
+    return 0
+
+
+def format_controls(controls) -> str:
+    """A model's controls as lines: name, kind, allowed values, default, what it does."""
+    if not controls:
+        return "controls     none"
+    lines = ["controls:"]
+    for c in controls:
+        notes = [c.help] if c.help else []
+        if c.group:
+            notes.append("exclusive with " + ", ".join(o.name for o in controls if o.group == c.group and o is not c))
+        if c.active_when:
+            notes.append("acts when " + ", ".join(f"{k} is {' or '.join(map(str, v))}"
+                                                  for k, v in c.active_when.items()))
+        lines.append(f"  {c.name:16s} {c.kind:7s} {c.allowed()}; default {c.default!r}")
+        lines += [f"  {'':16s} {'':7s} {n}" for n in notes]
+    return "\n".join(lines)
+
+
 def cmd_inspect(args) -> int:
     import json
-    from trainer.modelfile import format_card, read_card
+    from trainer.modelfile import ModelFileError, format_card, read_card
     card = read_card(args.model)
-    print(json.dumps(card, indent=1) if args.json else format_card(card))
+    if args.json:
+        print(json.dumps(card, indent=1))
+        return 0
+    print(format_card(card))
+    if card.get("kind") != "evaluator" and card.get("method") and not args.no_controls:
+        from trainer import inference
+        try:
+            controls = inference.load(args.model, "cpu").controls
+        except (ModelFileError, ValueError, KeyError) as e:
+            print(f"controls     unavailable ({e})")
+        else:
+            print(format_controls(controls))
     return 0
 
 
 def cmd_import(args) -> int:
     from trainer.importers import import_checkpoint
-    options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains)) if v}
+    exclusive = None if args.exclusive is None else (args.exclusive or True)  # bare --exclusive: all domains
+    options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains), ("exclusive", exclusive),
+                                 ("image_size", args.image_size)) if v is not None}
     path = import_checkpoint(args.checkpoint, args.output, kind=args.kind, **options)
     print(f"wrote {path}")
     return 0
 
 
-def _inputs(items) -> list[Path]:
+def parse_controls(items) -> dict:
+    """``--control NAME=VALUE`` items as {name: value}, values read as TOML (numbers, true/false)."""
+    from trainer.config import parse_value
+    controls = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--control {item!r}: expected NAME=VALUE, e.g. seed=3 (see `gan-trainer inspect MODEL` "
+                             "for the model's controls)")
+        controls[name.strip()] = parse_value(value.strip())
+    return controls
+
+
+def _inputs(items) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the folder given, or its name) for each input image."""
     from trainer.data.imageio import IMAGE_EXTENSIONS
     out = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
+            out += sorted((q, q.relative_to(p)) for q in p.rglob("*")
+                          if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
         else:
-            out.append(p)
+            out.append((p, Path(p.name)))
+    return out
+
+
+def output_names(relatives) -> list[Path]:
+    """The output file (relative to the output folder) of each input of a folder translation: the
+    input's path relative to its folder is kept (sub/a.png -> sub/a.png); a PNG keeps its name and
+    any other format gets ".png" after its whole name (a.jpg -> a.jpg.png), so that a.png, a.jpg
+    and sub/a.png never overwrite each other. A name that still clashes (a.jpg beside a file named
+    a.jpg.png; case-insensitively) gets -2, -3, ... before its ".png"."""
+    used, out = set(), []
+    for rel in relatives:
+        rel = Path(rel)
+        name = rel.name if rel.suffix.lower() == ".png" else rel.name + ".png"
+        candidate, k = rel.with_name(name), 1
+        while candidate.as_posix().lower() in used:
+            k += 1
+            candidate = rel.with_name(f"{name[:-4]}-{k}.png")
+        used.add(candidate.as_posix().lower())
+        out.append(candidate)
     return out
 
 
@@ -95,17 +199,23 @@ def cmd_translate(args) -> int:
     from trainer.data.imageio import ImageError
     from trainer.device import resolve_device
     from trainer.progress import Progress
+    controls = parse_controls(args.control)
     translator = inference.load(args.model, resolve_device(args.device))
-    controls = dict(c.split("=", 1) for c in args.control)
-    from trainer.config import parse_value
-    controls = {k: parse_value(v) for k, v in controls.items()}
+    translator.check_controls(controls)  # refused before anything is written: names the allowed values
     out_dir = Path(args.output)
     if not translator.needs_image:
         if args.inputs:
             print("error: this model generates from seeds and takes no input images; use --count", file=sys.stderr)
             return 2
+        if args.count < 1:
+            print(f"error: --count {args.count}: at least 1", file=sys.stderr)
+            return 2
+        seed = next((c for c in translator.controls if c.name == "seed"), None)
+        first = translator.check_controls({"seed": controls.pop("seed", 0)})["seed"] if seed else 0
+        if seed and first + args.count - 1 > (seed.maximum if seed.maximum is not None else inference.SEED_MAX):
+            raise inference.ControlError(f"seeds {first}..{first + args.count - 1}: beyond the seed's range "
+                                         f"({seed.allowed()}); lower seed or --count")
         out_dir.mkdir(parents=True, exist_ok=True)
-        first = int(controls.pop("seed", 0))
         bar = Progress(args.count, desc="sample", unit="img")
         for seed in range(first, first + args.count):
             translator.run(None, seed=seed, **controls).save(out_dir / f"seed{seed:06d}.png")
@@ -113,22 +223,19 @@ def cmd_translate(args) -> int:
         bar.close()
         print(f"wrote {args.count} samples (seeds {first}..{first + args.count - 1}) into {out_dir}")
         return 0
-    inputs = _inputs(args.inputs)
-    if not inputs:
+    found = _inputs(args.inputs)
+    if not found:
         print("error: no input images found", file=sys.stderr)
         return 2
+    inputs = [path for path, _ in found]
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     bar = Progress(len(inputs), desc="translate", unit="img")
-    used = set()
-    for path in inputs:
+    for path, name in zip(inputs, output_names(rel for _, rel in found)):
         try:
             image = translator.run(path, **controls)
-            name = path.stem
-            while name in used:
-                name += "_"
-            used.add(name)
-            image.save(out_dir / f"{name}.png")
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            image.save(out_dir / name)
         except ImageError as e:
             failed += 1
             print(f"\nfailed: {e}", file=sys.stderr)
@@ -163,8 +270,10 @@ def cmd_eval(args) -> int:
     out = Path(args.output or f"eval-{Path(args.model).stem}.json")
     picture = Path(args.picture) if args.picture else out.with_suffix(".png")
     picture.unlink(missing_ok=True)
+    sketches = {k: v for k, v in (("sketch_size", args.sketch_size), ("stroke_width", args.stroke_width),
+                                  ("controls", parse_controls(args.control))) if v}  # sketch2photo only
     report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress,
-                      picture=picture)
+                      picture=picture, **sketches)
     print(format_report(report))
     out = save_report(report, out)
     print(f"wrote {out}" + (f" and {picture}" if picture.is_file() else ""))
@@ -191,15 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("preset", help="preset name (see `gan-trainer presets`) or a .toml file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=500")
     t.add_argument("--run-dir", help="run directory (default: RUNS_ROOT/<preset>-<time>)")
-    t.add_argument("--runs-root", default="runs")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--runs-root", default="runs", help="folder of new run directories (default: runs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     t.set_defaults(fn=cmd_train)
 
     r = sub.add_parser("resume", help="continue a run at its last checkpoint")
-    r.add_argument("run_dir")
+    r.add_argument("run_dir", help="the run directory to continue")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override, e.g. train.steps=5000 to train longer")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     r.set_defaults(fn=cmd_resume)
 
     sub.add_parser("presets", help="list the presets").set_defaults(fn=cmd_presets)
@@ -208,46 +317,65 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="write a procedural dataset")
     s.add_argument("name", help="sketches, shapes-unpaired, shapes, faces or expressions")
-    s.add_argument("--out", required=True)
-    s.add_argument("--n", type=int, default=1000)
-    s.add_argument("--size", type=int, default=128)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="output folder (must be empty or new)")
+    s.add_argument("--n", type=int, default=1000, help="number of images (or pairs) (default: 1000)")
+    s.add_argument("--size", type=int, default=128, help="image size in pixels (default: 128)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the first image (default: 0)")
     s.set_defaults(fn=cmd_synth)
 
     e = sub.add_parser("export", help="export a run's generator as a model file")
-    e.add_argument("run_dir")
-    e.add_argument("-o", "--output", required=True)
+    e.add_argument("run_dir", help="the run directory to export (with --format or --onnx: a run or a model file)")
+    e.add_argument("-o", "--output", help="the model file to write (.safetensors)")
     size = e.add_mutually_exclusive_group()
     size.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
     size.add_argument("--int8", action="store_true", help="store weights as int8 with a scale per output "
                       "channel, the rest as float16 (about a quarter of the size)")
+    e.add_argument("--format", choices=["junyanz", "stargan", "rosinality"],
+                   help="write -o as the reference code's checkpoint: junyanz (pix2pix, CycleGAN), stargan "
+                        "(yunjey/stargan), rosinality (stylegan2-pytorch); models it cannot build are refused")
+    e.add_argument("--onnx", metavar="FILE", help="write the generator as an ONNX graph (a CycleGAN pair: "
+                   "FILE_AtoB.onnx and FILE_BtoA.onnx); needs pip install 'gan-studio[onnx]'")
+    e.add_argument("--latent", choices=["z", "w"], default="z",
+                   help="StyleGAN's ONNX input: z (N, style_dim) or per-layer w (N, n_latent, style_dim)")
     e.set_defaults(fn=cmd_export)
 
-    i = sub.add_parser("inspect", help="print a model file's card")
-    i.add_argument("model")
-    i.add_argument("--json", action="store_true")
+    i = sub.add_parser("inspect", help="print a model file's card and its controls (name, kind, allowed "
+                                       "values, default)")
+    i.add_argument("model", help="a model file (.safetensors)")
+    i.add_argument("--json", action="store_true", help="print the card alone, as JSON")
+    i.add_argument("--no-controls", action="store_true", help="do not load the model to list its controls")
     i.set_defaults(fn=cmd_inspect)
 
     im = sub.add_parser("import", help="convert a reference checkpoint (.pth, .ckpt, .pt) into a model file")
-    im.add_argument("checkpoint")
-    im.add_argument("-o", "--output", required=True)
-    im.add_argument("--kind", default="auto", help="auto, pix2pix, cyclegan, stargan")
-    im.add_argument("--domains", nargs="+", help="StarGAN domain names, in the generator's order")
-    im.add_argument("--direction", choices=["AtoB", "BtoA"])
+    im.add_argument("checkpoint", help="the reference checkpoint (loaded as tensors only, never as code)")
+    im.add_argument("-o", "--output", required=True, help="the model file to write (.safetensors)")
+    im.add_argument("--kind", default="auto", choices=list(IMPORT_KINDS), metavar="KIND",
+                    help="; ".join(f"{k}: {v}" for k, v in IMPORT_KINDS.items()).replace("%", "%%"))
+    im.add_argument("--domains", nargs="+", metavar="DOMAIN",
+                    help="StarGAN: domain names, in the generator's order (default: the CelebA five, else "
+                         "domain_0, domain_1, ...)")
+    im.add_argument("--exclusive", nargs="*", metavar="DOMAIN",
+                    help="StarGAN: domains that are one category, at most one on at a time (e.g. RaFD's "
+                         "expressions); bare --exclusive: all the domains")
+    im.add_argument("--image-size", type=int, metavar="PX",
+                    help="StarGAN: the image size the generator was trained at (default: 128)")
+    im.add_argument("--direction", choices=["AtoB", "BtoA"],
+                    help="pix2pix: the direction the generator translates (default: from train_opt.txt, else AtoB)")
     im.set_defaults(fn=cmd_import)
 
     tr = sub.add_parser("translate", help="translate image files and folders with a model file")
-    tr.add_argument("model")
+    tr.add_argument("model", help="a model file (.safetensors)")
     tr.add_argument("inputs", nargs="*", help="images or folders (none for models that sample from seeds)")
     tr.add_argument("--count", type=int, default=8, help="samples to write for seed-based models (seed, seed+1, ...)")
     tr.add_argument("-o", "--output", required=True, help="output folder (created)")
-    tr.add_argument("--device", default="auto")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     tr.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
-                    help="a model control, e.g. mode=deterministic or seed=3")
+                    help="a model control, e.g. mode=deterministic or seed=3 (repeatable; `gan-trainer inspect "
+                         "MODEL` lists them with their ranges)")
     tr.set_defaults(fn=cmd_translate)
 
     va = sub.add_parser("eval", help="score a model file against ground truth (metrics of its task, as JSON)")
-    va.add_argument("model")
+    va.add_argument("model", help="a model file (.safetensors)")
     va.add_argument("--data", help="a dataset folder with ground truth (default: held-out procedural data)")
     va.add_argument("--n", type=int, help="test items (default per task: sketches 500, faces 200, "
                                           "unpaired 200, style 1000 samples, superres 100)")
@@ -255,9 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--picture", metavar="PNG", help="where the task's picture goes (attributes: inputs, edits "
                                                      "and their ground truth; style: mixing grid and noise); "
                                                      "default: the report's name with .png")
-    va.add_argument("--device", default="cpu")
+    va.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: cpu)")
     va.add_argument("--write-card", action="store_true", help="also store the metrics in the model file's card")
-    va.add_argument("--no-progress", action="store_true")
+    va.add_argument("--no-progress", action="store_true", help="no progress bar")
+    va.add_argument("--sketch-size", type=int, metavar="PX", help="sketch2photo: render the held-out sketches "
+                    "at PX (e.g. 512, the studio's canvas); scored at the model's size")
+    va.add_argument("--stroke-width", type=float, metavar="PX", help="sketch2photo: draw the held-out sketches' "
+                    "lines PX wide (at --sketch-size) instead of each scene's own 1 to 4 %% of the side")
+    va.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
+                    help="sketch2photo: a model control for every sketch, e.g. strokes=false (repeatable)")
     va.set_defaults(fn=cmd_eval)
 
     ev = sub.add_parser("evaluator", help="the classifiers that score generated images")
@@ -267,16 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("-o", "--output", help="default: assets/evaluators/DATASET.safetensors")
     et.add_argument("--n", type=int, default=20000, help="training images")
     et.add_argument("--held-out", type=int, default=2000, help="held-out images for the accuracy in the card")
-    et.add_argument("--steps", type=int, default=3000)
-    et.add_argument("--batch-size", type=int, default=64)
-    et.add_argument("--width", type=int, default=32)
+    et.add_argument("--steps", type=int, default=3000, help="optimiser steps (default: 3000)")
+    et.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
+    et.add_argument("--width", type=int, default=32, help="channels of the first layer (default: 32)")
     et.add_argument("--input-size", type=int, help="image size it reads (default: the dataset's, 64 for all three)")
-    et.add_argument("--device", default="auto")
+    et.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     et.add_argument("--workers", type=int, default=0, help="processes drawing images (0: one per core)")
     et.set_defaults(fn=cmd_evaluator_train)
 
     dm = sub.add_parser("demo", help="a one-minute tour: data, training, translation")
-    dm.add_argument("--out", default="demo-output")
+    dm.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     dm.set_defaults(fn=cmd_demo)
     return p
 
@@ -295,7 +429,31 @@ def redirect_output(path) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
+def _stdout_to_devnull() -> None:
+    """After a broken pipe (``gan-trainer presets | head -1``): point stdout at /dev/null so that
+    the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv=None) -> int:
+    """Run one command; exit codes: 0 done, 1 some inputs failed, 2 an error (one line, no
+    traceback), 130 interrupted, 141 the reader of stdout went away (a closed pipe)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.log:
         redirect_output(args.log)

@@ -125,6 +125,66 @@ def check_restarts(restarts) -> None:
                           "for example [20000, 28000]")
 
 
+# allowed ranges of numeric settings, (low, high) inclusive; a float range's low may be exclusive (">")
+INT_RANGES = {
+    "train.steps": (1, 10 ** 9), "train.batch_size": (1, 65536), "train.seed": (0, 2 ** 63 - 1),
+    "train.decay_steps": (0, 10 ** 9), "train.log_every": (1, 10 ** 9), "train.sample_every": (0, 10 ** 9),
+    "train.checkpoint_every": (0, 10 ** 9), "train.keep_checkpoints": (0, 10 ** 6), "train.threads": (0, 1024),
+    "data.synth_n": (1, 1_000_000), "data.image_size": (8, 4096), "data.load_size": (0, 8192),
+    "data.num_workers": (-1, 64),
+}
+FLOAT_RANGES = {"train.lr": (">0", 10.0), "train.lr_D": (0.0, 10.0), "train.beta1": (0.0, 0.9999),
+                "train.beta2": (0.0, 0.9999)}
+CHOICES = {"train.precision": ("auto", "off", "bf16", "fp16"), "train.channels_last": ("auto", "on", "off"),
+           "data.direction": ("AtoB", "BtoA"), "data.preprocess": ("resize_and_crop", "crop", "resize")}
+ZERO_MEANS = {"train.sample_every": "0: no samples", "train.checkpoint_every": "0: only at the end",
+              "train.keep_checkpoints": "0: keep all", "train.threads": "0: torch's default",
+              "data.load_size": "0: image_size * 286 / 256", "data.num_workers": "-1: from the CPU count",
+              "train.lr_D": "0: train.lr"}
+
+
+def _fmt(v) -> str:
+    return f"{v:,}" if isinstance(v, int) and abs(v) >= 10_000 else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def check_values(cfg: Config) -> None:
+    """Refuse values that cannot train (raises :class:`ConfigError` naming the key and the allowed
+    range): counts and intervals out of range, NaN or infinite rates, NaN, infinite or negative loss
+    weights (any ``model.lambda_*``), unknown precision or direction."""
+    import math
+    sections = {"train": cfg.train, "data": cfg.data}
+    for key, (lo, hi) in INT_RANGES.items():
+        section, name = key.split(".")
+        v = getattr(sections[section], name)
+        if not lo <= v <= hi:
+            note = f" ({ZERO_MEANS[key]})" if key in ZERO_MEANS else ""
+            raise ConfigError(f"{key} = {v!r}: allowed range {_fmt(lo)}..{_fmt(hi)}{note}")
+    for key, (lo, hi) in FLOAT_RANGES.items():
+        section, name = key.split(".")
+        v = getattr(sections[section], name)
+        above = lo == ">0"
+        low = 0.0 if above else lo
+        if not math.isfinite(v) or (v <= low if above else v < low) or v > hi:
+            span = f"above 0 up to {_fmt(hi)}" if above else f"{_fmt(low)}..{_fmt(hi)}"
+            note = f" ({ZERO_MEANS[key]})" if key in ZERO_MEANS else ""
+            raise ConfigError(f"{key} = {v!r}: allowed range {span}{note}")
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        v = getattr(sections[section], name)
+        if v not in allowed:
+            raise ConfigError(f"{key} = {v!r}: choose one of {', '.join(allowed)}")
+    if dataclasses.is_dataclass(cfg.model):
+        for f in dataclasses.fields(cfg.model):
+            v = getattr(cfg.model, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            key = f"model.{f.name}"
+            if f.name.startswith("lambda_") and (not math.isfinite(v) or v < 0):
+                raise ConfigError(f"{key} = {v!r}: a loss weight must be a finite number >= 0 (0 turns the loss off)")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key} = {v!r}: must be a finite number")
+
+
 def from_dict(raw: dict) -> Config:
     from trainer.methods import get_method
 
@@ -143,6 +203,7 @@ def from_dict(raw: dict) -> Config:
     cfg = Config(method=method_name, model=_coerce("model", method.ModelConfig, sections["model"]),
                  train=train,
                  data=_coerce("data", DataConfig, sections["data"]), preset=preset, description=description)
+    check_values(cfg)
     method.validate(cfg)
     return cfg
 

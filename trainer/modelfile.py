@@ -77,24 +77,141 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
+MAX_HEADER_BYTES = 100_000_000  # a safetensors header (tensor names, shapes, offsets and the card)
+MAX_CARD_BYTES = 1_000_000  # the card's JSON; GAN Studio's own are a few kB
+IMAGE_SIZE_RANGE = (8, 4096)
+
+# known card fields: (types, check) where check(value) returns what is wrong, or None
+_STR_LIMIT = 10_000
+
+
+def _short_str(v):
+    return None if len(v) <= _STR_LIMIT else f"a string of {len(v):,} characters (at most {_STR_LIMIT:,})"
+
+
+def _int_range(lo, hi):
+    def check(v):
+        return None if lo <= v <= hi else f"{v} is outside {lo}..{hi}"
+    return check
+
+
+def _list_of(kind, what, check=None):
+    def run(v):
+        if len(v) > 100_000:
+            return f"a list of {len(v):,} items"
+        for x in v:
+            if not isinstance(x, kind) or isinstance(x, bool) and kind is not bool:
+                return f"expected a list of {what}, found {type(x).__name__} {x!r:.40}"
+            problem = check(x) if check else None
+            if problem:
+                return problem
+        return None
+    return run
+
+
+def _finite_pair(v):
+    import math
+    if len(v) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                              for x in v):
+        return "expected two finite numbers, e.g. [-1, 1]"
+    return None
+
+
+def _nets(v):
+    import math
+    for name, spec in v.items():
+        if (not isinstance(spec, dict) or not isinstance(spec.get("name"), str)
+                or not isinstance(spec.get("args", {}), dict)):
+            return f"net {name!r}: expected {{\"name\": str, \"args\": {{...}}}}"
+        for k, a in spec.get("args", {}).items():
+            if isinstance(a, bool) or a is None or isinstance(a, str) and len(a) <= 200:
+                continue
+            if isinstance(a, int):
+                if not 0 <= a <= 65536:
+                    return f"net {name!r} argument {k} = {a} is outside 0..65536"
+            elif isinstance(a, float):
+                if not math.isfinite(a):
+                    return f"net {name!r} argument {k} = {a} is not a finite number"
+            elif isinstance(a, list) and len(a) <= 64 and all(isinstance(x, (int, float, str)) for x in a):
+                continue
+            else:
+                return f"net {name!r} argument {k}: unexpected {type(a).__name__}"
+    return None
+
+
+_STR, _INT, _LIST, _DICT = (str,), (int,), (list,), (dict,)
+CARD_FIELDS = {
+    "format": (_INT, _int_range(1, 1_000)),
+    "method": (_STR, _short_str), "task": (_STR, _short_str), "preset": (_STR, _short_str),
+    "direction": (_STR, _short_str), "kind": (_STR, _short_str), "dataset": (_STR, _short_str),
+    "notes": (_STR, _short_str), "stored_dtype": (_STR, _short_str),
+    "image_size": (_INT, _int_range(*IMAGE_SIZE_RANGE)), "input_size": (_INT, _int_range(*IMAGE_SIZE_RANGE)),
+    "channels": (_INT, _int_range(1, 4)), "scale": (_INT, _int_range(1, 16)), "n_latent": (_INT, _int_range(1, 64)),
+    "value_range": (_LIST, _finite_pair),
+    "nets": (_DICT, _nets), "net": (_DICT, None),
+    "domains": (_LIST, _list_of(str, "names")), "directions": (_LIST, _list_of(str, "names")),
+    "classes": (_LIST, _list_of(str, "names")), "exclusive_groups": (_LIST, _list_of(list, "lists of names")),
+    "layer_resolutions": (_LIST, _list_of(int, "sizes", _int_range(1, IMAGE_SIZE_RANGE[1]))),
+    "training": (_DICT, None), "inference": (_DICT, None), "eval": (_DICT, None), "metrics": (_DICT, None),
+    "latent_prior": (_DICT, None), "trained": (_DICT, None), "held_out": (_DICT, None),
+    "held_out_nuisance": (_DICT, None),
+}
+
+
+def check_card(card, path="model card") -> dict:
+    """``card`` validated as data before anything uses it: a JSON object whose known fields have
+    their types and ranges (image_size 8..4096, ...). Returns it; raises :class:`ModelFileError`
+    naming the field otherwise. Unknown fields pass (newer versions may add some)."""
+    if not isinstance(card, dict):
+        raise ModelFileError(f"{path}: the model card is a JSON {type(card).__name__}, not an object; "
+                             "not a GAN Studio model file (or a damaged one)")
+    for key, (types, check) in CARD_FIELDS.items():
+        if key not in card:
+            continue
+        value = card[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ModelFileError(f"{path}: the model card's {key} is {type(value).__name__} {value!r:.60}, "
+                                 f"expected {' or '.join(t.__name__ for t in types)}")
+        problem = check(value) if check else None
+        if problem:
+            raise ModelFileError(f"{path}: the model card's {key} is not usable: {problem}")
+    for name, net in (card.get("nets") or {}).items():
+        if not isinstance(name, str):
+            raise ModelFileError(f"{path}: the model card names a net {name!r}")
+    return card
+
+
 def read_card(path) -> dict:
-    """The model card alone (reads only the file's header)."""
+    """The model card alone (reads only the file's header), validated by :func:`check_card`."""
     path = _check(path)
+    size = path.stat().st_size
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
+        if n > MAX_HEADER_BYTES or n > size - 8:
+            raise ModelFileError(f"{path}: truncated or corrupt model file (its header claims {n:,} bytes, "
+                                 f"the file has {size:,})")
         raw = f.read(n)
     try:
         header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ModelFileError(f"{path}: truncated or corrupt model file (its header is unreadable)") from None
-    meta = header.get("__metadata__") or {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        meta = {}
     if CARD_KEY not in meta:
         raise ModelFileError(f"{path}: a safetensors file without a GAN Studio model card "
                              "(import reference checkpoints with `gan-trainer import`)")
+    text = meta[CARD_KEY]
+    if not isinstance(text, str):
+        raise ModelFileError(f"{path}: the model card is not text")
+    if len(text) > MAX_CARD_BYTES:
+        raise ModelFileError(f"{path}: the model card is {len(text):,} characters; at most {MAX_CARD_BYTES:,} "
+                             "are read")
     try:
-        return json.loads(meta[CARD_KEY])
-    except json.JSONDecodeError:
+        card = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"{path}: the model card is not valid JSON") from None
+    return check_card(card, path)
 
 
 def _check(path) -> Path:
@@ -109,6 +226,68 @@ def _check(path) -> Path:
     if kind != "safetensors":
         raise ModelFileError(f"{path}: not a model file (expected a .safetensors file written by GAN Studio)")
     return path
+
+
+_SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "_codecs.encode", "numpy.core.multiarray._reconstruct",
+                         "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype",
+                         "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "builtins.set",
+                         "builtins.frozenset", "builtins.bytearray", "builtins.complex", "builtins.slice")
+
+
+def pickle_globals(path) -> list[str]:
+    """The Python callables a pickle (or a torch.save zip) would import to load: read from its
+    opcodes, nothing is run. Empty for a file that is not a readable pickle."""
+    import io
+    import pickletools
+    import zipfile
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if n.endswith(".pkl")]
+                data = z.read(names[0]) if names else b""
+        else:
+            data = path.read_bytes()
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []
+    found, pushed, memo = [], [], {}
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif name == "STACK_GLOBAL":
+                module, qualname = pushed[-2:] if len(pushed) >= 2 else (None, None)
+                found.append(f"{module}.{qualname}" if isinstance(module, str) and isinstance(qualname, str)
+                             else "an object it names indirectly")
+            if name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = pushed[-1] if pushed else None
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                pushed.append(memo.get(arg))
+            elif name not in ("FRAME", "PROTO"):
+                pushed.append(arg if isinstance(arg, str) else None)
+    except Exception:  # a torn or non-pickle file: what was read so far
+        pass
+    return found
+
+
+def unsafe_pickle_globals(path) -> list[str]:
+    """Of :func:`pickle_globals`, the ones beyond tensors and plain containers: what makes loading
+    the file run code of the file's choosing."""
+    return [g for g in dict.fromkeys(pickle_globals(path)) if not g.startswith(_SAFE_GLOBAL_PREFIXES)]
+
+
+def refused_pickle_message(path, what: str = "file") -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, said plainly: a pickle that would run
+    code (naming what it calls), else a damaged or foreign file."""
+    unsafe = unsafe_pickle_globals(path)
+    if unsafe:
+        shown = ", ".join(unsafe[:3]) + (f" and {len(unsafe) - 3} more" if len(unsafe) > 3 else "")
+        return (f"{path}: refused: this {what} would run code when loaded (it calls {shown}); it was not "
+                "written by GAN Studio. Nothing in it was run.")
+    return f"{path}: not a readable {what} (damaged, or written by something else)"
 
 
 def load_model(path, device="cpu") -> tuple[dict[str, torch.Tensor], dict]:

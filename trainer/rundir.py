@@ -3,31 +3,105 @@
 Written only by the job (rank 0), read by anyone: the studio, ``gan-trainer resume``,
 ``export``. Every file is replaced atomically (temp file, fsync, rename); metrics are
 appended one whole line at a time, and a reader tolerates a half-written last line.
+
+Everything in it is read as untrusted: a line or a status that is not UTF-8 or not JSON is
+skipped with a warning naming the file and the line, never an exception. A checkpoint is a
+folder ``checkpoints/step-NNNNNN/`` written as ``.incomplete-*`` and renamed into place once
+whole; its ``meta.json`` (written last) holds the size and SHA-256 of each file, so a truncated
+or altered checkpoint is found before it is loaded. Old checkpoints are pruned by renaming them
+to ``.pruning-*`` first, so a kill while pruning never leaves a half-deleted ``step-N`` that looks
+whole; :meth:`RunDir.clean` removes such leftovers when the next job starts.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import tempfile
 import time
 from pathlib import Path
+
+CHECKPOINT_FILES = ("nets.safetensors", "state.pt")
+
+
+class DiskFullError(OSError):
+    """A write failed because the disk (or the user's quota) is full; the message says what was
+    being written and that the earlier state is kept."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.ENOSPC, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (damaged, truncated, or refused as unsafe)."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def write_bytes(fd: int, data: bytes, path) -> None:
+    """All of ``data`` to ``fd`` (the one place the run directory's files are written: a test
+    replaces it to simulate a full disk). ``path`` names the file, for errors."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _disk_full(path, e: OSError, what: str | None = None) -> DiskFullError:
+    return DiskFullError(f"disk full while writing {what or path}: nothing was half-written; free some space "
+                         f"on the disk ({e.strerror or 'no space left'})")
+
 
 def atomic_write(path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            write_bytes(fd, data.encode() if isinstance(data, str) else data, path)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with _suppress():
             os.unlink(tmp)
+        if is_disk_full(e) and not isinstance(e, DiskFullError):
+            raise _disk_full(path, e) from e
         raise
+
+
+def write_file(path, data: bytes) -> dict:
+    """Write ``data`` to a new file (inside a folder that is renamed into place when whole) and
+    fsync it; returns its size and SHA-256 for ``meta.json``."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_bytes(fd, data, path)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class _suppress:
@@ -38,9 +112,18 @@ class _suppress:
         return True
 
 
-def read_jsonl(path, start: int = 0) -> tuple[list[dict], int]:
+def _describe_bad_line(line: bytes, e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        bad = line[e.start:e.end][:8]
+        return f"bytes that are not UTF-8 ({bad.hex(' ')} at column {e.start + 1})"
+    return f"not JSON ({getattr(e, 'msg', e)})"
+
+
+def read_jsonl(path, start: int = 0, warn=None) -> tuple[list[dict], int]:
     """Complete JSON lines of ``path`` from byte offset ``start``; returns (records, new offset).
-    A last line without its newline (being written) is left for the next read."""
+    A last line without its newline (being written) is left for the next read. A line that is not
+    UTF-8, not JSON or not an object is skipped; ``warn(text)`` hears of it, with the file and the
+    line (counted from ``start``)."""
     try:
         with open(path, "rb") as f:
             f.seek(start)
@@ -49,20 +132,96 @@ def read_jsonl(path, start: int = 0) -> tuple[list[dict], int]:
         return [], start
     end = data.rfind(b"\n") + 1
     records = []
-    for line in data[:end].splitlines():
+    for number, line in enumerate(data[:end].split(b"\n"), 1):
         line = line.strip()
         if not line:
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash mid-write
+            record = json.loads(line.decode("utf-8"))
+        except ValueError as e:  # UnicodeDecodeError, JSONDecodeError: a torn or damaged line
+            if warn:
+                where = f"line {number}" if start == 0 else f"line {number} after byte {start}"
+                warn(f"{path} {where}: {_describe_bad_line(line, e)}; skipped")
+            continue
+        if not isinstance(record, dict):
+            if warn:
+                warn(f"{path} line {number}: a JSON {type(record).__name__}, not a record; skipped")
+            continue
+        records.append(record)
     return records, start + end
 
 
+def read_json_file(path, warn=None) -> dict:
+    """A JSON object file (status.json, meta.json) read as untrusted: lines that are not UTF-8
+    are skipped (``warn`` names the file and the line); anything else unreadable gives {}."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        if warn:
+            warn(f"{path}: unreadable ({e.strerror or e}); ignored")
+        return {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        kept = []
+        for number, line in enumerate(data.split(b"\n"), 1):
+            try:
+                kept.append(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                if warn:
+                    warn(f"{path} line {number}: {_describe_bad_line(line, e)}; skipped")
+        text = "\n".join(kept)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        if text.strip() and warn:
+            warn(f"{path}: not valid JSON ({getattr(e, 'msg', e)}, line {getattr(e, 'lineno', '?')}); ignored")
+        return {}
+    if not isinstance(value, dict):
+        if warn:
+            warn(f"{path}: a JSON {type(value).__name__}, not an object; ignored")
+        return {}
+    return value
+
+
+# -- a stop asked for before the run loop has its own handlers
+
+_early = {"signal": None}
+
+
+@contextlib.contextmanager
+def catch_early_stop():
+    """Within the block (``gan-trainer train`` / ``resume`` from their start, before torch is
+    imported, which takes seconds): SIGTERM or SIGINT is remembered instead of killing the process,
+    and the run loop, once it has its own handlers, stops at once with status "stopped" (see
+    :func:`early_stop_signal`). The handlers before are restored at the end."""
+    def remember(signum, frame):
+        _early["signal"] = signum
+    before = {s: signal.signal(s, remember) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        _early["signal"] = None
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def early_stop_signal() -> int | None:
+    """The signal :func:`catch_early_stop` caught, if any (cleared by reading it)."""
+    s, _early["signal"] = _early["signal"], None
+    return s
+
+
+_TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}$")  # atomic_write's temporary files (tempfile.mkstemp)
+
+
 class RunDir:
-    def __init__(self, path):
+    def __init__(self, path, log=None):
         self.path = Path(path)
+        self.log = log
+        self._warned: set[str] = set()
 
     # paths
     config_path = property(lambda self: self.path / "config.toml")
@@ -75,12 +234,16 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_path.is_file()
 
+    def warn(self, text: str) -> None:
+        """Tell ``log`` once about a damaged file or line."""
+        if text not in self._warned:
+            self._warned.add(text)
+            if self.log:
+                self.log(f"warning: {text}")
+
     # status
     def read_status(self) -> dict:
-        try:
-            return json.loads(self.status_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        return read_json_file(self.status_path, self.warn)
 
     def write_status(self, **fields) -> dict:
         status = self.read_status()
@@ -94,21 +257,33 @@ class RunDir:
 
     # metrics
     def append_metrics(self, record: dict) -> None:
+        """One whole line or nothing: a failed write (a full disk) is cut back off the file."""
         line = (json.dumps(record, allow_nan=True) + "\n").encode()
         fd = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            size = os.fstat(fd).st_size
+            try:
+                write_bytes(fd, line, self.metrics_path)
+            except OSError as e:
+                with _suppress():
+                    os.ftruncate(fd, size)
+                if is_disk_full(e):
+                    raise _disk_full(self.metrics_path, e, f"{self.metrics_path} (the metrics of step "
+                                     f"{record.get('step', '?')})") from e
+                raise
         finally:
             os.close(fd)
 
     def read_metrics(self) -> list[dict]:
-        return read_jsonl(self.metrics_path)[0]
+        return read_jsonl(self.metrics_path, warn=self.warn)[0]
 
     def truncate_metrics(self, last_step: int) -> None:
-        """Drop records after ``last_step`` (logged after the checkpoint a resume starts from)."""
+        """Keep the records up to ``last_step`` (those logged after the checkpoint a resume starts
+        from, or all with no checkpoint, would be logged again); damaged lines go too."""
         if not self.metrics_path.exists():
             return
-        kept = [r for r in self.read_metrics() if r.get("step", 0) <= last_step]
+        kept = [r for r in self.read_metrics()
+                if isinstance(r.get("step"), (int, float)) and r["step"] <= last_step]
         atomic_write(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     # samples
@@ -124,7 +299,13 @@ class RunDir:
         return path
 
     def samples(self) -> list[tuple[int, Path]]:
-        return sorted((int(p.stem.split("-")[1]), p) for p in self.samples_dir.glob("step-*.png"))
+        out = []
+        for p in self.samples_dir.glob("step-*.png"):
+            try:
+                out.append((int(p.stem.split("-")[1]), p))
+            except ValueError:
+                pass
+        return sorted(out)
 
     # checkpoints
     def checkpoint_path(self, step: int) -> Path:
@@ -141,19 +322,107 @@ class RunDir:
         return sorted(out)
 
     def latest_checkpoint(self) -> tuple[int, Path] | None:
+        """The newest complete checkpoint (cheap: not verified; see :meth:`valid_checkpoints`)."""
         found = self.checkpoints()
         return found[-1] if found else None
+
+    def checkpoint_meta(self, path) -> dict:
+        return read_json_file(Path(path) / "meta.json", self.warn)
+
+    def verify_checkpoint(self, path) -> str | None:
+        """None for a checkpoint whose files are all there with the sizes and checksums its
+        meta.json recorded; else what is wrong. (Checkpoints written before checksums were
+        stored are checked for their files only.)"""
+        path = Path(path)
+        meta_path = path / "meta.json"
+        problems = []
+        meta = read_json_file(meta_path, problems.append)
+        if not meta or not isinstance(meta.get("step"), int):
+            return f"{meta_path}: " + ("; ".join(problems) if problems else "no step recorded")
+        files = meta.get("files")
+        for name in CHECKPOINT_FILES:
+            f = path / name
+            if not f.is_file():
+                return f"{f.name} is missing"
+            if not isinstance(files, dict):
+                continue
+            want = files.get(name)
+            if not isinstance(want, dict):
+                return f"meta.json has no checksum of {name}"
+            size = f.stat().st_size
+            if size != want.get("size"):
+                return f"{name} is {size:,} bytes, {want.get('size')!r} were written (truncated or damaged)"
+            if file_digest(f) != want.get("sha256"):
+                return f"{name} does not match its checksum (damaged after it was written)"
+        return None
+
+    def set_aside(self, path) -> Path:
+        """Move a damaged checkpoint out of the way (``damaged-step-N``), kept for a look."""
+        path = Path(path)
+        target = path.with_name(f"damaged-{path.name}")
+        k = 1
+        while target.exists():
+            k += 1
+            target = path.with_name(f"damaged-{path.name}-{k}")
+        os.replace(path, target)
+        return target
+
+    def _discard(self, path: Path) -> None:
+        """Delete a checkpoint folder so that no half-deleted one keeps its name: rename, then delete."""
+        trash = path.with_name(f".pruning-{path.name}")
+        if trash.exists():
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def commit_checkpoint(self, tmp_dir: Path, step: int, keep: int) -> Path:
         """Move a fully written checkpoint folder into place, then keep only the last ``keep``."""
         final = self.checkpoint_path(step)
         if final.exists():
-            shutil.rmtree(final)
+            self._discard(final)
         os.replace(tmp_dir, final)
+        _fsync_dir(self.checkpoints_dir)
         for _, old in self.checkpoints()[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+            self._discard(old)
         return final
 
     def new_checkpoint_dir(self) -> Path:
         self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".incomplete-", dir=self.checkpoints_dir))
+
+    def leftovers(self) -> list[Path]:
+        """What a killed job leaves behind: ``.incomplete-*`` and ``.pruning-*`` checkpoint folders,
+        ``step-N`` folders without meta.json (torn while written or deleted), and the temporary
+        files of atomic writes."""
+        out = []
+        if self.checkpoints_dir.is_dir():
+            for p in self.checkpoints_dir.iterdir():
+                if p.name.startswith((".incomplete-", ".pruning-")) or (
+                        p.name.startswith("step-") and p.is_dir() and not (p / "meta.json").is_file()):
+                    out.append(p)
+        for folder in (self.path, self.samples_dir):
+            if folder.is_dir():
+                out += [p for p in folder.iterdir() if _TEMP_FILE.match(p.name) and p.is_file()]
+        return sorted(out)
+
+    def clean(self) -> list[Path]:
+        """Remove :meth:`leftovers` (a job starting in this run directory calls it); returns them."""
+        found = self.leftovers()
+        for p in found:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with _suppress():
+                    p.unlink()
+        return found
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    with _suppress():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -108,20 +108,18 @@ class AttributesPage(Page):
         self.panel.set_values({k: v for k, v in attrs.items() if k in self.panel.widgets}, emit=False)
         self.set_image(render(1000 + seed, attrs, max(64, size)))
 
-    def set_image(self, image):
+    def set_image(self, image, preview=None):
         self.image = image
-        self.input_view.set_array(np.asarray(image))
+        self.input_view.set_array(np.asarray(image) if preview is None else preview)
         self.refresh()
 
-    def open_image(self, path) -> bool:
-        from trainer.data.imageio import open_image
-        self.set_image(open_image(path))
-        return True
+    def take_image(self, decoded) -> None:
+        self.set_image(decoded.image, decoded.preview)
 
     def open_dialog(self):
         path = self.ask_image("Open face")
         if path:
-            self.open_with(self.open_image, path)
+            self.open_async(path)
 
     def show_input_error(self, text):
         self.input_view.set_message(text)

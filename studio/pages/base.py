@@ -188,20 +188,54 @@ class Page(QWidget):
     def show_message(self, text: str) -> None:
         pass
 
+    # -- opening images: pages that take one implement take_image
+    def take_image(self, decoded) -> None:
+        """Use a :class:`studio.decoding.Decoded` image as the page's input (UI thread)."""
+        raise NotImplementedError
+
+    @property
+    def opens_images(self) -> bool:
+        return type(self).take_image is not Page.take_image
+
+    def prepare_image(self, image):
+        """Work on a just-decoded image that belongs off the UI thread (runs in the decoding pool)."""
+        return None
+
     def open_image(self, path) -> bool:
-        return False
+        """Open ``path`` now, on this thread (scripts and tests); raises ValueError or OSError."""
+        if not self.opens_images:
+            return False
+        from studio.decoding import Decoded, preview_of
+        from trainer.data.imageio import open_image
+        image = open_image(path)
+        self.take_image(Decoded(str(path), image, preview_of(image), self.prepare_image(image)))
+        return True
+
+    def open_async(self, path, on_done=None, on_failed=None, take=None, prepare=None) -> bool:
+        """Open ``path`` off the UI thread, then ``take`` it (default :meth:`take_image`); a broken
+        file is reported in the page (and to ``on_failed``), never raised."""
+        if take is None and not self.opens_images:
+            return False
+        from studio.decoding import decode
+
+        def done(decoded):
+            (take or self.take_image)(decoded)
+            if on_done:
+                on_done()
+
+        def failed(message):
+            self.show_input_error(message)
+            self.status.emit(message.splitlines()[0])
+            if on_failed:
+                on_failed(message)
+        self.status.emit(f"Opening {Path(path).name}...")
+        decode(path, done, failed, prepare or self.prepare_image)
+        return True
 
     def ask_image(self, title: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self, title, "", IMAGE_FILTER)
         return path or None
 
-    def open_with(self, fn, path) -> None:
-        """``fn(path)``; an unreadable or broken file is reported in the page, never raised."""
-        try:
-            fn(path)
-        except (ValueError, OSError) as e:
-            self.show_input_error(str(e))
-            self.status.emit(str(e).splitlines()[0])
 
     def show_input_error(self, text: str) -> None:
         self.show_message(text)

@@ -1,44 +1,72 @@
-"""Photo page (CycleGAN, pix2pix, super-resolution, style transfer): open or drop a photo, pick the
-model and its direction, see input and output side by side (and CycleGAN's cycle
-reconstruction), zoom and pan, save at the input's resolution, translate a whole folder."""
+"""Photo page (CycleGAN, pix2pix, super-resolution, style transfer): open or drop a photo, or pick a
+sample of the model's input domain (one is shown as soon as a model loads), pick the model and its
+direction (named by domain: "photo -> cartoon"), see input and output side by side (and CycleGAN's
+cycle reconstruction), zoom and pan, save at the input's resolution, translate a whole folder."""
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
+from studio.widgets.samples import SamplePicker, direction_label, domain_names, has_samples, input_domain, \
+    sample_image
 from studio.workers import RenderRequest
 
 
 class FolderJob(QObject):
     """Translate every image of a folder into another, in its own thread, with its own model copy
-    (so live rendering goes on); cancel stops after the current image."""
+    (so live rendering goes on); cancel stops after the current image.
+
+    ``names`` are the inputs' paths relative to their folder: the outputs keep them, named as
+    ``gan-trainer translate`` names them (:func:`trainer.cli.output_names`: sub/a.png ->
+    sub/a.png, a.jpg -> a.jpg.png), so inputs of the same stem never overwrite each other. Each
+    output is written whole (a temporary file renamed), so a cancelled or closed job leaves no
+    half-written image."""
     progress = Signal(int, int, str)
     done = Signal(int, int, bool, str)  # translated, failed, cancelled, output folder
 
-    def __init__(self, model, inputs, out_dir, controls, device="cpu"):
+    def __init__(self, model, inputs, out_dir, controls, device="cpu", names=None):
+        from trainer.cli import output_names
         super().__init__()
         self.model, self.inputs, self.out_dir, self.controls, self.device = model, inputs, Path(out_dir), controls, device
+        self.outputs = output_names(names if names is not None else [Path(p).name for p in inputs])
         self.cancel_event = threading.Event()
 
     @Slot()
     def run(self):
+        import os
+        import tempfile
+
         from trainer import inference
         from trainer.data.imageio import ImageError
-        translator = inference.load(self.model, self.device)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         ok = failed = 0
-        for i, path in enumerate(self.inputs):
+        try:
+            translator = inference.load(self.model, self.device)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except (ValueError, OSError):
+            self.done.emit(0, len(self.inputs), False, str(self.out_dir))
+            return
+        for i, (path, name) in enumerate(zip(self.inputs, self.outputs)):
             if self.cancel_event.is_set():
                 break
             try:
-                translator.run(path, **self.controls).save(self.out_dir / f"{Path(path).stem}.png")
+                image = translator.run(path, **self.controls)
+                target = self.out_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        image.save(f, format="PNG")
+                    os.replace(tmp, target)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
                 ok += 1
             except (ImageError, ValueError, OSError):
                 failed += 1
@@ -66,8 +94,13 @@ class PhotoPage(Page):
         for v in (self.input_view, self.output_view, self.cycle_view):
             v.files_dropped.connect(self.files_dropped)
         self.panel = ControlPanel()
-        self.panel.changed.connect(lambda _: self.refresh())
+        self.panel.changed.connect(self._controls_changed)
         self.job, self.job_thread = None, None
+        self.samples = SamplePicker("photo")
+        self.samples.setEnabled(False)
+        self.samples.chosen.connect(self.show_sample)
+        self.sample_index = None  # the sample shown as the input, None for the user's own image
+        self.sample_key = None  # (model, domain, index) of the sample shown
 
         open_button = QPushButton("Open photo...", toolTip="Open a photo (any size or mode; Ctrl+O)")
         open_button.clicked.connect(self.open_dialog)
@@ -86,6 +119,7 @@ class PhotoPage(Page):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(view)
             boxes.append(box)
+        self.input_box, self.output_box = boxes
         views = QHBoxLayout()
         for b in (*boxes, self.cycle_box):
             views.addWidget(b, 1)
@@ -98,6 +132,7 @@ class PhotoPage(Page):
         actions = QGroupBox("Photo")
         act = QHBoxLayout(actions)
         act.addWidget(open_button)
+        act.addWidget(self.samples)
         act.addWidget(self.folder_button)
         act.addWidget(self.cancel_button)
         act.addWidget(self.progress, 1)
@@ -111,8 +146,60 @@ class PhotoPage(Page):
 
     def model_ready(self, info):
         self.panel.set_controls(info.controls, skip=("output",))
+        direction = next((c for c in info.controls if c.name == "direction"), None)
+        if direction is not None:  # named by domain from the card: "photo -> cartoon", not "AtoB"
+            a, b = domain_names(info.card)
+            self.panel.describe_choices("direction", {d: direction_label(info.card, d) for d in direction.choices},
+                                        help=f"Translate {a} to {b}, or {b} to {a}")
         cycle = any(c.name == "output" and "reconstruction" in c.choices for c in info.controls)
         self.cycle_box.setVisible(cycle)
+        self._follow_domain()
+
+    def direction(self) -> str | None:
+        return self.panel.values().get("direction")
+
+    def _follow_domain(self):
+        """Samples and box titles of the domain the model reads now; a shown sample is redrawn in it
+        (the same scene), and with no input yet (a model just loaded) the first sample is shown.
+        The caller renders."""
+        card = self.info.card
+        src = input_domain(card, self.direction())
+        a, b = domain_names(card)
+        dst = (b if src == a else a) if self.direction() or card.get("direction") else None
+        self.input_box.setTitle(f"Input: {src}")
+        self.output_box.setTitle(f"Output: {dst}" if dst and dst != src else "Output")
+        self.samples.set_noun(src)
+        self.samples.setEnabled(has_samples(card, self.direction()))
+        if not self.samples.isEnabled():
+            return
+        if self.image is None:
+            self.samples.reset(0)
+            self._load_sample(0)
+        elif self.sample_index is not None and self.sample_key != self._sample_key(self.sample_index):
+            self._load_sample(self.sample_index)
+
+    def _controls_changed(self, _values):
+        if self.info is not None:
+            self._follow_domain()  # a new direction reads the other domain
+        self.refresh()
+
+    def _sample_key(self, index):
+        return self.info.path, input_domain(self.info.card, self.direction()), index
+
+    def _load_sample(self, index: int) -> bool:
+        image = sample_image(self.info.card, index, self.direction())
+        if image is None:
+            return False
+        self.image, self.image_path, self.sample_index = image, None, index
+        self.sample_key = self._sample_key(index)
+        self.input_view.set_array(np.asarray(image))
+        self.output, self.output_view.message = None, ""
+        return True
+
+    def show_sample(self, index: int) -> None:
+        """Sample ``index`` (0...) of the model's input domain as the input (the sample picker's choice)."""
+        if self.info is not None and self._load_sample(index):
+            self.refresh()
 
     def request(self):
         if self.image is None:
@@ -134,19 +221,17 @@ class PhotoPage(Page):
     def show_message(self, text):
         self.output_view.set_message(text)
 
-    def open_image(self, path) -> bool:
-        from trainer.data.imageio import open_image
-        image = open_image(path)  # ImageError (a ValueError) for broken or huge files
-        self.image, self.image_path = image, Path(path)
-        self.input_view.set_array(np.asarray(image))
+    def take_image(self, decoded) -> None:
+        self.image, self.image_path, self.sample_index = decoded.image, Path(decoded.path), None
+        self.samples.reset()
+        self.input_view.set_array(decoded.preview)
         self.output, self.output_view.message = None, ""
         self.refresh()
-        return True
 
     def open_dialog(self):
         path = self.ask_image("Open photo")
         if path:
-            self.open_with(self.open_image, path)
+            self.open_async(path)
 
     def show_input_error(self, text):
         self.input_view.set_message(text)
@@ -165,12 +250,19 @@ class PhotoPage(Page):
         if self.info is None:
             self.status.emit("Choose a model first")
             return False
-        inputs = sorted(p for p in Path(src).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if self.job is not None:
+            self.status.emit("A folder is being translated; cancel it first")
+            return False
+        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False
-        self.job = FolderJob(self.info.path, inputs, dst, self.panel.values())
+        self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(),
+                             names=[p.relative_to(src) for p in inputs])
         self.job_thread = QThread(self)
+        # closing the studio mid-job: stop after the current image and wait for the thread, before
+        # Qt tears the page (and the running thread with it) down
+        QCoreApplication.instance().aboutToQuit.connect(self.finish_folder_job)
         self.job.moveToThread(self.job_thread)
         self.job_thread.started.connect(self.job.run)
         self.job.progress.connect(self._folder_progress)
@@ -187,6 +279,15 @@ class PhotoPage(Page):
         if self.job is not None:
             self.job.cancel_event.set()
 
+    def finish_folder_job(self, timeout_ms: int = 60_000) -> None:
+        """Cancel a running folder job and wait for its thread (the studio is closing)."""
+        job, thread = self.job, self.job_thread
+        if job is None or thread is None:
+            return
+        job.cancel_event.set()
+        thread.quit()  # its event loop ends once run() has returned
+        thread.wait(timeout_ms)
+
     def _folder_progress(self, i, n, name):
         self.progress.setValue(i)
         self.status.emit(f"Translated {name} ({i} of {n})")
@@ -194,6 +295,11 @@ class PhotoPage(Page):
     def _folder_done(self, ok, failed, cancelled, out):
         self.job_thread.quit()
         self.job_thread.wait()
+        try:
+            QCoreApplication.instance().aboutToQuit.disconnect(self.finish_folder_job)
+        except (RuntimeError, TypeError):
+            pass
+        self.job, self.job_thread = None, None
         self.cancel_button.setEnabled(False)
         self.folder_button.setEnabled(True)
         self.progress.setVisible(False)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
                                QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from studio.jobs import JobManager, log_tail, read_status
+from studio.jobs import JobManager, data_stage, log_tail, read_status, run_total_steps
 from studio.metrics import MetricsReader, health_warnings
 from studio.pages.base import Page
 from studio.widgets.elided_label import ElidedLabel
@@ -23,6 +23,7 @@ from studio.widgets.image_view import ImageView
 from studio.widgets.loss_plots import LossPlots
 
 POW2_METHODS = {"pix2pix", "dcgan", "wgan_gp", "stylegan", "stargan"}
+MIN_RUN_ROWS = 5  # the runs list shows at least this many runs at the default window size
 COLUMNS = ["Run", "State", "Method", "Step", "Started"]
 
 
@@ -56,6 +57,38 @@ def process_rss_mb(pid) -> float | None:
     return None
 
 
+def bundled_presets() -> dict[str, str]:
+    """preset -> the bundled model trained from it (from the model cards: the header only)."""
+    from studio.library import BUNDLED
+    from trainer.modelfile import ModelFileError, read_card
+    out = {}
+    for path in sorted(BUNDLED.glob("*.safetensors")):
+        try:
+            card = read_card(path)
+        except (ModelFileError, OSError, ValueError):
+            continue
+        preset = card.get("preset") or card.get("training", {}).get("preset")
+        if preset:
+            out.setdefault(Path(str(preset)).stem, path.stem)
+    return out
+
+
+DEFAULT_MODEL = "sketch2photo"  # the bundled model whose preset the form starts from
+
+
+def percent(done: int, total: int) -> int:
+    return int(100 * done / total) if total else 0
+
+
+def step_text(status: dict, state: str) -> str:
+    """The runs list's Step cell: "preparing data 23 %" while the job makes its dataset, else "step / total"."""
+    preparing = data_stage(status) if state == "running" else None
+    if preparing:
+        return f"preparing data {percent(*preparing)} %"
+    total = status.get("total_steps")
+    return f"{status.get('step', 0)} / {total}" if total else ""
+
+
 def fmt_seconds(s) -> str:
     if not isinstance(s, (int, float)) or s != s or s < 0:
         return "-"
@@ -73,14 +106,17 @@ class NewJobForm(QGroupBox):
         self.preset = QComboBox(toolTip="The preset the job starts from (trainer/presets)")
         for name in list_presets():
             self.preset.addItem(name)
-        self.preset.setCurrentText("sketch2photo")  # the bundled model's preset first (if it is there)
+        # the preset the bundled sketch2photo was trained from (its card says which), if it is there
+        self.bundled = bundled_presets()
+        default = next((p for p, m in self.bundled.items() if m == DEFAULT_MODEL), "")
+        if self.preset.findText(default) >= 0:
+            self.preset.setCurrentText(default)
         self.procedural = QCheckBox("Procedural data", toolTip="Use the preset's procedural dataset (made once "
                                                                 "and cached)")
         self.root = QLineEdit(placeholderText="dataset folder", toolTip="A dataset folder in a reference layout")
         browse = QPushButton("Browse...", toolTip="Choose the dataset folder")
         browse.clicked.connect(self._browse)
-        self.layout_label = QLabel("")
-        self.layout_label.setWordWrap(True)
+        self.layout_label = ElidedLabel(lines=2)  # a fixed height: a long message never squeezes the rows below
         self.size = QSpinBox(minimum=8, maximum=2048, toolTip="Training image size in pixels")
         self.steps = QSpinBox(minimum=1, maximum=10 ** 8, toolTip="Total training steps")
         self.batch = QSpinBox(minimum=1, maximum=4096, toolTip="Images per step")
@@ -100,6 +136,7 @@ class NewJobForm(QGroupBox):
         self.description.setStyleSheet("color: #555")
         form = QFormLayout(self)
         form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        form.setVerticalSpacing(3)  # compact: the runs list below keeps room for several runs
         form.addRow("Preset", self.preset)
         form.addRow("", self.description)
         data = QHBoxLayout()
@@ -108,12 +145,19 @@ class NewJobForm(QGroupBox):
         form.addRow("Dataset", data)
         form.addRow("", self.procedural)
         form.addRow("", self.layout_label)
-        form.addRow("Image size", self.size)
-        form.addRow("Steps", self.steps)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("GAN mode", self.gan_mode)
-        form.addRow("Device", self.device)
+        # two fields to a row: the form leaves the runs list room for several runs at the default size
+        for label, first, second_label, second in (("Image size", self.size, "Steps", self.steps),
+                                                   ("Learning rate", self.lr, "Batch", self.batch),
+                                                   ("GAN mode", self.gan_mode, "Device", self.device)):
+            pair = QHBoxLayout()
+            pair.setSpacing(4)
+            pair.addWidget(first, 1)
+            name = QLabel(second_label, toolTip=second.toolTip())
+            name.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            pair.addSpacing(6)
+            pair.addWidget(name)
+            pair.addWidget(second, 1)
+            form.addRow(label, pair)
         form.addRow("Loss weights", self.weights_box)
         form.addRow("Other settings", self.extra)
         self.preset.currentTextChanged.connect(self.load_preset)
@@ -134,7 +178,10 @@ class NewJobForm(QGroupBox):
         self.raw = raw
         self.method = raw.get("method", "")
         t, d, m = raw.get("train", {}), raw.get("data", {}), raw.get("model", {})
-        self.description.setText(raw.get("description", ""))
+        text = raw.get("description", "")
+        if name in self.bundled:
+            text = f"Preset of the bundled {self.bundled[name]}: {text}"
+        self.description.setText(text)
         self.synth = d.get("synth", "")
         self.procedural.setEnabled(bool(self.synth))
         self.procedural.setChecked(bool(self.synth))
@@ -166,17 +213,21 @@ class NewJobForm(QGroupBox):
 
     def describe_data(self, *_):
         if self.procedural.isChecked():
-            self.layout_label.setText(f"procedural: {self.synth} (made once, then cached)")
+            self._say_layout(f"procedural: {self.synth} (made once, then cached)")
             return
         root = self.root.text().strip()
         if not root:
-            self.layout_label.setText("choose a dataset folder" + (" or tick procedural data" if self.synth else ""))
+            self._say_layout("choose a dataset folder" + (" or tick procedural data" if self.synth else ""))
             return
         from trainer.data.layout import check_for_method
         try:
-            self.layout_label.setText(check_for_method(self.method, root))
+            self._say_layout(check_for_method(self.method, root))
         except ValueError as e:
-            self.layout_label.setText(f"<span style='color:#b00'>{e}</span>")
+            self._say_layout(str(e), error=True)
+
+    def _say_layout(self, text: str, error: bool = False) -> None:
+        self.layout_label.setStyleSheet("color: #b00" if error else "")
+        self.layout_label.setText(text)
 
     def overrides(self) -> list[str]:
         out = [f"train.steps={self.steps.value()}", f"train.batch_size={self.batch.value()}",
@@ -234,8 +285,7 @@ class TrainPage(Page):
         self.form = NewJobForm()
         self.start_button = QPushButton("Start", toolTip="Validate the fields and start the job")
         self.start_button.clicked.connect(self.start_clicked)
-        self.form_message = QLabel("")
-        self.form_message.setWordWrap(True)
+        self.form_message = ElidedLabel(lines=2)  # a fixed height: "stopping ..." never squeezes the form
         self.runs_root_edit = QLineEdit(str(self.runs_root()), toolTip="Where new runs are written and listed")
         self.runs_root_edit.editingFinished.connect(self._runs_root_changed)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -244,19 +294,25 @@ class TrainPage(Page):
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setMinimumHeight(self.table_height(MIN_RUN_ROWS))
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         self.table.setToolTip("Every run under the runs folder and opened run folders; select several to "
                               "overlay their curves")
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        open_run = QPushButton("Open run folder...", toolTip="Watch a run started elsewhere (terminal, torchrun, "
-                                                             "another machine)")
+        open_run = QPushButton("Open run...", toolTip="Open a run folder to watch a run started elsewhere "
+                                                      "(terminal, torchrun, another machine)")
         open_run.clicked.connect(self.open_run_dialog)
         self.stop_button = QPushButton("Stop", toolTip="SIGTERM: the job saves a checkpoint and exits")
         self.stop_button.clicked.connect(self.stop_clicked)
-        self.resume_steps = QSpinBox(minimum=1, maximum=10 ** 8, toolTip="Total steps after resuming")
+        self.resume_steps = QSpinBox(minimum=1, maximum=10 ** 8, toolTip="Total steps after resuming: the run's "
+                                     "own total unless you type another")
+        self.resume_steps_typed = False  # the box follows the selected run's total until the user types
+        self.resume_steps.valueChanged.connect(self._resume_steps_edited)
         self.resume_button = QPushButton("Resume", toolTip="Continue a stopped, crashed or finished run")
         self.resume_button.clicked.connect(self.resume_clicked)
-        self.use_button = QPushButton("Use this model", toolTip="Export the run's latest generator and open it")
+        self.use_button = QPushButton("Use model", toolTip="Export the run's latest generator and open it in its "
+                                                           "page")
         self.use_button.clicked.connect(self.use_clicked)
 
         left = QVBoxLayout()
@@ -270,16 +326,13 @@ class TrainPage(Page):
         root_row = QHBoxLayout()
         root_row.addWidget(QLabel("Folder"))
         root_row.addWidget(self.runs_root_edit, 1)
+        root_row.addWidget(open_run)
         rl.addLayout(root_row)
         rl.addWidget(self.table, 1)
-        row = QHBoxLayout()
-        for w in (self.stop_button, self.resume_button, self.resume_steps):
+        row = QHBoxLayout()  # one row of actions: the list keeps the height
+        for w in (self.stop_button, self.resume_button, self.resume_steps, self.use_button):
             row.addWidget(w)
         rl.addLayout(row)
-        row2 = QHBoxLayout()
-        for w in (open_run, self.use_button):
-            row2.addWidget(w)
-        rl.addLayout(row2)
         left.addWidget(runs_box, 1)
         left_widget = QWidget()
         left_widget.setLayout(left)
@@ -290,7 +343,7 @@ class TrainPage(Page):
         self.banner.setVisible(False)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m")
-        self.stats = QLabel("Select a run, or start one.")
+        self.stats = ElidedLabel("Select a run, or start one.", lines=2)  # never widens the monitor side
         self.plots = LossPlots()
         self.sample_view = ImageView("Samples appear here as the job saves them.")
         self.sample_slider = QSlider(Qt.Horizontal, toolTip="Every saved sample step")
@@ -333,7 +386,7 @@ class TrainPage(Page):
         split.addWidget(left_widget)
         split.addWidget(right_widget)
         left_widget.setMinimumWidth(340)
-        split.setSizes([420, 860])
+        split.setSizes([380, 620])  # in proportion: beside the model library the left side gets ~380 px
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
@@ -344,6 +397,12 @@ class TrainPage(Page):
         self.scan_timer.timeout.connect(self.refresh_runs)
         self.scan_timer.start()
         self.refresh_runs()
+
+    def table_height(self, rows: int) -> int:
+        """The runs list's height for ``rows`` rows: header, rows, frame and a horizontal scroll bar."""
+        t = self.table
+        return (t.horizontalHeader().sizeHint().height() + rows * t.verticalHeader().defaultSectionSize()
+                + 2 * t.frameWidth() + t.horizontalScrollBar().sizeHint().height())
 
     # -- runs
     def runs_root(self) -> Path:
@@ -372,10 +431,9 @@ class TrainPage(Page):
         for i, d in enumerate(dirs):
             s = read_status(d)
             started = s.get("started")
-            total = s.get("total_steps")
-            cells = [d.name, self.jobs.state(d), s.get("method", ""),
-                     f"{s.get('step', 0)} / {total}" if total else "", time.strftime("%Y-%m-%d %H:%M",
-                                                                                   time.localtime(started))
+            state = self.jobs.state(d)
+            cells = [d.name, state, s.get("method", ""), step_text(s, state),
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
                      if isinstance(started, (int, float)) else ""]
             for j, text in enumerate(cells):
                 item = self.table.item(i, j)
@@ -415,7 +473,7 @@ class TrainPage(Page):
             try:
                 self.open_run(path)
             except ValueError as e:
-                self.form_message.setText(str(e))
+                self.say(str(e), error=True)
 
     def _selection_changed(self):
         runs = self.selected_runs()
@@ -428,10 +486,25 @@ class TrainPage(Page):
         if self.current:
             cfg = Path(self.current) / "config.toml"
             self.config_text.setPlainText(cfg.read_text() if cfg.exists() else "(no configuration yet)")
-            self.resume_steps.setValue(int(read_status(self.current).get("total_steps") or 1))
+        self.resume_steps_typed = False  # a new selection: the box shows that run's total
+        self._follow_total()
         self.poll()
         self.plots.reset_zoom()
         self._update_buttons()
+
+    def _resume_steps_edited(self, _value):
+        self.resume_steps_typed = True
+
+    def _follow_total(self):
+        """The resume box shows the selected run's total (status, else config.toml) until the user
+        types a number; read on every poll, since a just-started run has neither file yet."""
+        if self.resume_steps_typed or not self.current:
+            return
+        total = run_total_steps(self.current)
+        if total is not None and total != self.resume_steps.value():
+            self.resume_steps.blockSignals(True)
+            self.resume_steps.setValue(total)
+            self.resume_steps.blockSignals(False)
 
     def _update_buttons(self):
         running = bool(self.current) and self.jobs.is_running(self.current)
@@ -452,17 +525,33 @@ class TrainPage(Page):
             return
         s = read_status(self.current)
         total, step = int(s.get("total_steps") or 0), int(s.get("step") or 0)
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(min(step, max(1, total)))
         state = self.jobs.state(self.current)
+        self._follow_total()
+        preparing = data_stage(s) if state == "running" else None
+        if preparing:  # the procedural dataset is being made: its own progress, not "step 0"
+            done, n = preparing
+            self.progress.setFormat("preparing data %p %")
+            self.progress.setRange(0, n)
+            self.progress.setValue(done)
+        else:
+            self.progress.setFormat("%v / %m")
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(min(step, max(1, total)))
         for r in range(self.table.rowCount()):  # keep the list's state and step current between scans
             item = self.table.item(r, 0)
             if item is not None and item.data(Qt.UserRole) == self.current:
                 self.table.item(r, 1).setText(state)
-                self.table.item(r, 3).setText(f"{step} / {total}" if total else "")
-        parts = [f"{state}", f"step {step} / {total}"]
-        if state == "running":
-            parts += [f"{s.get('it_s', 0):.2f} it/s", f"ETA {fmt_seconds(s.get('eta_s'))}"]
+                self.table.item(r, 3).setText(step_text(s, state))
+        if preparing:
+            parts = [f"preparing data {percent(*preparing)} %"]
+            if s.get("message"):
+                parts.append(s["message"])
+        elif state == "running" and s.get("stage") == "starting":
+            parts = ["starting", s.get("message") or "loading the method"]
+        else:
+            parts = [f"{state}", f"step {step} / {total}"]
+            if state == "running" and "it_s" in s:  # none before the first logged step
+                parts += [f"{s.get('it_s', 0):.2f} it/s", f"ETA {fmt_seconds(s.get('eta_s'))}"]
         parts.append(f"elapsed {fmt_seconds(s.get('elapsed'))}")
         parts.append(f"device {s.get('device', '?')}")
         if s.get("gpu"):
@@ -517,11 +606,16 @@ class TrainPage(Page):
             pass  # being written; the next poll shows it
 
     # -- actions
+    def say(self, text: str, error: bool = False) -> None:
+        """A message under the form (plain text, red for an error; the whole of it in the tooltip)."""
+        self.form_message.setStyleSheet("color: #b00" if error else "")
+        self.form_message.setText(text)
+
     def start_clicked(self):
         try:
             self.start_job()
         except (ValueError, OSError) as e:
-            self.form_message.setText(f"<span style='color:#b00'>{e}</span>")
+            self.say(str(e), error=True)
 
     def start_job(self) -> Path:
         self.form.validate()
@@ -537,7 +631,7 @@ class TrainPage(Page):
         if precision != "auto":
             overrides.append(f"train.precision='{precision}'")
         self.jobs.start(preset, run_dir, overrides)
-        self.form_message.setText(f"started {run_dir.name}")
+        self.say(f"started {run_dir.name}")
         self.refresh_runs()
         self.table.clearSelection()
         self.select_run(run_dir)
@@ -545,14 +639,17 @@ class TrainPage(Page):
 
     def stop_clicked(self):
         if self.current and self.jobs.stop(self.current):
-            self.form_message.setText(f"stopping {Path(self.current).name} (it saves a checkpoint first)")
+            self.say("stopping: the job saves a checkpoint, then exits")
 
     def resume_clicked(self):
+        """Resume to the number the user typed, else to the run's own total (no override at all)."""
         if self.current:
             try:
-                self.jobs.resume(self.current, self.resume_steps.value())
+                self.jobs.resume(self.current, self.resume_steps.value() if self.resume_steps_typed else None)
             except (ValueError, OSError) as e:
-                self.form_message.setText(str(e))
+                self.say(str(e), error=True)
+            else:
+                self.say(f"resuming {Path(self.current).name}")
             self.refresh_runs()
 
     def use_clicked(self):
@@ -565,18 +662,18 @@ class TrainPage(Page):
         if model.exists() and model.stat().st_mtime >= latest:
             self.use_model.emit(str(model))
             return
-        self.form_message.setText("exporting the latest checkpoint...")
+        self.say("exporting the latest checkpoint...")
         self.export_process = QProcess(self)
         self.export_process.finished.connect(lambda code, _s: self._exported(code, model))
         self.export_process.start(sys.executable, ["-m", "trainer", "export", str(run), "-o", str(model)])
 
     def _exported(self, code, model):
         if code == 0 and model.exists():
-            self.form_message.setText(f"exported {model}")
+            self.say(f"exported {model}")
             self.use_model.emit(str(model))
         else:
             out = bytes(self.export_process.readAll()).decode(errors="replace").strip().splitlines()
-            self.form_message.setText("export failed: " + (out[-1] if out else f"exit code {code}"))
+            self.say("export failed: " + (out[-1] if out else f"exit code {code}"), error=True)
 
     def export_csv_dialog(self):
         path, _ = QFileDialog.getSaveFileName(self, "Export curves", "losses.csv", "CSV (*.csv)")

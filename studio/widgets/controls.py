@@ -102,6 +102,25 @@ class ControlPanel(QWidget):
             self.form.addRow(QLabel("This model has no controls."))
         self._update_active()
 
+    def describe_choices(self, name: str, labels: dict | None = None, tips: dict | None = None,
+                         help: str | None = None) -> None:
+        """Words for a choice control a page knows better than the model's declaration: each
+        choice's shown text (its value stays what the model takes), each choice's tooltip, and the
+        control's tooltip."""
+        w = self.widgets.get(name)
+        if not isinstance(w, QComboBox):
+            return
+        for i in range(w.count()):
+            value = w.itemData(i)
+            if labels and value in labels:
+                w.setItemText(i, labels[value])
+            if tips and value in tips:
+                w.setItemData(i, tips[value], Qt.ToolTipRole)
+        if help is not None:
+            w.setToolTip(help)
+            if name in self.labels:
+                self.labels[name].setToolTip(help)
+
     def _update_active(self) -> None:
         values = self.values()
         for c in self.controls:

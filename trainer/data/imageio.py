@@ -69,7 +69,8 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{name}: too many pixels (possible decompression bomb; limit {max_pixels:,})") from None
+            raise ImageError(f"{name}: too many pixels (possible decompression bomb; limit "
+                             f"{min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels):,})") from None
         except OSError as e:
             raise ImageError(f"{name}: cannot open ({e})") from None
     w, h = im.size

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -134,22 +135,29 @@ def _write_faces(item_fn: Callable, out: Path, n: int, size: int, seed: int, wor
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "eval" / "counterfactuals").mkdir(parents=True, exist_ok=True)
     rows, idents = [], []
+    # progress counts the counterfactuals too (one per attribute of each test face), scaled to n: the
+    # count reaches n when the last image is written, not while the counterfactuals are still drawn
+    work = n + counts["test"] * len(ATTRIBUTES)
+
+    def tick(done):
+        if progress:
+            progress(n * done // work, n)
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
         for k, (image, attrs) in enumerate(pool.map(item_fn, [(s, size, None) for s in seeds], chunksize=16)):
             name = f"{k:06d}.png"
             image.save(out / "images" / name)
             rows.append(f"{name} " + " ".join("1" if attrs[a] else "-1" for a in ATTRIBUTES))
             idents.append({"file": name, "identity_seed": seeds[k], "attributes": attrs, "partition": parts[k]})
-            if progress:
-                progress(k + 1, n)
+            tick(k + 1)
         jobs, names = [], []
         for rec in idents:
             if rec["partition"] == 2:
                 for a in ATTRIBUTES:
                     jobs.append((rec["identity_seed"], size, flip_attribute(rec["attributes"], a)))
                     names.append(f"{rec['file'][:-4]}_{a}.png")
-        for name, (image, _) in zip(names, pool.map(item_fn, jobs, chunksize=16)):
+        for j, (name, (image, _)) in enumerate(zip(names, pool.map(item_fn, jobs, chunksize=16))):
             image.save(out / "eval" / "counterfactuals" / name)
+            tick(n + j + 1)
     (out / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
     (out / "list_eval_partition.txt").write_text(
         "".join(f"{r['file']} {r['partition']}\n" for r in idents))
@@ -234,6 +242,33 @@ def synthesize(name: str, out, n: int, size: int, seed: int = 0, workers: int | 
     return out
 
 
+_reporters: list[Callable[[str, int, int], None]] = []
+
+
+@contextmanager
+def reporting(fn: Callable[[str, int, int], None] | None):
+    """Within the block, :func:`cached_dataset` tells ``fn(name, done, total)`` how far it is in
+    making a dataset (at the start, after each image and at the end): a job writes it to its status,
+    however deep in a method the dataset is asked for. ``None`` reports nowhere."""
+    if fn is None:
+        yield
+        return
+    _reporters.append(fn)
+    try:
+        yield
+    finally:
+        _reporters.remove(fn)
+
+
+def _report(name: str, done: int, total: int) -> None:
+    for fn in list(_reporters):
+        fn(name, done, total)
+
+
+# a dataset whose drawing changed gets a new version, so that a cached copy of the old one is not reused
+VERSIONS = {"faces": 2, "expressions": 2}  # 2: stochastic detail (pores, freckles, hair strands)
+
+
 def cache_dir() -> Path:
     base = os.environ.get("GAN_STUDIO_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gan-studio")
@@ -243,7 +278,8 @@ def cache_dir() -> Path:
 def cached_dataset(name: str, n: int, size: int, seed: int = 0, log=print) -> Path:
     """The folder of procedural dataset ``name``, made on first use (atomically: a half-written
     folder is never taken for a finished one)."""
-    root = cache_dir() / f"{name}-{size}px-{n}-seed{seed}"
+    version = VERSIONS.get(name, 1)
+    root = cache_dir() / (f"{name}-{size}px-{n}-seed{seed}" + (f"-v{version}" if version > 1 else ""))
     if (root / "dataset.json").is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -252,8 +288,13 @@ def cached_dataset(name: str, n: int, size: int, seed: int = 0, log=print) -> Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     from trainer.progress import Progress
     bar = Progress(n, desc=name, unit="img", enabled=log is not None)
+
+    def progress(i, total):
+        bar.update(i - bar.n)
+        _report(name, i, total)
     try:
-        synthesize(name, tmp, n, size, seed, progress=lambda i, total: bar.update(i - bar.n))
+        _report(name, 0, n)
+        synthesize(name, tmp, n, size, seed, progress=progress)
         bar.close()
         try:
             tmp.rename(root)

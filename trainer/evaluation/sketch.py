@@ -27,10 +27,12 @@ from trainer.evaluators.specs import EVAL_SEED, counts_of
 from trainer.metrics import edge_agreement, frechet_distance, mean_l1, saturation
 
 
-def procedural_items(n: int, size: int, seed: int = EVAL_SEED):
+def procedural_items(n: int, size: int, seed: int = EVAL_SEED, stroke_width: float | None = None):
+    """The held-out procedural scenes at ``size`` px; ``stroke_width``: their sketches' lines that
+    many pixels wide instead of each seed's own (the same scenes and photos)."""
     from trainer.data.sketches import render
     for k in range(n):
-        photo, sketch, labels = render(seed + k, size)
+        photo, sketch, labels = render(seed + k, size, stroke_width=stroke_width)
         yield sketch, photo, counts_of(labels["objects"])
 
 
@@ -53,16 +55,33 @@ def folder_items(root, n: int | None, direction: str = "AtoB"):
         yield sketch, photo, labels.get(p.relative_to(root).as_posix())
 
 
-def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches", **_):
+def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches", sketch_size=None,
+             stroke_width=None, controls=None, **_):
+    """``sketch_size``: the procedural sketches rendered at that many pixels (default the model's
+    size), with lines ``stroke_width`` px wide (default each seed's own, 1 to 4 % of the side);
+    ``controls``: the translator's controls (e.g. ``{"strokes": False}``). The outputs are scored
+    at the model's own size."""
     size = translator.image_size
     n = n or 500
     ev = Evaluator.load(evaluator)
-    items = procedural_items(n, size) if data is None else folder_items(data, n, translator.card.get("direction", "AtoB"))
+    if data is None:
+        width = {"stroke_width": stroke_width} if stroke_width else {}
+        items = procedural_items(n, int(sketch_size or size), **width)
+    elif sketch_size or stroke_width:
+        raise EvaluationError("--sketch-size and --stroke-width render the procedural sketches; not with --data")
+    else:
+        items = folder_items(data, n, translator.card.get("direction", "AtoB"))
+    given = dict(controls or {})
+    controls = dict(given)
+    if any(c.name == "output_size" for c in translator.controls):
+        controls.setdefault("output_size", "model")  # a 512 px sketch is scored on the model's 128 px photo
+    if controls:
+        translator.check_controls(controls)  # a wrong name or value is refused before any rendering
     outputs, reals, truths, edges_out, edges_real = [], [], [], [], []
     b = bar(n, "sketch2photo", progress)
     seeded = any(c.name == "seed" for c in translator.controls)
     for k, (sketch, photo, truth) in enumerate(items):  # a seed per sketch: its own noise or latent code
-        out = translator.run_array(sketch, **({"seed": k} if seeded else {}))
+        out = translator.run_array(sketch, **{**controls, **({"seed": k} if seeded else {})})
         photo = np.asarray(photo.convert("RGB").resize(out.shape[1::-1]))
         outputs.append(out)
         reals.append(photo)
@@ -93,4 +112,10 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches",
         metrics["objects_found"] = found / max(1, sum(sum(truths[i].values()) for i in labelled))
         metrics["extra_objects"] = extra / len(labelled)
     metrics["evaluator_held_out_accuracy"] = ev.accuracy
+    if sketch_size:
+        metrics["sketch_size"] = int(sketch_size)
+    if stroke_width:
+        metrics["stroke_width"] = float(stroke_width)
+    if given:
+        metrics["controls"] = given
     return metrics

@@ -1,16 +1,19 @@
 """Checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G.pth``): plain state dicts.
 
-The U-Net's depth, ngf, norm and channels are inferred from keys and shapes; a
-``train_opt.txt`` beside the checkpoint wins where it says more (dropout, direction).
-Instance-norm running statistics that old PyTorch versions saved are dropped, as the
-reference loader does.
+Everything the tensors say is read from the tensors: channels in and out (1 or 3), ngf, depth,
+batch vs instance norm (batch norm layers carry an affine weight with their running statistics),
+and in a ResNet block whether dropout sits between the convolutions (it moves the second
+convolution from ``conv_block.5`` to ``conv_block.6``; under batch norm ``conv_block.6`` is the
+second norm, a 1-D weight, not a convolution). U-Net dropout leaves no key: it is taken from a
+``train_opt.txt`` beside the checkpoint and otherwise assumed off. Instance-norm running
+statistics that old PyTorch versions saved are dropped, as the reference loader does.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from trainer.importers import CheckpointImportError, matches
+from trainer.importers import CheckpointImportError, best_match, check_channels, few, require
 from trainer.nets.unet import UnetGenerator
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -36,50 +39,81 @@ def detect(state: dict) -> str | None:
     return None
 
 
+def norm_of(state: dict) -> str:
+    """``batch`` when some layer has running statistics next to a 1-D affine weight (a
+    BatchNorm2d); instance norm (affine=False) has none, or running statistics alone when an old
+    PyTorch saved them."""
+    for k, v in state.items():
+        if k.endswith(".running_mean"):
+            weight = state.get(k[: -len("running_mean")] + "weight")
+            if weight is not None and weight.dim() == 1:
+                return "batch"
+    return "instance"
+
+
 def strip_instance_stats(state: dict) -> dict:
     return {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in NORM_STATS}
 
 
+def _float(state: dict, prefix: str) -> dict:
+    return {f"{prefix}.{k}": v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def import_pix2pix(state: dict, path: Path, direction: str | None = None, **_):
     opts = read_train_opt(path)
-    first = state["model.model.0.weight"]
-    ngf, input_nc = first.shape[0], first.shape[1]
-    output_nc = state["model.model.3.weight"].shape[1] if "model.model.3.weight" in state else 3
-    norm = "instance" if "model.model.1.model.1.bias" in state else "batch"
-    if opts.get("norm") in ("batch", "instance"):
-        norm = opts["norm"]
+    what = "pix2pix U-Net generator"
+    first = require(state, "model.model.0.weight", path, what, dim=4)
+    last = require(state, "model.model.3.weight", path, what, dim=4)  # the outermost transposed conv
+    ngf, input_nc, output_nc = first.shape[0], first.shape[1], last.shape[1]
+    check_channels(path, "model.model.0.weight", first.shape, input_nc, "in")
+    check_channels(path, "model.model.3.weight", last.shape, output_nc, "out")
+    norm = norm_of(state)
     if norm == "instance":
         state = strip_instance_stats(state)
-    for num_downs in range(5, 11):
-        args = {"input_nc": input_nc, "output_nc": output_nc, "num_downs": num_downs, "ngf": ngf, "norm": norm,
-                "use_dropout": opts.get("no_dropout", "False") != "True"}
-        if matches(UnetGenerator, args, state):
-            break
-    else:
-        raise CheckpointImportError(f"{path}: a U-Net generator's first layer, but no U-Net of 5 to 10 levels, ngf {ngf}, "
-                           f"{norm} norm matches its keys and shapes")
+    # dropout leaves no key: only train_opt.txt knows (no_dropout: False); without it, assume none
+    dropout = opts.get("no_dropout") == "False"
+    candidates = [{"input_nc": input_nc, "output_nc": output_nc, "num_downs": n, "ngf": ngf, "norm": norm,
+                   "use_dropout": dropout} for n in range(5, 11)]
+    args, problem = best_match(UnetGenerator, candidates, state)
+    if args is None:
+        raise CheckpointImportError(f"{path}: a U-Net generator's first layer, but no U-Net of 5 to 10 levels, "
+                                    f"ngf {ngf}, {norm} norm matches its keys and shapes: {problem}")
     direction = direction or opts.get("direction", "AtoB")
     card = {"method": "pix2pix", "task": "photo2photo",
             "nets": {"G": {"name": "unet", "args": args}},
-            "image_size": 2 ** num_downs, "channels": output_nc, "value_range": [-1, 1],
+            "image_size": 2 ** args["num_downs"], "channels": output_nc, "value_range": [-1, 1],
             "direction": direction, "inference": {"mode": "paper"},
-            "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
-    return {f"G.{k}": v.float() if v.is_floating_point() else v for k, v in state.items()}, card
+            "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix",
+                         "dropout": "from train_opt.txt" if "no_dropout" in opts else
+                         "assumed off (no train_opt.txt saying no_dropout: False)"}}
+    return _float(state, "G"), card
 
 
 def _resnet_args(state: dict, path: Path) -> dict:
     from trainer.nets.resnet import ResnetGenerator
-    first = state["model.1.weight"]
-    norm = "batch" if "model.2.running_mean" in state and "model.1.bias" not in state else "instance"
+    what = "CycleGAN ResNet generator"
+    first = require(state, "model.1.weight", path, what, dim=4)
+    norm = norm_of(state)
     blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
-    dropout = any(".conv_block.6.weight" in k for k in state)
-    out_key = max((k for k in state if k.endswith(".weight") and ".conv_block." not in k),
-                  key=lambda k: int(k.split(".")[1]))
-    args = {"input_nc": first.shape[1], "output_nc": state[out_key].shape[0], "ngf": first.shape[0], "norm": norm,
+    if not blocks:
+        raise CheckpointImportError(f"{path}: not a {what}: no key model.N.conv_block.* (its first keys: "
+                                    f"{few(state)})")
+    # the block's convolutions (4-D weights): 1 and 5, or 1 and 6 with dropout between them
+    convs = {int(k.split(".")[3]) for k, v in state.items()
+             if ".conv_block." in k and k.endswith(".weight") and v.dim() == 4}
+    dropout = 6 in convs
+    outs = [k for k, v in state.items() if k.endswith(".weight") and v.dim() == 4 and ".conv_block." not in k]
+    out_key = max(outs, key=lambda k: int(k.split(".")[1]))
+    input_nc, output_nc = first.shape[1], state[out_key].shape[0]
+    check_channels(path, "model.1.weight", first.shape, input_nc, "in")
+    check_channels(path, out_key, state[out_key].shape, output_nc, "out")
+    args = {"input_nc": input_nc, "output_nc": output_nc, "ngf": first.shape[0], "norm": norm,
             "use_dropout": dropout, "n_blocks": len(blocks)}
-    if not matches(ResnetGenerator, args, state):
+    found, problem = best_match(ResnetGenerator, [args], state)
+    if found is None:
         raise CheckpointImportError(f"{path}: looks like a ResNet generator ({len(blocks)} blocks, ngf "
-                                    f"{args['ngf']}, {norm} norm) but its keys and shapes do not match one")
+                                    f"{args['ngf']}, {norm} norm, {'with' if dropout else 'no'} dropout) but its "
+                                    f"keys and shapes do not match one: {problem}")
     return args
 
 
@@ -87,24 +121,26 @@ def import_cyclegan(state: dict, path: Path, **_):
     """A single generator (``latest_net_G.pth``, one direction A->B) or a pair: given
     ``latest_net_G_A.pth`` (or ``_G_B``), its sibling is read too, with the same safe loading."""
     from trainer.importers import as_state_dict, safe_load
+    require(state, "model.1.weight", path, "CycleGAN ResNet generator", dim=4)
     nets = {}
     stem = path.stem
     if stem.endswith(("_G_A", "_G_B")):
         for side in ("A", "B"):
             p = path.with_name(stem[:-1] + side + path.suffix)
             if p.is_file():
-                s = state if p == path else as_state_dict(safe_load(p), p)
-                s = strip_instance_stats(s) if "model.1.bias" in s else s
-                nets[f"G_{side}"] = s
+                nets[f"G_{side}"] = (state if p == path else as_state_dict(safe_load(p), p), p)
     else:
-        nets["G_A"] = strip_instance_stats(state) if "model.1.bias" in state else state
+        nets["G_A"] = (state, path)
     tensors, spec = {}, {}
-    for name, s in nets.items():
-        spec[name] = {"name": "resnet", "args": _resnet_args(s, path)}
-        tensors.update({f"{name}.{k}": v.float() if v.is_floating_point() else v for k, v in s.items()})
+    for name, (s, p) in nets.items():
+        s = strip_instance_stats(s) if norm_of(s) == "instance" else s
+        args = _resnet_args(s, p)
+        spec[name] = {"name": "resnet", "args": args}
+        tensors.update(_float(s, name))
     opts = read_train_opt(path)
     size = int(opts.get("crop_size", 256)) if opts.get("crop_size", "256").isdigit() else 256
-    card = {"method": "cyclegan", "task": "photo2photo", "nets": spec, "image_size": size, "channels": 3,
+    channels = next(iter(spec.values()))["args"]["output_nc"]
+    card = {"method": "cyclegan", "task": "photo2photo", "nets": spec, "image_size": size, "channels": channels,
             "value_range": [-1, 1], "directions": [d for d, n in (("AtoB", "G_A"), ("BtoA", "G_B")) if n in spec],
             "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
     return tensors, card

@@ -20,6 +20,41 @@ class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; training stops at once instead of going on silently."""
 
 
+class LossBlowUp(NonFiniteLoss):
+    """A loss stayed finite but grew by orders of magnitude (a diverging run): it stops as a NaN does."""
+
+
+class BlowUpCheck:
+    """Finds a diverging run before it turns into NaN: a loss above ``absolute``, or above ``ratio``
+    times its median over the first ``early`` steps (the median taken as at least ``floor``, so that
+    a loss that starts near zero may still grow to ordinary values). Call it with each step's
+    losses; it returns what blew up (a sentence), else None."""
+
+    def __init__(self, ratio: float = 1e6, absolute: float = 1e8, early: int = 50, min_early: int = 10,
+                 floor: float = 1e-2):
+        self.ratio, self.absolute, self.early, self.min_early, self.floor = ratio, absolute, early, min_early, floor
+        self.history: dict[str, list[float]] = {}
+
+    def __call__(self, losses: dict[str, float]) -> str | None:
+        import math
+        import statistics
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                continue  # the non-finite check names it
+            size = abs(value)
+            if size > self.absolute:
+                return f"{name} = {value:.3g}, over the limit of {self.absolute:.0e}"
+            seen = self.history.setdefault(name, [])
+            if len(seen) >= self.min_early:
+                median = statistics.median(seen)
+                if size > self.ratio * max(median, self.floor):
+                    return (f"{name} = {value:.3g}, {size / max(median, 1e-30):.2g} times its median of "
+                            f"{median:.3g} over its first {len(seen)} steps")
+            if len(seen) < self.early:
+                seen.append(size)
+        return None
+
+
 def linear_decay(total_steps: int, decay_steps: int, restarts=()):
     """LR factor per step: 1 until ``total - decay``, then linearly to 0 (the reference's 'linear'
     policy, counted in steps instead of epochs). With ``restarts`` (SGDR's warm restarts, Loshchilov

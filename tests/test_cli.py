@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+import tiny_models
 from conftest import run_cli, tiny_overrides
 from trainer.cli import main
 from trainer.modelfile import read_card
@@ -258,3 +259,27 @@ def test_presets_into_head_in_a_shell():
     result = subprocess.run(f"'{sys.executable}' -m trainer presets | head -1", shell=True, capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert len(result.stdout.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_translate_warns_when_a_face_model_gets_something_else(tmp_path, capsys):
+    """The CLI says what the studio says: a face model's input that is not a face is named."""
+    import numpy as np
+    model = tiny_models.stargan(tmp_path / "s.safetensors")
+    x = np.linspace(0, 1, 120)
+    photo = np.stack([np.outer(np.sin(6 * x + i), np.cos(4 * x + 2 * i)) for i in range(3)], 2) * 100 + 128
+    Image.fromarray(photo.astype(np.uint8)).save(tmp_path / "landscape.png")
+    assert main(["translate", str(model), str(tmp_path / "landscape.png"), "-o", str(tmp_path / "out")]) == 0
+    assert "landscape.png: Not a face" in capsys.readouterr().err
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    """Atomic writes go through a private temporary file; the result has the usual permissions."""
+    import os
+
+    from trainer.rundir import atomic_write
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "f.json", "{}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644

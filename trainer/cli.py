@@ -230,10 +230,17 @@ def cmd_translate(args) -> int:
     inputs = [path for path, _ in found]
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
+    from trainer.data.imageio import open_image
+    from trainer.domain_check import input_warning, judges
+    judge = judges(translator.card)
     bar = Progress(len(inputs), desc="translate", unit="img")
     for path, name in zip(inputs, output_names(rel for _, rel in found)):
         try:
             image = translator.run(path, **controls)
+            if judge:  # a bundled face model on a photo of something else: say so, translate anyway
+                warning = input_warning(translator.card, open_image(path))
+                if warning:
+                    print(f"\nwarning: {Path(path).name}: {warning}", file=sys.stderr)
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
             image.save(out_dir / name)
         except ImageError as e:

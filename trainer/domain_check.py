@@ -17,10 +17,15 @@ _lock = threading.Lock()
 _evaluators: dict = {}
 
 
+def judges(card: dict) -> bool:
+    """Whether the inputs of the model described by ``card`` can be judged here."""
+    return (card.get("training") or {}).get("dataset") == "faces" and card.get("task") == "attributes"
+
+
 def input_warning(card: dict, image) -> str | None:
     """One line saying why ``image`` (PIL image or uint8 HWC array) is unlike the training data of
     the model described by ``card``, or None when it looks in-domain or nothing can judge it."""
-    if (card.get("training") or {}).get("dataset") != "faces" or card.get("task") != "attributes":
+    if not judges(card):
         return None
     with _lock:
         if "faces" not in _evaluators:

@@ -280,6 +280,9 @@ def write_graph(g: Graph, path: Path, card: dict) -> None:
                 "output": "(N, 3, H', W') in [-1, 1]"}
         onnx.helper.set_model_props(model, meta)
         onnx.save(model, tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp's 0600 would keep the file from other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -64,11 +64,18 @@ def _disk_full(path, e: OSError, what: str | None = None) -> DiskFullError:
                          f"on the disk ({e.strerror or 'no space left'})")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, data: bytes | str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would keep the file from other users
         try:
             write_bytes(fd, data.encode() if isinstance(data, str) else data, path)
             os.fsync(fd)

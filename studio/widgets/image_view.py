@@ -83,7 +83,8 @@ class ImageView(QGraphicsView):
             painter.save()
             painter.resetTransform()
             bar = self.viewport().rect()
-            bar.setHeight(painter.fontMetrics().height() * 2 + 8)
+            needed = painter.fontMetrics().boundingRect(bar.adjusted(6, 0, -6, 0), Qt.TextWordWrap, self.warning)
+            bar.setHeight(needed.height() + 10)  # every wrapped line of the warning
             painter.fillRect(bar, QColor(255, 236, 160))
             painter.setPen(QColor(90, 60, 0))
             painter.drawText(bar.adjusted(6, 2, -6, -2), Qt.AlignLeft | Qt.AlignVCenter | Qt.TextWordWrap, self.warning)

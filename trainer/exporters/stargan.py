@@ -26,5 +26,7 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
         opts.insert(0, f"--c_dim {a.get('c_dim', 5)}")
     if domains:
         opts.append("--selected_attrs " + " ".join(domains))
+    back = f"; to import it back: gan-trainer import {out.name} --kind stargan --image-size {size}" + (
+        " --domains " + " ".join(domains) if domains else "")
     return ReferenceExport({out: net_state(tensors, card, "G")}, {},
-                           "python main.py --mode test " + " ".join(opts))
+                           "python main.py --mode test " + " ".join(opts) + back)

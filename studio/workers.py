@@ -106,7 +106,6 @@ class _Lane(QObject):
         self._running: tuple[str, float] | None = None  # channel, start time
         self.cancel = threading.Event()
         self.closed = False
-        self.busy_seconds = 0.0
         self._wake.connect(self._drain)
 
     # -- from the UI thread
@@ -178,7 +177,6 @@ class _Lane(QObject):
             try:
                 out = self._render(req)
                 seconds = time.perf_counter() - start
-                self.busy_seconds += seconds
                 self.rendered.emit(req.channel, req.stamp, out, seconds)
             except Cancelled:
                 pass  # a newer request of the channel is pending, or the studio closes
@@ -250,10 +248,6 @@ class InferenceWorker(QObject):
             for lane, _ in self.lanes.values():
                 lane.forget_models()
         self.device, self.threads = device, threads
-
-    @property
-    def busy_seconds(self) -> float:
-        return sum(lane.busy_seconds for lane, _ in self.lanes.values())
 
     def stop(self, timeout_ms: int = 60000) -> bool:
         """Drop pending renders, interrupt running ones and end every lane's thread. Returns

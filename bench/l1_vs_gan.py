@@ -30,13 +30,13 @@ ROWS = [("saturation_output", "saturation of outputs"), ("saturation_real", "sat
 
 
 def train_pair(out: Path, steps: int, size: int, threads: int) -> dict[str, Path]:
-    from trainer import config, run
+    from trainer import config, registry, run
     models = {}
     for name, lambda_gan in (("l1", 0.0), ("gan", 1.0)):
         overrides = [f"train.steps={steps}", f"train.decay_steps={steps // 2}", f"data.image_size={size}",
                      f"model.lambda_gan={lambda_gan}", f"train.threads={threads}",
                      f"train.checkpoint_every={max(1, steps // 4)}", f"train.sample_every={max(1, steps // 4)}"]
-        run.train(config.load("sketch2photo", overrides), out / name)
+        run.train(registry.load_config("sketch2photo", overrides), out / name)
         models[name] = out / name / "model.safetensors"
     return models
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         models = {"l1": Path(args.l1), "gan": Path(args.gan)}
     else:
         p.error("give --gan and --l1 model files, or --train")
-    from trainer.evaluation import evaluate
+    from trainer.scoring import evaluate
     reports = {name: evaluate(path, n=args.n) for name, path in models.items()}
     print(f"\n{'':34s}{'L1 only':>12s}{'L1 + cGAN':>12s}")
     for key, label in ROWS:

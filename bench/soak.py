@@ -73,7 +73,7 @@ def child(argv: list[str]) -> int:
                 f.unlink(missing_ok=True)
             time.sleep(slow)
         return rmtree(path, ignore_errors=ignore_errors, *a, **k)
-    rundir.write_file = run.write_file = slow_write_file
+    rundir.write_file = run.checkpoints.write_file = slow_write_file
     shutil.rmtree = slow_rmtree
     return main(argv)
 
@@ -145,7 +145,7 @@ def soak(n: int, steps: int, seed: int, slow: float, work: Path) -> dict:
     import torch
     from safetensors.torch import load_file
 
-    from trainer import config, run
+    from trainer import config, registry, run
     from trainer.data.synth import synthesize
     from trainer.rundir import RunDir
 
@@ -153,7 +153,7 @@ def soak(n: int, steps: int, seed: int, slow: float, work: Path) -> dict:
     data = synthesize("sketches", work / "data", n=40, size=32, workers=1)
     sets = overrides(data, steps)
     t0 = time.time()
-    run.train(config.load("pix2pix-sketches", sets), work / "straight", progress=False, log=lambda *a: None)
+    run.train(registry.load_config("pix2pix-sketches", sets), work / "straight", progress=False, log=lambda *a: None)
     straight_s = time.time() - t0
 
     rd = RunDir(work / "killed")

@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from trainer import config
+from trainer import config, registry
 from trainer.device import resolve_device
-from trainer.methods import get_method
+from trainer.registry import get_method
 
 VARIANTS = {  # name: (precision, channels_last, reference optimiser)
     "reference (fp32, loop Adam)": ("off", False, True),
@@ -38,7 +38,7 @@ VARIANTS = {  # name: (precision, channels_last, reference optimiser)
 def build(preset: str, device: torch.device, precision: str, channels_last: bool, reference_adam: bool, extra):
     raw = config.read_toml(config.preset_path(preset)).get("data", {})
     root = [] if raw.get("synth") or raw.get("root") else ["data.root=."]  # user-data presets: batches are synthetic
-    cfg = config.load(preset, [f"train.precision={precision}", *root, *extra])
+    cfg = registry.load_config(preset, [f"train.precision={precision}", *root, *extra])
     torch.manual_seed(0)
     amp = None if precision == "off" else torch.bfloat16
     method = get_method(cfg.method)(cfg, device, amp, channels_last)

@@ -1,5 +1,7 @@
-"""The main window: pages in tabs, the model library, menus, toolbar and shortcuts, status bar,
-preferences and QSettings persistence; ``gan-studio --screenshot`` renders a page to a PNG."""
+"""The main window, the studio's shell: pages in tabs, the model library dock
+(:mod:`studio.library_dock`), menus, toolbar and shortcuts, status bar, preferences
+(:mod:`studio.preferences`) and QSettings persistence; opening models, checkpoints, run folders
+and images; ``gan-studio --screenshot`` renders a page to a PNG."""
 from __future__ import annotations
 
 import argparse
@@ -7,52 +9,23 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDockWidget, QFileDialog,
-                               QFormLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from studio import library
+from studio.library_dock import LibraryDock, collect, import_to_user_models
 from studio.pages.attributes import AttributesPage
 from studio.pages.base import IMAGE_FILTER
 from studio.pages.photo import PhotoPage
 from studio.pages.sketch import SketchPage
 from studio.pages.style import StylePage
 from studio.pages.train import TrainPage
+from studio.preferences import Preferences, device_text
 from studio.workers import DEFAULT_THREADS, InferenceWorker
 
 PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)
 MAX_RECENT = 10
-
-
-def user_models_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.AppDataLocation) or str(Path.home() / ".gan-studio")
-    return Path(base) / "models"
-
-
-class Preferences(QDialog):
-    def __init__(self, settings: QSettings, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Preferences")
-        form = QFormLayout(self)
-        self.device = QComboBox(toolTip="Where models run: auto picks CUDA, then MPS, then the CPU")
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.device.setCurrentText(settings.value("device", "auto"))
-        self.threads = QSpinBox(minimum=0, maximum=256,
-                                toolTip=f"CPU threads per page for inference (0: PyTorch's default; {DEFAULT_THREADS} "
-                                        "keeps drawing fast while other work shares the cores)")
-        self.threads.setValue(int(settings.value("threads", DEFAULT_THREADS)))
-        self.precision = QComboBox(toolTip="Training precision for jobs started here (auto: bf16 where supported)")
-        self.precision.addItems(["auto", "off", "bf16", "fp16"])
-        self.precision.setCurrentText(settings.value("precision", "auto"))
-        form.addRow("Device", self.device)
-        form.addRow("Threads", self.threads)
-        form.addRow("Training precision", self.precision)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
 
 
 class MainWindow(QMainWindow):
@@ -91,21 +64,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.setAcceptDrops(True)
 
-        self.library_list = QListWidget(toolTip="Model files: double-click to use one")
-        self.library_list.itemActivated.connect(self._library_activated)
-        self.library_list.currentItemChanged.connect(self._library_selected)
-        self.card_label = QLabel("Select a model to see its card.")
-        self.card_label.setWordWrap(True)
-        self.card_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.card_label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        dock_widget = QWidget()
-        dl = QVBoxLayout(dock_widget)
-        dl.addWidget(self.library_list, 2)
-        dl.addWidget(self.card_label, 1)
-        self.dock = QDockWidget("Model library", self)
-        self.dock.setObjectName("library")
-        self.dock.setWidget(dock_widget)
-        dock_widget.setMinimumWidth(220)
+        self.dock = LibraryDock(self)
+        self.dock.activated.connect(self.use_model)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.dock)
 
         self.device_label, self.model_label, self.time_label = QLabel(), QLabel(), QLabel("")
@@ -201,42 +161,14 @@ class MainWindow(QMainWindow):
 
     # -- library
     def refresh_library(self, select=None):
-        entries = library.scan(library.BUNDLED, "bundled")
-        if self.scan_user:
-            entries += library.scan(user_models_dir(), "user")
-        listed = {e.path.resolve() for e in entries}
-        for p in self.extra_paths:
-            if p in listed:  # a bundled or user model opened by its path: listed once
-                continue
-            try:
-                entries.append(library.read_entry(p, "opened"))
-            except (ValueError, OSError):
-                pass
+        """List the models again (bundled, user, opened) in the dock and on every page; ``select``:
+        a model path its page switches to."""
+        entries = collect(self.scan_user, self.extra_paths)
         self.entries = entries
-        self.library_list.clear()
-        if not entries:
-            item = QListWidgetItem("No models yet.\nFile > Open model... or drop a\n.safetensors file on the window.")
-            item.setFlags(Qt.NoItemFlags)
-            self.library_list.addItem(item)
-        for e in entries:
-            item = QListWidgetItem(f"{e.name}\n  {e.method} · {e.task} · {e.source}")
-            item.setData(Qt.UserRole, str(e.path))
-            item.setToolTip(e.summary())
-            self.library_list.addItem(item)
+        self.dock.show_entries(entries)
         for page in self.pages.values():
             page.set_entries(entries, select if select and any(str(e.path) == str(select) and e.page == page.name
                                                               for e in entries) else None)
-
-    def _library_selected(self, item, _=None):
-        if item is None or not item.data(Qt.UserRole):
-            return
-        entry = next(e for e in self.entries if str(e.path) == item.data(Qt.UserRole))
-        self.card_label.setText(entry.summary())
-
-    def _library_activated(self, item):
-        path = item.data(Qt.UserRole)
-        if path:
-            self.use_model(path)
 
     def use_model(self, path):
         entry = next((e for e in self.entries if str(e.path) == str(path)), None)
@@ -270,11 +202,8 @@ class MainWindow(QMainWindow):
                                           "Only plain tensors are read; a file that would run code is refused.")
             if answer != QMessageBox.Yes:
                 return False
-        from trainer.importers import import_checkpoint
-        out = user_models_dir() / f"{path.stem}.safetensors"
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            import_checkpoint(path, out)
+            out = import_to_user_models(path)
         except Exception as e:  # noqa: BLE001 - every refusal is shown, none crashes the studio
             self.error(f"Cannot import {path.name}", str(e))
             return False
@@ -356,21 +285,14 @@ class MainWindow(QMainWindow):
     def preferences(self):
         dialog = Preferences(self.settings, self)
         if dialog.exec() == QDialog.Accepted:
-            self.settings.setValue("device", dialog.device.currentText())
-            self.settings.setValue("threads", dialog.threads.value())
-            self.settings.setValue("precision", dialog.precision.currentText())
+            dialog.store(self.settings)
             self.worker.configure(dialog.device.currentText(), dialog.threads.value())
             self._update_device_label()
             for page in self.pages.values():
                 page._model_chosen(page.model_combo.currentIndex())
 
     def _update_device_label(self):
-        from trainer.device import resolve_device
-        try:
-            device = resolve_device(self.settings.value("device", "auto"))
-        except (ValueError, RuntimeError) as e:
-            device = f"unavailable ({e})"
-        self.device_label.setText(f"Device: {device}")
+        self.device_label.setText(device_text(self.settings))
 
     def _timing(self, seconds):
         self.time_label.setText(f"Last inference: {seconds * 1000:.0f} ms")

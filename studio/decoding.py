@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from trainer import api
+
 PREVIEW_SIDE = 2048
 
 
@@ -41,9 +43,8 @@ class _Job(QRunnable):
         self.relay, self.path, self.prepare, self.on_done, self.on_failed = relay, path, prepare, on_done, on_failed
 
     def run(self):
-        from trainer.data.imageio import open_image
         try:
-            image = open_image(self.path)
+            image = api.open_image(self.path)
             prepared = self.prepare(image) if self.prepare else None
             self.relay.done.emit(self.on_done, Decoded(str(self.path), image, preview_of(image), prepared))
         except (ValueError, OSError) as e:  # ImageError is a ValueError: broken, huge, not an image

@@ -3,89 +3,22 @@ of its own, so a crash or an out-of-memory never takes the studio down and a job
 studio. The run directory is the truth (status.json, metrics.jsonl, job.log). Stop sends SIGTERM
 (the job checkpoints and exits) and kills after a grace period; jobs started by another studio,
 a terminal or torchrun are stopped through the pid in their status.json. A stop reaches the job's
-whole process group (its data-loader workers, the process pool making a dataset) when it leads one."""
+whole process group (its data-loader workers, the process pool making a dataset) when it leads one.
+What a run directory says (state, totals, log) is read by :mod:`trainer.rundir`, as the engine reads it."""
 from __future__ import annotations
 
 import functools
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from trainer.rundir import checkpoint_step, pid_alive, run_pid, run_state, run_total_steps
+
 GRACE_MS = 30_000
-
-
-def read_status(run_dir) -> dict:
-    """The job's status.json as a dict; a damaged one gives what can be read of it (a line that
-    is not UTF-8 is skipped), else {} (never an exception)."""
-    from trainer.rundir import read_json_file
-    return read_json_file(Path(run_dir) / "status.json")
-
-
-def pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def run_state(run_dir) -> str:
-    """running, finished, stopped, failed, crashed (running but its process is gone), or new."""
-    s = read_status(run_dir)
-    state = s.get("state", "new")
-    if state == "running" and s.get("host") == socket.gethostname() and not pid_alive(s.get("pid")):
-        return "crashed"
-    return state
-
-
-def run_total_steps(run_dir) -> int | None:
-    """The total a run trains to: its status (what the job runs to now), else its config.toml
-    (written before the status), else None (nothing on disk yet)."""
-    total = read_status(run_dir).get("total_steps")
-    if isinstance(total, int) and total > 0:
-        return total
-    try:
-        from trainer.config import read_toml
-        total = read_toml(Path(run_dir) / "config.toml").get("train", {}).get("steps")
-    except (OSError, ValueError):
-        return None
-    return total if isinstance(total, int) and total > 0 else None
-
-
-def checkpoint_step(run_dir) -> int:
-    """The step of the run's latest complete checkpoint (where a resume starts), 0 if none."""
-    from trainer.rundir import RunDir
-    found = RunDir(run_dir).latest_checkpoint()
-    return found[0] if found else 0
-
-
-def data_stage(status: dict) -> tuple[int, int] | None:
-    """(done, total) while the job makes its procedural dataset (status ``stage`` "dataset"), else None."""
-    if status.get("stage") != "dataset":
-        return None
-    done, total = status.get("stage_done"), status.get("stage_total")
-    if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
-        return None
-    return max(0, min(done, total)), total
-
-
-def log_tail(run_dir, n: int = 20) -> list[str]:
-    """The last lines of the job's output (``job.log`` in its run directory)."""
-    try:
-        data = (Path(run_dir) / "job.log").read_bytes()[-20000:]
-    except OSError:
-        return []
-    lines = [ln for ln in data.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
-    return lines[-n:]
 
 
 class JobManager(QObject):
@@ -164,10 +97,7 @@ class JobManager(QObject):
         pid = self.pids.get(str(run_dir))
         if pid and pid_alive(pid):
             return pid
-        s = read_status(run_dir)
-        if s.get("state") == "running" and s.get("host") == socket.gethostname() and pid_alive(s.get("pid")):
-            return s["pid"]
-        return None
+        return run_pid(run_dir)
 
     def is_running(self, run_dir) -> bool:
         return self.pid(run_dir) is not None

@@ -1,6 +1,6 @@
 """Where model files come from: the bundled ``assets/models/``, the user's models folder and
 opened run directories. Cards are read from the file header only (nothing is unpickled) and
-validated as data (:func:`trainer.modelfile.check_card`); a file that is not a usable model is
+validated as data (:func:`trainer.api.read_card`); a file that is not a usable model is
 listed as unreadable with the reason, never fatal. Card text is shown as plain text: Qt never
 takes it for markup (see :func:`plain_text`)."""
 from __future__ import annotations
@@ -8,12 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer import api
+
 BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "models"
 CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".pt")
-
-# which page shows which task
-PAGE_OF_TASK = {"sketch2photo": "sketch", "photo2photo": "photo", "superres": "photo", "stylize": "photo",
-                "attributes": "attributes", "style": "style", "sample": "style"}
 
 
 def plain_text(text: str) -> str:
@@ -42,19 +40,13 @@ class ModelEntry:
 
     @property
     def page(self) -> str:
-        return PAGE_OF_TASK.get(self.task, "photo")
+        """The page that shows this model (:func:`trainer.api.page_of`)."""
+        return api.page_of(self.card)
 
     @property
     def method(self) -> str:
-        """The method as a user knows it: a pix2pix generator with a latent code is BicycleGAN."""
-        if self.unreadable:
-            return "unreadable"
-        m = self.card.get("method", "?")
-        nets = self.card.get("nets")
-        g = nets.get("G") if isinstance(nets, dict) else None
-        args = g.get("args") if isinstance(g, dict) else None
-        nz = args.get("nz") if isinstance(args, dict) else 0
-        return "bicyclegan" if m == "pix2pix" and isinstance(nz, int) and nz > 0 else str(m)
+        """The method as a user knows it (:func:`trainer.api.method_label`: BicycleGAN, not pix2pix)."""
+        return "unreadable" if self.unreadable else api.method_label(self.card)
 
     @property
     def name(self) -> str:
@@ -71,7 +63,6 @@ class ModelEntry:
             return plain_text(f"{self.method} · {self.task or '?'}\n(card not shown: {e})\n{self.path}")
 
     def _summary(self) -> str:
-        from trainer.modelfile import flatten
         c = self.card
         t = c.get("training", {})
         lines = [f"{self.method} · {self.task or '?'} · {c.get('image_size', '?')} px"]
@@ -90,7 +81,7 @@ class ModelEntry:
         prior = c.get("latent_prior")
         if isinstance(prior, dict) and prior.get("name") == "posterior":
             lines.append(f"codes: a Gaussian fitted to {prior.get('images', '?')} training photos' codes")
-        metrics = flatten(c.get("eval", {}).get("metrics") or c.get("metrics") or t.get("metrics") or {})
+        metrics = api.card_metrics(c)
         # the model's own scores, not the references they are measured against (real photos, held-out)
         shown = [(k, v) for k, v in metrics.items()
                  if isinstance(v, float) and "held_out" not in k and not k.endswith("_real")][:6]
@@ -102,9 +93,8 @@ class ModelEntry:
 
 def read_entry(path, source: str) -> ModelEntry:
     """Raises ModelFileError (a ValueError) with a clear message for anything but a model file."""
-    from trainer.modelfile import read_card
     path = Path(path)
-    return ModelEntry(path, read_card(path), source)
+    return ModelEntry(path, api.read_card(path), source)
 
 
 def scan(folder, source: str, log=None) -> list[ModelEntry]:

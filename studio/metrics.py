@@ -1,119 +1,56 @@
-"""Reading a run's metrics.jsonl incrementally into numpy series (every point kept), TensorBoard's
-debiased EMA smoothing, the grouping of losses into plots, and CSV export. No Qt here."""
+"""The Train page's view of a run's metrics: the engine's reader (:class:`trainer.rundir.MetricsReader`,
+every point kept) with the loss groups of the run's method (:func:`trainer.api.loss_groups`),
+TensorBoard's debiased EMA smoothing, plain-language health warnings and CSV export. No Qt here."""
 from __future__ import annotations
 
 import csv
-import json
-import math
-from pathlib import Path
 
 import numpy as np
 
-NOT_CURVES = {"step", "time", "elapsed"}
-GROUPS = ("discriminator", "generator", "reconstruction / regularisation")
-ADVERSARIAL_G = {"G", "G_GAN", "G_A", "G_B", "G_fake", "G_adv"}
+from trainer import api, rundir
+from trainer.rundir import Series
+
+__all__ = ["GROUPS", "group_of", "MetricsReader", "Series", "Smoother", "smooth", "export_csv", "health_warnings"]
+
+GROUPS = api.LOSS_GROUPS
 
 
-def group_of(key: str) -> str | None:
-    """Which plot a logged key belongs to (None: not a loss curve)."""
-    if key in NOT_CURVES or key.startswith("lr_") or key in ("it_s", "sample_diversity"):
-        return None
-    low = key.lower()
-    if key.startswith("D") and not any(s in low for s in ("gp", "r1", "reg")):
-        return "discriminator"
-    if key in ADVERSARIAL_G:
-        return "generator"
-    return "reconstruction / regularisation"
+def group_of(key: str, declared: dict | None = None) -> str | None:
+    """Which plot a logged key belongs to (None: not a loss curve); ``declared``: the loss groups
+    the run's method declares (:func:`trainer.api.loss_group`)."""
+    return api.loss_group(key, declared)
 
 
-class Series:
-    """One key's points: growing numpy buffers (amortised doubling), nothing dropped."""
+class MetricsReader(rundir.MetricsReader):
+    """A run's ``metrics.jsonl`` read incrementally (:meth:`poll`), each loss in the plot its
+    method declares: the method is read from the run directory (status.json, else config.toml)
+    once it is there; until then, and for keys it does not declare, the engine's naming rule."""
 
-    def __init__(self):
-        self.n = 0
-        self._step = np.empty(1024)
-        self._time = np.empty(1024)
-        self._value = np.empty(1024)
+    def __init__(self, path, method: str | None = None):
+        super().__init__(path)
+        self.declared: dict[str, str] | None = None
+        if method is not None:
+            self._declare(method)
 
-    def append(self, step, t, value):
-        if self.n == len(self._step):
-            for name in ("_step", "_time", "_value"):
-                arr = getattr(self, name)
-                grown = np.empty(2 * len(arr))
-                grown[:self.n] = arr[:self.n]
-                setattr(self, name, grown)
-        self._step[self.n], self._time[self.n], self._value[self.n] = step, t, value
-        self.n += 1
-
-    @property
-    def step(self):
-        return self._step[:self.n]
-
-    @property
-    def time(self):
-        return self._time[:self.n]
-
-    @property
-    def value(self):
-        return self._value[:self.n]
-
-
-class MetricsReader:
-    """``poll()`` reads what was appended since the last call; a half-written last line waits for
-    its end; a file that shrank (a resume truncated it) is read again from the start."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.offset = 0
-        self.series: dict[str, Series] = {}
-        self.records = 0
-        self.skipped = 0
-
-    def reset(self):
-        self.offset, self.series, self.records, self.skipped = 0, {}, 0, 0
+    def _declare(self, method: str) -> None:
+        try:
+            self.declared = api.loss_groups(method)
+        except ValueError:  # a method this installation does not know (a plugin's): the naming rule
+            self.declared = {}
 
     def poll(self) -> int:
-        """New complete records read (0 when nothing changed)."""
-        try:
-            size = self.path.stat().st_size
-        except OSError:
-            return 0
-        if size < self.offset:
-            self.reset()
-        if size == self.offset:
-            return 0
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(size - self.offset)
-        end = data.rfind(b"\n")
-        if end < 0:
-            return 0  # only a partial line so far
-        self.offset += end + 1
-        n = 0
-        for line in data[:end].split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                self.skipped += 1
-                continue
-            self.add(rec)
-            n += 1
-        return n
+        if self.declared is None:
+            method = rundir.run_method(self.path.parent)
+            if method:
+                self._declare(method)
+        return super().poll()
 
-    def add(self, rec: dict) -> None:
-        step, t = rec.get("step"), rec.get("time", math.nan)
-        if not isinstance(step, (int, float)):
-            return
-        self.records += 1
-        for k, v in rec.items():
-            if k in NOT_CURVES or not isinstance(v, (int, float)) or isinstance(v, bool):
-                continue
-            self.series.setdefault(k, Series()).append(step, t, float(v))
+    def group_of(self, key: str) -> str | None:
+        return group_of(key, self.declared)
 
     def keys(self, group: str | None = None) -> list[str]:
-        return [k for k in self.series if (group_of(k) == group if group else group_of(k) is not None)]
+        """The loss keys read so far (those of ``group`` when given), in the order they came."""
+        return [k for k in self.series if (self.group_of(k) == group if group else self.group_of(k) is not None)]
 
 
 def _ema(x: np.ndarray, weight: float, last: float, count: int):
@@ -198,7 +135,7 @@ def health_warnings(reader: MetricsReader, window: int = 20) -> list[str]:
     well below its early value)."""
     out = []
     for k, s in reader.series.items():
-        if group_of(k) and s.n and not np.isfinite(s.value[-1]):
+        if reader.group_of(k) and s.n and not np.isfinite(s.value[-1]):
             out.append(f"{k} is {s.value[-1]} at step {int(s.step[-1])}: training has diverged")
     d_keys, g_keys = reader.keys("discriminator"), reader.keys("generator")
     if d_keys and g_keys:

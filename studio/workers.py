@@ -25,6 +25,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from trainer import api
+
 _stamps = itertools.count(1)
 PREEMPT_SECONDS = 1.0  # a render running longer than this gives way to a newer request of its channel
 DEFAULT_THREADS = 1  # bench/studio_latency.py: on 2 cores one thread per lane gives the best p95
@@ -137,14 +139,12 @@ class _Lane(QObject):
 
     # -- the lane's thread
     def _translator(self, path: str):
-        from trainer import inference
-        from trainer.device import resolve_device
         p = Path(path)
         device = self.pool.device
         key = (str(p), p.stat().st_mtime_ns, device)
         if key not in self._models:
             self._models = {k: v for k, v in self._models.items() if k[0] != str(p)}
-            self._models[key] = inference.load(p, resolve_device(device))
+            self._models[key] = api.load_model(p, api.resolve_device(device))
         return self._models[key]
 
     @Slot()
@@ -189,8 +189,7 @@ class _Lane(QObject):
     def _render(self, req: RenderRequest):
         t = self._translator(req.model)
         if req.kind == "domain":
-            from trainer.domain_check import input_warning
-            return input_warning(t.card, req.image)
+            return api.input_warning(t.card, req.image)
         if req.kind == "variants":
             return [t.run_array(req.image, **{**req.controls, **v}) for v in req.variants]
         if req.kind == "interpolate":

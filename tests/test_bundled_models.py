@@ -8,8 +8,9 @@ from PIL import Image
 
 from trainer import inference
 from trainer.modelfile import read_card
+from tests.conftest import ROOT
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
+ASSETS = ROOT / "assets" / "models"
 MODELS = {  # name: (method, an input or None for seed-based models, expected output size for a 100x70 input)
     "sketch2photo": ("pix2pix", True, (100, 70)),
     "faces-attributes": ("stargan", True, (100, 70)),

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 CHECK = """
 import importlib, pkgutil, sys

@@ -1,41 +1,82 @@
 """``gan-trainer`` (also ``python -m trainer``): train, resume, export, inspect, import, translate,
-and write procedural datasets."""
+and write procedural datasets.
+
+Parsing the command line imports no torch: the commands import what they need, and the method
+registry (which lists the ``import --kind`` and ``export --format`` values) is read only when a
+command or a help text needs it. Exit codes: 0 done, 1 some inputs failed, 2 an error (one line,
+no traceback), 130 interrupted, 141 the reader of stdout went away.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-# ``gan-trainer import --kind``: the same kinds as trainer.importers.KINDS (kept here so that
-# parsing the command line does not import torch; a test checks that the two agree)
-IMPORT_KINDS = {
-    "auto": "detect the kind from the checkpoint's keys (default)",
-    "pix2pix": "junyanz pix2pix U-Net generator (latest_net_G.pth)",
-    "cyclegan": "junyanz CycleGAN ResNet generator(s) (latest_net_G_A.pth: G_B beside it is read too)",
-    "stargan": "yunjey/stargan generator (200000-G.ckpt)",
-    "stylegan": "rosinality/stylegan2-pytorch generator (.pt: training checkpoint, {'g_ema': ...} or a bare "
-                "state dict)",
-}
+from trainer.errors import USER_ERRORS
+
+#: what a command reports as one line with exit code 2 (any ValueError is a refusal with a reason)
+ERRORS = (*USER_ERRORS, FileNotFoundError, FileExistsError, ValueError)
 
 
-def _errors():
-    from trainer.config import ConfigError
-    from trainer.data.imageio import ImageError
-    from trainer.importers import CheckpointImportError
-    from trainer.modelfile import ModelFileError
-    from trainer.run import NonFiniteLoss
-    from trainer.rundir import DiskFullError
-    from trainer.evaluation import EvaluationError
-    return (EvaluationError, ConfigError, ImageError, ModelFileError, CheckpointImportError, NonFiniteLoss, FileNotFoundError,
-            FileExistsError, ValueError, DiskFullError)
+def import_kinds() -> dict[str, str]:
+    """``gan-trainer import --kind`` values -> their help (from the methods' import hooks)."""
+    from trainer.conversion import kinds
+    return kinds()
+
+
+def export_formats() -> tuple[str, ...]:
+    """``gan-trainer export --format`` values (from the methods' export hooks)."""
+    from trainer import registry
+    return tuple(registry.export_formats())
+
+
+class _Later(Sequence):
+    """Choices read on first use (``in``, iteration), so that building the parser imports nothing."""
+
+    def __init__(self, read):
+        self._read, self._items = read, None
+
+    def _all(self) -> tuple:
+        if self._items is None:
+            self._items = tuple(self._read())
+        return self._items
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, value) -> bool:
+        return value in self._all()
+
+
+class _LaterHelp(argparse.Action):
+    """An option whose help text is made on first use (``help_from()``)."""
+
+    def __init__(self, *args, help_from=None, **kwargs):
+        self._help_from = help_from
+        super().__init__(*args, **kwargs)
+
+    @property
+    def help(self):
+        return self._help_from()
+
+    @help.setter
+    def help(self, value):
+        pass
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
 
 
 def cmd_train(args) -> int:
     from trainer.rundir import catch_early_stop
     with catch_early_stop():  # a stop while torch loads: the run directory still says "stopped"
-        from trainer import config, run
-        cfg = config.load(args.preset, args.set)
+        from trainer import registry, run
+        cfg = registry.load_config(args.preset, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else run.new_run_dir(cfg, args.runs_root)
         run.train(cfg, run_dir, progress=not args.no_progress)
     return 0
@@ -50,10 +91,33 @@ def cmd_resume(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from trainer import config
-    for name in config.list_presets():
-        raw = config.read_toml(config.preset_path(name))
-        print(f"{name:24s} {raw.get('method', '?'):10s} {raw.get('description', '')}")
+    """The presets of every preset folder (and those methods ship), grouped by the method that
+    reads each (an older pix2pix preset with a latent code is listed under bicyclegan)."""
+    from trainer import registry
+    from trainer.config import ConfigError
+    groups: dict[str, list[tuple[str, str]]] = {name: [] for name in registry.METHODS}
+    unread: list[tuple[str, str]] = []
+    for name in registry.all_presets():
+        try:
+            raw = registry.read_preset(name)
+            method = registry.method_of_config(raw).name
+        except ConfigError as e:
+            unread.append((name, f"(not readable: {e})"))
+            continue
+        groups[method].append((name, str(raw.get("description", ""))))
+    first = True
+    for method, presets in groups.items():
+        if not presets:
+            continue
+        cls = registry.METHODS[method]
+        print(("" if first else "\n") + f"{method} ({cls.task})")
+        first = False
+        for name, description in presets:
+            print(f"  {name:24s} {description}")
+    if unread:
+        print(("" if first else "\n") + "unknown method")
+        for name, why in unread:
+            print(f"  {name:24s} {why}")
     return 0
 
 
@@ -85,9 +149,12 @@ def cmd_export_other(args) -> int:
     if args.fp16 or args.int8:
         raise ValueError("--fp16 and --int8 apply to model files; reference checkpoints and ONNX graphs are float32")
     if args.format:
+        if args.format not in args.formats:
+            args.parser.error(f"argument --format: invalid choice: {args.format!r} (choose from "
+                              f"{', '.join(map(repr, args.formats))})")
         if not args.output:
             raise ValueError(f"--format {args.format}: name the checkpoint to write with -o FILE")
-        from trainer.exporters import export_reference
+        from trainer.conversion import export_reference
         done = export_reference(args.run_dir, args.output, args.format)
         for path in [*done.files, *done.notes]:
             print(f"wrote {path}")
@@ -139,7 +206,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from trainer.importers import import_checkpoint
+    from trainer.conversion import import_checkpoint
     exclusive = None if args.exclusive is None else (args.exclusive or True)  # bare --exclusive: all domains
     options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains), ("exclusive", exclusive),
                                  ("image_size", args.image_size)) if v is not None}
@@ -175,27 +242,9 @@ def _inputs(items) -> list[tuple[Path, Path]]:
     return out
 
 
-def output_names(relatives) -> list[Path]:
-    """The output file (relative to the output folder) of each input of a folder translation: the
-    input's path relative to its folder is kept (sub/a.png -> sub/a.png); a PNG keeps its name and
-    any other format gets ".png" after its whole name (a.jpg -> a.jpg.png), so that a.png, a.jpg
-    and sub/a.png never overwrite each other. A name that still clashes (a.jpg beside a file named
-    a.jpg.png; case-insensitively) gets -2, -3, ... before its ".png"."""
-    used, out = set(), []
-    for rel in relatives:
-        rel = Path(rel)
-        name = rel.name if rel.suffix.lower() == ".png" else rel.name + ".png"
-        candidate, k = rel.with_name(name), 1
-        while candidate.as_posix().lower() in used:
-            k += 1
-            candidate = rel.with_name(f"{name[:-4]}-{k}.png")
-        used.add(candidate.as_posix().lower())
-        out.append(candidate)
-    return out
-
-
 def cmd_translate(args) -> int:
     from trainer import inference
+    from trainer.controls import SEED_MAX, ControlError
     from trainer.data.imageio import ImageError
     from trainer.device import resolve_device
     from trainer.progress import Progress
@@ -212,8 +261,8 @@ def cmd_translate(args) -> int:
             return 2
         seed = next((c for c in translator.controls if c.name == "seed"), None)
         first = translator.check_controls({"seed": controls.pop("seed", 0)})["seed"] if seed else 0
-        if seed and first + args.count - 1 > (seed.maximum if seed.maximum is not None else inference.SEED_MAX):
-            raise inference.ControlError(f"seeds {first}..{first + args.count - 1}: beyond the seed's range "
+        if seed and first + args.count - 1 > (seed.maximum if seed.maximum is not None else SEED_MAX):
+            raise ControlError(f"seeds {first}..{first + args.count - 1}: beyond the seed's range "
                                          f"({seed.allowed()}); lower seed or --count")
         out_dir.mkdir(parents=True, exist_ok=True)
         bar = Progress(args.count, desc="sample", unit="img")
@@ -230,7 +279,7 @@ def cmd_translate(args) -> int:
     inputs = [path for path, _ in found]
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    from trainer.data.imageio import open_image
+    from trainer.data.imageio import open_image, output_names
     from trainer.domain_check import input_warning, judges
     judge = judges(translator.card)
     bar = Progress(len(inputs), desc="translate", unit="img")
@@ -255,17 +304,16 @@ def cmd_translate(args) -> int:
 
 def cmd_demo(args) -> int:
     """A short end-to-end tour: procedural data, a tiny pix2pix run, a translation."""
-    from trainer import config, run
+    from trainer import inference, registry, run
     from trainer.data.sketches import render
     out = Path(args.out)
-    cfg = config.load("pix2pix-sketches", ["data.image_size=64", "data.synth_n=400", "train.steps=60",
+    cfg = registry.load_config("pix2pix-sketches", ["data.image_size=64", "data.synth_n=400", "train.steps=60",
                                            "train.batch_size=4", "train.sample_every=30",
                                            "train.checkpoint_every=30", "train.log_every=10", "train.decay_steps=0"])
     run_dir = out / "run"
     run.train(cfg, run_dir)
     sketch = render(12345, 128)[1]
     sketch.save(out / "sketch.png")
-    from trainer import inference
     inference.load(run_dir / "model.safetensors").run(sketch).save(out / "photo.png")
     print(f"demo done: samples in {run_dir / 'samples'}, model {run_dir / 'model.safetensors'}, "
           f"translated {out / 'sketch.png'} -> {out / 'photo.png'}")
@@ -273,7 +321,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from trainer.evaluation import evaluate, format_report, save_report, write_into_card
+    from trainer.scoring import evaluate, format_report, save_report, write_into_card
     out = Path(args.output or f"eval-{Path(args.model).stem}.json")
     picture = Path(args.picture) if args.picture else out.with_suffix(".png")
     picture.unlink(missing_ok=True)
@@ -337,14 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
     size.add_argument("--int8", action="store_true", help="store weights as int8 with a scale per output "
                       "channel, the rest as float16 (about a quarter of the size)")
-    e.add_argument("--format", choices=["junyanz", "stargan", "rosinality"],
-                   help="write -o as the reference code's checkpoint: junyanz (pix2pix, CycleGAN), stargan "
-                        "(yunjey/stargan), rosinality (stylegan2-pytorch); models it cannot build are refused")
+    e.add_argument("--format", metavar="FORMAT",
+                   help="write -o as the reference code's checkpoint: junyanz (junyanz/pytorch-CycleGAN-and-pix2pix),"
+                        " stargan (yunjey/stargan), rosinality (stylegan2-pytorch), or another format a method "
+                        "declares; models it cannot build are refused")
     e.add_argument("--onnx", metavar="FILE", help="write the generator as an ONNX graph (a CycleGAN pair: "
                    "FILE_AtoB.onnx and FILE_BtoA.onnx); needs pip install 'gan-studio[onnx]'")
     e.add_argument("--latent", choices=["z", "w"], default="z",
                    help="StyleGAN's ONNX input: z (N, style_dim) or per-layer w (N, n_latent, style_dim)")
-    e.set_defaults(fn=cmd_export)
+    e.set_defaults(fn=cmd_export, parser=e, formats=_Later(export_formats))
 
     i = sub.add_parser("inspect", help="print a model file's card and its controls (name, kind, allowed "
                                        "values, default)")
@@ -356,8 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="convert a reference checkpoint (.pth, .ckpt, .pt) into a model file")
     im.add_argument("checkpoint", help="the reference checkpoint (loaded as tensors only, never as code)")
     im.add_argument("-o", "--output", required=True, help="the model file to write (.safetensors)")
-    im.add_argument("--kind", default="auto", choices=list(IMPORT_KINDS), metavar="KIND",
-                    help="; ".join(f"{k}: {v}" for k, v in IMPORT_KINDS.items()).replace("%", "%%"))
+    im.add_argument("--kind", default="auto", choices=_Later(import_kinds), metavar="KIND", action=_LaterHelp,
+                    help_from=lambda: "; ".join(f"{k}: {v}" for k, v in import_kinds().items()).replace("%", "%%"))
     im.add_argument("--domains", nargs="+", metavar="DOMAIN",
                     help="StarGAN: domain names, in the generator's order (default: the CelebA five, else "
                          "domain_0, domain_1, ...)")
@@ -466,7 +515,7 @@ def _main(argv=None) -> int:
         redirect_output(args.log)
     try:
         return args.fn(args)
-    except _errors() as e:
+    except ERRORS as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,23 +1,38 @@
 """Run configuration: TOML presets into dataclasses, ``--set key=value`` overrides with dotted
-keys, and the resolved configuration written back as TOML (``config.toml`` of a run)."""
+keys, and the resolved configuration written back as TOML (``config.toml`` of a run).
+
+This module knows the sections every run has (``[train]``, ``[data]``) and where presets live; it
+knows no method. A method's ``[model]`` section is its own ``ModelConfig`` dataclass, handed in
+by the caller: :func:`trainer.registry.load_config` and :func:`trainer.registry.config_from_dict`
+find the method and call :func:`from_dict`.
+
+Presets are TOML files in the built-in folder (``trainer/presets``) and in the folders named by
+the environment variable ``GAN_STUDIO_PRESET_PATH`` (separated by ``os.pathsep``); a name found in
+two folders is the first folder's (built-ins first).
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from trainer.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+__all__ = ["ConfigError", "TrainConfig", "DataConfig", "Config", "PRESETS_DIR", "PRESET_PATH_ENV", "preset_dirs",
+           "preset_path", "list_presets", "read_preset", "method_name", "from_dict", "apply_overrides",
+           "parse_value", "to_toml", "read_toml", "check_values"]
+
 PRESETS_DIR = Path(__file__).parent / "presets"
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the key and what is wrong."""
+PRESET_PATH_ENV = "GAN_STUDIO_PRESET_PATH"
 
 
 @dataclass
@@ -151,7 +166,6 @@ def check_values(cfg: Config) -> None:
     """Refuse values that cannot train (raises :class:`ConfigError` naming the key and the allowed
     range): counts and intervals out of range, NaN or infinite rates, NaN, infinite or negative loss
     weights (any ``model.lambda_*``), unknown precision or direction."""
-    import math
     sections = {"train": cfg.train, "data": cfg.data}
     for key, (lo, hi) in INT_RANGES.items():
         section, name = key.split(".")
@@ -185,22 +199,36 @@ def check_values(cfg: Config) -> None:
                 raise ConfigError(f"{key} = {v!r}: must be a finite number")
 
 
-def from_dict(raw: dict) -> Config:
-    from trainer.methods import get_method
-
-    raw = dict(raw)
-    method_name = raw.pop("method", None)
-    if not method_name:
+def method_name(raw: dict) -> str:
+    """The method a raw configuration names (``method = "pix2pix"``); :class:`ConfigError` when none."""
+    name = raw.get("method")
+    if not name:
         raise ConfigError("the configuration names no method (method = \"pix2pix\", ...)")
-    method = get_method(method_name)
+    if not isinstance(name, str):
+        raise ConfigError(f"method = {name!r}: expected a method name (a string)")
+    return name
+
+
+def from_dict(raw: dict, method) -> Config:
+    """A raw configuration (a preset's TOML, overrides applied) as a validated :class:`Config` for
+    ``method``, the Method class that reads it (:func:`trainer.registry.method_of_config` finds
+    it): ``method.upgrade`` first brings older settings to its current keys, ``[model]`` becomes
+    ``method.ModelConfig`` and ``method.validate`` checks the whole. ``Config.method`` is the
+    method's registry name (an alias or older spelling is not kept).
+
+    Raises :class:`ConfigError` for an unknown key, a value of the wrong type, a value out of range
+    (:func:`check_values`) or a configuration the method cannot run."""
+    method_name(raw)
+    raw = method.upgrade(dict(raw))
     sections = {k: raw.pop(k, {}) for k in ("train", "data", "model")}
+    raw.pop("method", None)
     preset, description = raw.pop("preset", ""), raw.pop("description", "")
     if raw:
         raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(raw))}; expected method, preset, "
                           "description, [train], [data], [model]")
     train = _coerce("train", TrainConfig, sections["train"])
     check_restarts(train.restarts)
-    cfg = Config(method=method_name, model=_coerce("model", method.ModelConfig, sections["model"]),
+    cfg = Config(method=method.name, model=_coerce("model", method.ModelConfig, sections["model"]),
                  train=train,
                  data=_coerce("data", DataConfig, sections["data"]), preset=preset, description=description)
     check_values(cfg)
@@ -208,29 +236,49 @@ def from_dict(raw: dict) -> Config:
     return cfg
 
 
+def preset_dirs() -> list[Path]:
+    """The preset folders, in the order a name is looked up: the built-in one, then each folder of
+    ``GAN_STUDIO_PRESET_PATH`` (entries that are not folders are skipped)."""
+    extra = [Path(p).expanduser() for p in os.environ.get(PRESET_PATH_ENV, "").split(os.pathsep) if p.strip()]
+    return [PRESETS_DIR, *[d for d in extra if d.is_dir()]]
+
+
+def _preset_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in preset_dirs():
+        for p in sorted(folder.glob("*.toml")):
+            found.setdefault(p.stem, p)
+    return found
+
+
 def preset_path(name_or_path: str) -> Path:
+    """A preset's TOML file: ``name_or_path`` itself when it is a .toml file, else the preset of
+    that name in the preset folders; :class:`ConfigError` listing the presets otherwise."""
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.is_file():
         return p
-    candidate = PRESETS_DIR / f"{name_or_path}.toml"
-    if candidate.is_file():
-        return candidate
+    found = _preset_files().get(str(name_or_path))
+    if found is not None:
+        return found
     raise ConfigError(f"no preset or TOML file {name_or_path!r}; presets: {', '.join(list_presets())}")
 
 
 def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+    """The names of the preset files in every preset folder, sorted."""
+    return sorted(_preset_files())
 
 
-def load(name_or_path: str, overrides: list[str] | None = None) -> Config:
-    """A preset name or a TOML file, with ``--set`` overrides applied, as a validated Config."""
+def read_preset(name_or_path: str) -> dict:
+    """A preset's raw TOML as a dict, with ``preset`` set (the name for a preset of a preset folder,
+    else the file's path) unless the file sets it. Raises :class:`ConfigError` for an unknown name
+    or a file that is not valid TOML."""
     path = preset_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
-    raw.setdefault("preset", path.stem if path.parent == PRESETS_DIR else str(path))
-    return from_dict(apply_overrides(raw, overrides or []))
+    raw.setdefault("preset", path.stem if path.parent in preset_dirs() else str(path))
+    return raw
 
 
 def _toml_value(v) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -13,6 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 @dataclass
 class World:
+    """This process's place under torchrun: ``rank`` of ``world_size`` processes, ``local_rank``
+    on its machine (its GPU's index). One process alone: rank 0 of 1."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -27,6 +30,9 @@ class World:
 
 
 def setup(device_type: str) -> World:
+    """The process group from torchrun's environment (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR,
+    MASTER_PORT): NCCL for ``device_type`` "cuda", gloo otherwise. Without WORLD_SIZE > 1, a
+    world of one and nothing set up."""
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     if world_size <= 1:
         return World()
@@ -36,6 +42,8 @@ def setup(device_type: str) -> World:
 
 
 def wrap(net: torch.nn.Module, device: torch.device, world: World) -> torch.nn.Module:
+    """``net`` in DistributedDataParallel when distributed and it has trainable parameters;
+    otherwise ``net`` itself."""
     if not world.enabled or not any(p.requires_grad for p in net.parameters()):
         return net
     ids = [device.index] if device.type == "cuda" else None
@@ -52,6 +60,13 @@ def any_flag(world: World, device: torch.device, *flags: bool) -> list[bool]:
     return [bool(v) for v in t.tolist()]
 
 
+def any_rank(world: World, device: torch.device) -> Callable[[bool], bool]:
+    """A method's ``any_rank`` under torchrun: one flag ORed over all ranks (each rank must call
+    it at the same point), so that every rank raises together instead of leaving the others
+    waiting in a collective."""
+    return lambda flag: any_flag(world, device, flag)[0]
+
+
 def sync_buffers(world: World, nets) -> None:
     """Give every rank rank 0's buffers (batch-norm running statistics), which DDP otherwise
     only broadcasts at the start of each forward pass."""
@@ -62,10 +77,12 @@ def sync_buffers(world: World, nets) -> None:
 
 
 def barrier(world: World) -> None:
+    """Wait until every rank gets here (no-op alone)."""
     if world.enabled:
         dist.barrier()
 
 
 def cleanup(world: World) -> None:
+    """Destroy the process group (no-op alone)."""
     if world.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -18,8 +18,7 @@ FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 
 
-class ModelFileError(ValueError):
-    """A file that is not a usable GAN Studio model file; the message says why and what to do."""
+from trainer.errors import ModelFileError  # noqa: E402  (re-exported)
 
 
 INT8_SCALE = ":int8_scale"  # suffix of the key that holds an int8 tensor's per-channel scales

@@ -1,8 +1,13 @@
 """The run directory: a training job's whole state on disk (DESIGN.md, "run directory").
 
 Written only by the job (rank 0), read by anyone: the studio, ``gan-trainer resume``,
-``export``. Every file is replaced atomically (temp file, fsync, rename); metrics are
-appended one whole line at a time, and a reader tolerates a half-written last line.
+``export``. The readers at the end of this module (:func:`read_status`, :func:`run_state`,
+:func:`run_total_steps`, :func:`run_method`, :func:`checkpoint_step`, :func:`data_stage`,
+:func:`log_tail`, :class:`MetricsReader`) are the one way to read a run from outside, from this
+process or another, running or not; a missing or damaged file reads as "not there yet".
+
+Every file is replaced atomically (temp file, fsync, rename); metrics are appended one whole line
+at a time, and a reader tolerates a half-written last line.
 
 Everything in it is read as untrusted: a line or a status that is not UTF-8 or not JSON is
 skipped with a warning naming the file and the line, never an exception. A checkpoint is a
@@ -18,6 +23,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -30,20 +36,7 @@ from pathlib import Path
 CHECKPOINT_FILES = ("nets.safetensors", "state.pt")
 
 
-class DiskFullError(OSError):
-    """A write failed because the disk (or the user's quota) is full; the message says what was
-    being written and that the earlier state is kept."""
-
-    def __init__(self, message: str):
-        super().__init__(errno.ENOSPC, message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used (damaged, truncated, or refused as unsafe)."""
+from trainer.errors import CheckpointError, DiskFullError  # noqa: E402  (re-exported)
 
 
 def is_disk_full(e: BaseException) -> bool:
@@ -433,3 +426,188 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# -- reading a run from outside (the studio's Train page, a monitor): never an exception
+
+def read_status(run_dir) -> dict:
+    """``RUN_DIR/status.json`` as a dict; a damaged one gives what can be read of it (a line that
+    is not UTF-8 is skipped), a missing or unreadable one {}."""
+    return read_json_file(Path(run_dir) / "status.json")
+
+
+def pid_alive(pid) -> bool:
+    """Whether a process ``pid`` (an int > 0) exists on this machine (one of another user counts)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def run_state(run_dir) -> str:
+    """The run's state from its status: "running", "finished", "stopped", "failed", "new" (no
+    status yet), or "crashed" (its status says running on this host, but its process is gone)."""
+    s = read_status(run_dir)
+    state = s.get("state", "new")
+    if state == "running" and s.get("host") == socket.gethostname() and not pid_alive(s.get("pid")):
+        return "crashed"
+    return state
+
+
+def run_pid(run_dir) -> int | None:
+    """The pid of the run's job when its status says it runs on this host and that process is alive."""
+    s = read_status(run_dir)
+    pid = s.get("pid")
+    if s.get("state") == "running" and s.get("host") == socket.gethostname() and pid_alive(pid):
+        return pid
+    return None
+
+
+def _run_config(run_dir) -> dict:
+    import tomllib
+    try:
+        return tomllib.loads((Path(run_dir) / "config.toml").read_text())
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8, not TOML
+        return {}
+
+
+def run_total_steps(run_dir) -> int | None:
+    """The total (steps, > 0) a run trains to: its status's ``total_steps`` (what the job runs to
+    now), else its config.toml's ``train.steps`` (written before the status), else None."""
+    total = read_status(run_dir).get("total_steps")
+    if isinstance(total, int) and total > 0:
+        return total
+    train = _run_config(run_dir).get("train")
+    total = train.get("steps") if isinstance(train, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
+
+
+def run_method(run_dir) -> str:
+    """The method a run trains (its status's ``method``, else its config.toml's), "" if neither says."""
+    method = read_status(run_dir).get("method") or _run_config(run_dir).get("method")
+    return method if isinstance(method, str) else ""
+
+
+def checkpoint_step(run_dir) -> int:
+    """The step of the run's latest complete checkpoint (where a resume starts), 0 if none."""
+    found = RunDir(run_dir).latest_checkpoint()
+    return found[0] if found else 0
+
+
+def data_stage(status: dict) -> tuple[int, int] | None:
+    """(done, total), 0 <= done <= total, while the job makes its procedural dataset (status
+    ``stage`` "dataset" with ``stage_done`` / ``stage_total`` images), else None."""
+    if status.get("stage") != "dataset":
+        return None
+    done, total = status.get("stage_done"), status.get("stage_total")
+    if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
+        return None
+    return max(0, min(done, total)), total
+
+
+def log_tail(run_dir, n: int = 20) -> list[str]:
+    """The last ``n`` non-blank lines of the job's output (``RUN_DIR/job.log``, its last 20,000
+    bytes; carriage returns end lines, bytes that are not UTF-8 are replaced); [] without a log."""
+    try:
+        with open(Path(run_dir) / "job.log", "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 20000))
+            data = f.read()
+    except OSError:
+        return []
+    lines = [ln for ln in data.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-n:]
+
+
+class Series:
+    """One logged key's points as float64 numpy arrays ``step``, ``time`` (seconds since the epoch,
+    NaN where not logged) and ``value``; the buffers grow by doubling and nothing is dropped."""
+
+    def __init__(self):
+        import numpy as np
+        self.n = 0
+        self._step = np.empty(1024)
+        self._time = np.empty(1024)
+        self._value = np.empty(1024)
+
+    def append(self, step, t, value):
+        if self.n == len(self._step):
+            import numpy as np
+            for name in ("_step", "_time", "_value"):
+                arr = getattr(self, name)
+                grown = np.empty(2 * len(arr))
+                grown[:self.n] = arr[:self.n]
+                setattr(self, name, grown)
+        self._step[self.n], self._time[self.n], self._value[self.n] = step, t, value
+        self.n += 1
+
+    @property
+    def step(self):
+        return self._step[:self.n]
+
+    @property
+    def time(self):
+        return self._time[:self.n]
+
+    @property
+    def value(self):
+        return self._value[:self.n]
+
+
+NOT_CURVES = frozenset({"step", "time", "elapsed"})  # logged with every record, never a curve
+
+
+class MetricsReader:
+    """``RUN_DIR/metrics.jsonl`` read incrementally into a :class:`Series` per numeric key (bools and
+    the keys of :data:`NOT_CURVES` left out). :meth:`poll` reads what was appended since the last
+    call, through :func:`read_jsonl`: a half-written last line waits for its end, a damaged line
+    is skipped and counted (``skipped``), and a file that shrank (a resume cut it back) is read
+    again from the start."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.offset = 0
+        self.series: dict[str, Series] = {}
+        self.records = 0
+        self.skipped = 0
+
+    def reset(self):
+        self.offset, self.series, self.records, self.skipped = 0, {}, 0, 0
+
+    def poll(self) -> int:
+        """The number of new complete records read (0 when nothing changed)."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return 0
+        if size < self.offset:
+            self.reset()
+        if size == self.offset:
+            return 0
+        bad = []
+        try:
+            records, self.offset = read_jsonl(self.path, self.offset, warn=bad.append)
+        except OSError:  # unreadable for now (permissions, a network folder gone): the next poll tries again
+            return 0
+        self.skipped += len(bad)
+        for rec in records:
+            self.add(rec)
+        return len(records)
+
+    def add(self, rec: dict) -> None:
+        step, t = rec.get("step"), rec.get("time", math.nan)
+        if not isinstance(step, (int, float)) or isinstance(step, bool):
+            return
+        if not isinstance(t, (int, float)) or isinstance(t, bool):
+            t = math.nan
+        self.records += 1
+        for k, v in rec.items():
+            if k in NOT_CURVES or not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            self.series.setdefault(k, Series()).append(step, t, float(v))

@@ -14,6 +14,7 @@ from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
+from trainer import api
 
 SAMPLES = 12
 THUMB = 96
@@ -101,12 +102,11 @@ class AttributesPage(Page):
         seed = self.samples.itemData(index)
         if seed is None:
             return
-        from trainer.data.faces import draw_attributes, render
         size = int(self.info.card.get("image_size", 128)) if self.info else 128
-        attrs = draw_attributes(1000 + seed)
+        attrs = api.face_attributes(1000 + seed)
         # a sample's true attributes are known: start from them, so each tick changes one thing
         self.panel.set_values({k: v for k, v in attrs.items() if k in self.panel.widgets}, emit=False)
-        self.set_image(render(1000 + seed, attrs, max(64, size)))
+        self.set_image(api.sample_input("face", 1000 + seed, max(64, size), attrs))
 
     def set_image(self, image, preview=None):
         self.image = image

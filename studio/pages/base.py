@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QHBoxLayout,
 
 from studio.images import array_to_qimage
 from studio.workers import RenderRequest
+from trainer import api
 
 BUSY_AFTER_MS = 150  # a render not back by then marks its view busy (old output dimmed, "rendering...")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
@@ -206,8 +207,7 @@ class Page(QWidget):
         if not self.opens_images:
             return False
         from studio.decoding import Decoded, preview_of
-        from trainer.data.imageio import open_image
-        image = open_image(path)
+        image = api.open_image(path)
         self.take_image(Decoded(str(path), image, preview_of(image), self.prepare_image(image)))
         return True
 

@@ -17,6 +17,7 @@ from studio.widgets.image_view import ImageView
 from studio.widgets.samples import SamplePicker, direction_label, domain_names, has_samples, input_domain, \
     sample_image
 from studio.workers import RenderRequest
+from trainer import api
 
 
 class FolderJob(QObject):
@@ -24,7 +25,7 @@ class FolderJob(QObject):
     (so live rendering goes on); cancel stops after the current image.
 
     ``names`` are the inputs' paths relative to their folder: the outputs keep them, named as
-    ``gan-trainer translate`` names them (:func:`trainer.cli.output_names`: sub/a.png ->
+    ``gan-trainer translate`` names them (:func:`trainer.api.output_names`: sub/a.png ->
     sub/a.png, a.jpg -> a.jpg.png), so inputs of the same stem never overwrite each other. Each
     output is written whole (a temporary file renamed), so a cancelled or closed job leaves no
     half-written image."""
@@ -32,10 +33,9 @@ class FolderJob(QObject):
     done = Signal(int, int, bool, str)  # translated, failed, cancelled, output folder
 
     def __init__(self, model, inputs, out_dir, controls, device="cpu", names=None):
-        from trainer.cli import output_names
         super().__init__()
         self.model, self.inputs, self.out_dir, self.controls, self.device = model, inputs, Path(out_dir), controls, device
-        self.outputs = output_names(names if names is not None else [Path(p).name for p in inputs])
+        self.outputs = api.output_names(names if names is not None else [Path(p).name for p in inputs])
         self.cancel_event = threading.Event()
 
     @Slot()
@@ -43,11 +43,9 @@ class FolderJob(QObject):
         import os
         import tempfile
 
-        from trainer import inference
-        from trainer.data.imageio import ImageError
         ok = failed = 0
         try:
-            translator = inference.load(self.model, self.device)
+            translator = api.load_model(self.model, self.device)
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except (ValueError, OSError):
             self.done.emit(0, len(self.inputs), False, str(self.out_dir))
@@ -68,7 +66,7 @@ class FolderJob(QObject):
                     Path(tmp).unlink(missing_ok=True)
                     raise
                 ok += 1
-            except (ImageError, ValueError, OSError):
+            except (api.ImageError, ValueError, OSError):
                 failed += 1
             self.progress.emit(i + 1, len(self.inputs), Path(path).name)
         self.done.emit(ok, failed, self.cancel_event.is_set(), str(self.out_dir))
@@ -246,14 +244,13 @@ class PhotoPage(Page):
             self.translate_folder(src, dst)
 
     def translate_folder(self, src, dst) -> bool:
-        from trainer.data.imageio import IMAGE_EXTENSIONS
         if self.info is None:
             self.status.emit("Choose a model first")
             return False
         if self.job is not None:
             self.status.emit("A folder is being translated; cancel it first")
             return False
-        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in api.IMAGE_EXTENSIONS)
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False

@@ -18,6 +18,7 @@ from studio.widgets.canvas import SketchCanvas
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
+from trainer import api
 
 STROKE_INTERVAL_MS = 30  # at most ~33 live renders a second while a stroke goes on
 SUPERRES = "superres-x4.safetensors"  # bundled: Save output upscales the photo to the canvas's size with it
@@ -143,9 +144,8 @@ class SketchPage(Page):
             self.load_sample()  # a newcomer sees a result at once; Clear gives a blank canvas
 
     def load_sample(self):
-        from trainer.data.sketches import render
         self.sample_seed += 1
-        _, sketch, _ = render(7919 * self.sample_seed, 128)
+        sketch = api.sample_input("sketch", 7919 * self.sample_seed, 128)
         self.canvas.load_array(np.asarray(sketch), "Sample sketch")
 
     def full_resolution(self) -> bool:
@@ -279,11 +279,10 @@ class SketchPage(Page):
 
     def load_edges(self, path) -> None:
         """A photo's edges become the sketch (decoded and traced off the UI thread)."""
-        from trainer.data.edges import edges
         size = int(self.info.card.get("image_size", 256)) if self.info else 256
         self.open_async(path, take=lambda decoded: self.canvas.load_array(np.asarray(decoded.prepared),
                                                                           "Edges from photo"),
-                        prepare=lambda image: edges(image, size))
+                        prepare=lambda image: api.photo_edges(image, size))
 
     def load_sketch_dialog(self):
         path = self.ask_image("Load sketch")

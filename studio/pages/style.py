@@ -1,8 +1,9 @@
-"""Style page (StyleGAN): source and style seeds, a crossover slider labelled with the resolution
-each layer controls (coarse, middle, fine) and per-layer style checkboxes for any subset,
-truncation psi, noise mode and strength; a style-mixing grid, latents saved and loaded as JSON,
-and an interpolation between two seeds exported as an animated GIF. Models that only sample
-(DCGAN) get their declared controls."""
+"""Style page (StyleGAN): the model's declared controls (source and style seeds, truncation psi,
+noise mode, strength and seed), its layer set (kind ``layers``) as per-layer style checkboxes for
+any subset, and its crossover as a slider labelled with the resolution each layer controls
+(coarse, middle, fine) that sets the layer set; a style-mixing grid, latents saved and loaded as
+JSON, and an interpolation between two seeds exported as an animated GIF. Models that only
+sample (DCGAN) get their declared controls, without the grid."""
 from __future__ import annotations
 
 import json
@@ -10,22 +11,32 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from studio.images import grid
 from studio.pages.base import Page
-from studio.widgets.controls import ControlPanel, FloatSlider, SeedBox
+from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
 
 GRID = 3  # sources x styles in the mixing grid
+# the names StyleGAN's translator declares: the grid varies the two seeds; the crossover (an int
+# control) sets the layer set (the first control of kind "layers") when it moves
+SEED, STYLE_SEED, CROSSOVER = "seed", "style_seed", "crossover"
 
 
 def band(resolution: int) -> str:
     """The StyleGAN paper's names: coarse (4-8 px), middle (16-32 px), fine (64 px and up)."""
     return "coarse" if resolution <= 8 else "middle" if resolution <= 32 else "fine"
+
+
+def layer_resolutions(card: dict, n: int) -> list[int] | None:
+    """The resolution (px) each of the ``n`` style layers controls, from the card
+    (``layer_resolutions``), or None when the card does not say."""
+    res = card.get("layer_resolutions")
+    ok = isinstance(res, list) and len(res) == n and all(isinstance(r, int) and r > 0 for r in res)
+    return res if ok else None
 
 
 class StylePage(Page):
@@ -37,58 +48,20 @@ class StylePage(Page):
 
     def __init__(self, worker, parent=None):
         super().__init__(worker, parent)
-        self.rich = False
-        self.resolutions: list[int] = []
+        self.rich = False  # the model declares a layer set: style mixing (grid, crossover, GIF)
+        self.layers_name = ""  # the name of its layer set
+        self.resolutions: list[int] | None = None
         self.grid_arrays = None
         self.output_view = ImageView("The generated image appears here.")
         self.grid_view = ImageView("Style-mixing grid: rows are sources, columns styles.")
         for v in (self.output_view, self.grid_view):
             v.files_dropped.connect(self.files_dropped)
 
-        self.seed = SeedBox(0)
-        self.style_seed = SeedBox(1)
-        self.crossover = QSlider(Qt.Horizontal, toolTip="Layers below the crossover follow the source seed, "
-                                                         "the rest the style seed")
-        self.crossover_label = QLabel()
-        self.crossover_label.setMinimumWidth(170)
-        self.layer_box = QWidget()
-        self.layer_grid = QGridLayout(self.layer_box)
-        self.layer_grid.setContentsMargins(0, 0, 0, 0)
-        self.layer_checks: list[QCheckBox] = []
-        self.psi = FloatSlider(0.0, 1.0, 0.7)
-        self.psi.setToolTip("Truncation psi: 1 the full variety, 0 the mean face")
-        self.noise_mode = QComboBox(toolTip="random: new noise each render; const: fixed noise maps; off: none")
-        self.noise_mode.addItems(["const", "random", "off"])
-        self.noise_strength = FloatSlider(0.0, 2.0, 1.0)
-        self.noise_strength.setToolTip("A multiplier on every noise input")
-        self.noise_seed = SeedBox(0)
-        self.noise_seed.setToolTip("The fixed noise maps (noise mode const)")
-
-        self.rich_box = QGroupBox("Latents")
-        form = QFormLayout(self.rich_box)
-        form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        form.addRow("Source seed", self.seed)
-        form.addRow("Style seed", self.style_seed)
-        cross = QHBoxLayout()
-        cross.addWidget(self.crossover, 1)
-        cross.addWidget(self.crossover_label)
-        form.addRow("Crossover", cross)
-        form.addRow("Style layers", self.layer_box)
-        form.addRow("Truncation psi", self.psi)
-        form.addRow("Noise", self.noise_mode)
-        form.addRow("Noise strength", self.noise_strength)
-        form.addRow("Noise seed", self.noise_seed)
-        for w in (self.seed, self.style_seed, self.noise_seed):
-            w.valueChanged.connect(lambda *_: self.refresh())
-        self.psi.valueChanged.connect(lambda *_: self.refresh())
-        self.noise_strength.valueChanged.connect(lambda *_: self.refresh())
-        self.noise_mode.currentIndexChanged.connect(lambda *_: self.refresh())
-        self.crossover.valueChanged.connect(self._crossover_moved)
-
-        self.panel = ControlPanel()  # for models without StyleGAN's controls
+        self.panel = ControlPanel()  # the model's declared controls
+        self.panel.form.setContentsMargins(0, 0, 0, 0)  # the box around it has its own
         self.panel.changed.connect(lambda _: self.refresh())
-        self.generic_box = QGroupBox("Controls")
-        QVBoxLayout(self.generic_box).addWidget(self.panel)
+        self.controls_box = QGroupBox("Controls")
+        QVBoxLayout(self.controls_box).addWidget(self.panel)
 
         save_grid = QPushButton("Save grid...", toolTip="Save the style-mixing grid as one image")
         save_grid.clicked.connect(self.save_grid_dialog)
@@ -102,8 +75,7 @@ class StylePage(Page):
 
         side = QVBoxLayout()
         side.addLayout(self.model_bar())
-        side.addWidget(self.rich_box)
-        side.addWidget(self.generic_box)
+        side.addWidget(self.controls_box)
         buttons = QGridLayout()
         buttons.addWidget(save_latents, 0, 0)
         buttons.addWidget(load_latents, 0, 1)
@@ -121,99 +93,97 @@ class StylePage(Page):
             QVBoxLayout(box).addWidget(view)
             views.addWidget(box, 1)
         views.addWidget(side_widget)
-        self.generic_box.setVisible(False)
 
     # -- model
     def model_ready(self, info):
-        names = {c.name for c in info.controls}
-        self.rich = "style_layers" in names
-        self.rich_box.setVisible(self.rich)
-        self.generic_box.setVisible(not self.rich)
+        layers = next((c for c in info.controls if c.kind == "layers"), None)
+        self.rich = layers is not None
+        self.layers_name = layers.name if layers else ""
+        self.controls_box.setTitle("Latents" if self.rich else "Controls")
         self.grid_view.parentWidget().setVisible(self.rich)
+        crossover = next((c for c in info.controls if c.name == CROSSOVER and c.kind == "int"), None)
+        self.panel.set_controls(info.controls, sliders=(CROSSOVER,) if self.rich else ())
         if not self.rich:
-            self.panel.set_controls(info.controls)
             return
-        self.resolutions = list(info.card.get("layer_resolutions") or self._resolutions(info))
-        n = len(self.resolutions)
-        for c in self.layer_checks:
-            c.deleteLater()
-        self.layer_checks = []
-        for i, r in enumerate(self.resolutions):
-            c = QCheckBox(f"{i}: {r}")
-            c.setToolTip(f"Layer {i} ({r} px, {band(r)}): take the style seed's w")
-            c.toggled.connect(self._layers_toggled)
-            self.layer_grid.addWidget(c, i // 4, i % 4)
-            self.layer_checks.append(c)
-        self.crossover.blockSignals(True)
-        self.crossover.setRange(0, n)
-        self.crossover.setValue(n // 2 if n > 2 else n)
-        self.crossover.blockSignals(False)
-        self._crossover_moved(self.crossover.value())
+        n = len(layers.choices)
+        self.resolutions = res = layer_resolutions(info.card, n)
+        if res:  # compact: "5: 16", its band in the tooltip
+            self.layer_set().describe([f"{i}: {r}" for i, r in enumerate(res)],
+                                      [f"Layer {i} ({r} px, {band(r)}): take the style seed's w" for i, r in
+                                       enumerate(res)])
+        else:
+            self.layer_set().describe(tips=[f"Layer {i}: take the style seed's w" for i in range(n)])
+        self.panel.on_edit(self.layers_name, self._layers_toggled)
+        if crossover is None:
+            return
+        slider = self.panel.widgets[CROSSOVER]
+        slider.setToolTip("Layers below the crossover follow the source seed, the rest the style seed")
+        slider.label.setMinimumWidth(170)
+        self.panel.on_edit(CROSSOVER, self._crossover_moved)
+        self.panel.set_values({CROSSOVER: n // 2 if n > 2 else n}, emit=False)  # some layers mixed at first
+        self._crossover_moved(self.panel.values())
+        self.refresh()
 
-    @staticmethod
-    def _resolutions(info):
-        c = next(c for c in info.controls if c.name == "style_layers")
-        return [int(s.split(": ")[1].split()[0]) for s in c.choices]
+    def layer_set(self):
+        """The layer set's widget (:class:`studio.widgets.controls.LayerSet`)."""
+        return self.panel.widgets[self.layers_name]
 
-    def _crossover_moved(self, k):
-        n = len(self.resolutions)
+    def _crossover_moved(self, values):
+        """Layers from the crossover on take the style seed (a rule of the panel: it runs before the
+        render is asked for)."""
+        k, n = values[CROSSOVER], len(self.layer_set().checks)
         if k >= n:
             text = "none: all from source"
         else:
-            r = self.resolutions[k]
-            text = f"from layer {k} ({r} px, {band(r)})"
-        self.crossover_label.setText(text)
-        for i, c in enumerate(self.layer_checks):
-            c.blockSignals(True)
-            c.setChecked(i >= k)
-            c.blockSignals(False)
-        self.refresh()
+            r = self.resolutions[k] if self.resolutions else None
+            text = f"from layer {k} ({r} px, {band(r)})" if r else f"from layer {k}"
+        self.panel.widgets[CROSSOVER].set_text(text)
+        self.panel.set_values({self.layers_name: range(k, n)}, emit=False)
 
-    def _layers_toggled(self, _):
-        self.crossover_label.setText("custom layers")
-        self.refresh()
+    def _layers_toggled(self, _values):
+        if CROSSOVER in self.panel.widgets:
+            self.panel.widgets[CROSSOVER].set_text("custom layers")
 
     def style_layers(self) -> str:
-        return ",".join(str(i) for i, c in enumerate(self.layer_checks) if c.isChecked())
+        return self.layer_set().value() if self.rich else ""
 
     def values(self) -> dict:
-        if not self.rich:
-            return self.panel.values()
-        layers = self.style_layers()
-        return {"seed": self.seed.value(), "style_seed": self.style_seed.value(),
-                "crossover": len(self.layer_checks) if not layers else 0, "style_layers": layers,
-                "psi": self.psi.value(), "noise_mode": self.noise_mode.currentText(),
-                "noise_strength": self.noise_strength.value(), "noise_seed": self.noise_seed.value()}
+        """The controls' values; with a layer set, the crossover is 0 when layers are chosen (they
+        say it all) and the number of layers (none from the style) when none are."""
+        values = self.panel.values()
+        if self.rich and CROSSOVER in values:
+            values[CROSSOVER] = 0 if values[self.layers_name] else len(self.layer_set().checks)
+        return values
 
     def set_values(self, v: dict) -> None:
-        """Restore what :meth:`values` gave (latents JSON)."""
-        for w, key in ((self.seed, "seed"), (self.style_seed, "style_seed"), (self.noise_seed, "noise_seed")):
-            w.blockSignals(True)
-            w.setValue(int(v.get(key, w.value())))
-            w.blockSignals(False)
-        self.psi.blockSignals(True)
-        self.psi.setValue(float(v.get("psi", self.psi.value())))
-        self.psi.blockSignals(False)
-        self.noise_strength.blockSignals(True)
-        self.noise_strength.setValue(float(v.get("noise_strength", self.noise_strength.value())))
-        self.noise_strength.blockSignals(False)
-        self.noise_mode.blockSignals(True)
-        self.noise_mode.setCurrentText(v.get("noise_mode", self.noise_mode.currentText()))
-        self.noise_mode.blockSignals(False)
-        chosen = {int(t) for t in str(v.get("style_layers", "")).split(",") if t.strip()}
-        for i, c in enumerate(self.layer_checks):
-            c.blockSignals(True)
-            c.setChecked(i in chosen)
-            c.blockSignals(False)
-        self.crossover_label.setText("custom layers")
+        """Restore what :meth:`values` gave (latents JSON): each declared control's value when
+        ``v`` has one that fits (a choice it does not offer is left as it is), the layer set as
+        given (none when ``v`` names none); the crossover is not moved."""
+        values = {}
+        for c in self.panel.controls:
+            if c.name not in v or c.name == CROSSOVER:
+                continue
+            value = v[c.name]
+            if c.kind in ("seed", "int"):
+                value = int(value)
+            elif c.kind == "float":
+                value = float(value)
+            elif c.kind == "choice" and value not in c.choices:
+                continue
+            values[c.name] = value
+        if self.rich:
+            values[self.layers_name] = str(v.get(self.layers_name, ""))
+        self.panel.set_values(values, emit=False)
+        if self.rich and CROSSOVER in self.panel.widgets:
+            self.panel.widgets[CROSSOVER].set_text("custom layers")
         self.refresh()
 
     # -- rendering
     def request(self):
         values = self.values()
         if self.rich:
-            s, t = values["seed"], values["style_seed"]
-            variants = [{"seed": s + i, "style_seed": t + j} for i in range(GRID) for j in range(GRID)]
+            s, t = values[SEED], values[STYLE_SEED]
+            variants = [{SEED: s + i, STYLE_SEED: t + j} for i in range(GRID) for j in range(GRID)]
             self.post(RenderRequest(self.info.path, self.channel("grid"), None, values, kind="variants",
                                     variants=variants))
         return RenderRequest(self.info.path, self.channel(), None, values)
@@ -284,7 +254,7 @@ class StylePage(Page):
         """Render the frames on the worker; the GIF is written when they arrive."""
         self.gif_path = Path(path)
         values = {**self.values(), "frames": self.frames.value()}
-        for k in ("crossover", "style_layers"):
+        for k in (CROSSOVER, self.layers_name):
             values.pop(k, None)
         self.status.emit(f"Rendering {self.frames.value()} frames...")
         self.post(RenderRequest(self.info.path, self.channel("gif"), None, values, kind="interpolate"))

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
                                QWidget)
 
-from studio.metrics import GROUPS, MetricsReader, Smoother, export_csv, group_of
+from studio.metrics import GROUPS, MetricsReader, Smoother, export_csv
 
 # Okabe & Ito's colour-blind-safe palette (and Tol's for more curves)
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
@@ -32,6 +32,7 @@ class LossPlots(QWidget):
         pg.setConfigOptions(antialias=False, background="w", foreground="k")
         self.runs: dict[str, MetricsReader] = {}
         self.curves: dict[tuple, pg.PlotDataItem] = {}
+        self.curve_groups: dict[tuple, str] = {}  # (run, key) -> the plot its curve is in
         self.smoothers: dict[tuple, Smoother] = {}
         self.dirty = False
         self.layout_widget = pg.GraphicsLayoutWidget()
@@ -93,7 +94,7 @@ class LossPlots(QWidget):
         """Show these runs (name -> reader); curves of other runs are removed."""
         for key in [k for k in self.curves if k[0] not in runs]:
             item = self.curves.pop(key)
-            self.plots[group_of(key[1])].removeItem(item)
+            self.plots[self.curve_groups.pop(key)].removeItem(item)
             self.smoothers.pop(key, None)
         self.runs = dict(runs)
         self.dirty = True
@@ -129,7 +130,7 @@ class LossPlots(QWidget):
         budget = 1
         for r_i, (name, reader) in enumerate(self.runs.items()):
             for k_i, key in enumerate(reader.keys()):
-                group = group_of(key)
+                group = reader.group_of(key)
                 ident = (name, key)
                 item = self.curves.get(ident)
                 if item is None:
@@ -142,6 +143,7 @@ class LossPlots(QWidget):
                     item.opts["autoDownsampleFactor"] = 1.0  # peak pairs per pixel column, not five: the envelope
                     # looks the same and a frame draws 5x fewer segments
                     self.curves[ident] = item
+                    self.curve_groups[ident] = group
                     self.smoothers[ident] = Smoother()
                 else:
                     next(colours)
@@ -163,7 +165,7 @@ class LossPlots(QWidget):
 
     def _scale_without_outliers(self):
         for g, p in self.plots.items():
-            ys = [c.yData for (_, k), c in self.curves.items() if group_of(k) == g and c.yData is not None]
+            ys = [c.yData for key, c in self.curves.items() if self.curve_groups[key] == g and c.yData is not None]
             ys = [y[np.isfinite(y)] for y in ys]
             ys = [y for y in ys if len(y)]
             if not ys:

@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox
 
+from trainer import api
+
 SAMPLES = 12
 SAMPLE_SEED = 1000  # seeds from here on: the procedural generators' own seeds, not the training ones (0...)
 
@@ -65,14 +67,13 @@ def input_domain(card: dict, direction: str | None = None) -> str:
 def _folder_images(card: dict, side: str) -> list[Path]:
     """The images of the model's training folder (its test split first) for ``side``, if that folder
     is on this machine."""
-    from trainer.data.imageio import IMAGE_EXTENSIONS
     root = Path(dataset_of(card)).expanduser()
     if not dataset_of(card) or not root.is_absolute() or not root.is_dir():
         return []
     for sub in SIDE_FOLDERS[side]:
         folder = root / sub if sub else root
         if folder.is_dir():
-            found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:SAMPLES]
+            found = sorted(p for p in folder.iterdir() if p.suffix.lower() in api.IMAGE_EXTENSIONS)[:SAMPLES]
             if found:
                 return found
     return []
@@ -90,19 +91,15 @@ def sample_image(card: dict, index: int, direction: str | None = None):
     size = max(64, int(card.get("image_size") or 128))
     side = input_side(card, direction)
     dataset, seed = dataset_of(card), SAMPLE_SEED + index
-    if dataset in ("shapes-unpaired", "sketches", "photos", "shapes"):
-        from trainer.data.sketches import render
-        if dataset == "shapes-unpaired":
-            return render(seed, size, style="cartoon" if side == "B" else "photo")[0]
-        photo, sketch, _ = render(seed, size)
-        return sketch if dataset == "sketches" and side == "A" else photo
+    if dataset == "shapes-unpaired":
+        return api.sample_input("cartoon" if side == "B" else "photo", seed, size)
+    if dataset in ("sketches", "photos", "shapes"):
+        return api.sample_input("sketch" if dataset == "sketches" and side == "A" else "photo", seed, size)
     if dataset in ("faces", "expressions"):
-        from trainer.data.faces import draw_attributes, render
-        return render(seed, draw_attributes(seed), size)
+        return api.sample_input("face", seed, size)
     paths = _folder_images(card, side)
     if paths:
-        from trainer.data.imageio import open_image
-        return open_image(paths[index % len(paths)])
+        return api.open_image(paths[index % len(paths)])
     return None
 
 

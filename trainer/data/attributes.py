@@ -13,13 +13,10 @@ from torch.utils.data import Dataset
 
 from trainer.data.imageio import ImageError, open_image
 from trainer.data.transforms import to_tensor
+from trainer.errors import AttributeFileError  # noqa: F401  (re-exported)
 
 DEFAULT_ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 HAIR_COLOURS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
-
-
-class AttributeFileError(ValueError):
-    """A malformed attribute file; the message names the file and the line."""
 
 
 def parse_attr_file(path, selected: list[str] | None = None) -> tuple[list[str], list[tuple[str, list[bool]]]]:

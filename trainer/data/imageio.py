@@ -21,8 +21,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 MAX_PIXELS = 100_000_000  # 100 megapixels; larger files are refused as possible decompression bombs
 
 
-class ImageError(ValueError):
-    """A file that cannot be used as an image; the message names the file and the reason."""
+from trainer.errors import ImageError  # noqa: E402  (re-exported)
 
 
 def _to_8bit_rgb(im: Image.Image, background=(255, 255, 255)) -> Image.Image:
@@ -146,3 +145,22 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
         raise ImageError(f"{folder}: no usable image in this folder"
                          + (f" ({len(report.skipped)} files skipped)" if report.skipped else ""))
     return report
+
+
+def output_names(relatives) -> list[Path]:
+    """The output file (relative to the output folder) of each input of a folder translation: the
+    input's path relative to its folder is kept (sub/a.png -> sub/a.png); a PNG keeps its name and
+    any other format gets ".png" after its whole name (a.jpg -> a.jpg.png), so that a.png, a.jpg
+    and sub/a.png never overwrite each other. A name that still clashes (a.jpg beside a file named
+    a.jpg.png; case-insensitively) gets -2, -3, ... before its ".png"."""
+    used, out = set(), []
+    for rel in relatives:
+        rel = Path(rel)
+        name = rel.name if rel.suffix.lower() == ".png" else rel.name + ".png"
+        candidate, k = rel.with_name(name), 1
+        while candidate.as_posix().lower() in used:
+            k += 1
+            candidate = rel.with_name(f"{name[:-4]}-{k}.png")
+        used.add(candidate.as_posix().lower())
+        out.append(candidate)
+    return out

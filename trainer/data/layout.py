@@ -1,20 +1,23 @@
-"""Which reference layout a dataset folder is in, with a specific message when it is none."""
+"""Which reference layout a dataset folder is in, with a specific message when it is none.
+
+The layouts are those of the reference implementations (junyanz's aligned and unaligned folders,
+CelebA's attribute file, a plain image folder). Which layouts a method reads is the method's own
+declaration (``Method.layouts``); :func:`check_layout` checks a folder against such a set."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
+
 from trainer.data.imageio import IMAGE_EXTENSIONS
 
+#: layout name -> what it looks like on disk
 LAYOUTS = {
-    "aligned": "aligned (train/, val/, test/ with A|B side by side) - pix2pix",
-    "unaligned": "unaligned (trainA/, trainB/, testA/, testB/) - CycleGAN",
-    "attributes": "attributes (images + list_attr_celeba.txt) - StarGAN",
-    "image folder": "image folder (images, or one subfolder per class) - DCGAN, StyleGAN, SRGAN",
+    "aligned": "aligned (train/, val/, test/ with A|B side by side)",
+    "unaligned": "unaligned (trainA/, trainB/, testA/, testB/)",
+    "attributes": "attributes (images + list_attr_celeba.txt)",
+    "image folder": "image folder (images, or one subfolder per class)",
 }
-METHOD_LAYOUTS = {"pix2pix": {"aligned"}, "cyclegan": {"unaligned"}, "stargan": {"attributes"},
-                  "dcgan": {"image folder", "attributes"}, "wgan_gp": {"image folder", "attributes"},
-                  "stylegan": {"image folder", "attributes"}, "srgan": {"image folder", "aligned"},
-                  "fast_style": {"image folder", "aligned"}}
 
 
 def _images(folder: Path, limit: int = 50) -> list[Path]:
@@ -46,7 +49,6 @@ def detect(root) -> tuple[str, str]:
         sample = _images(root / "train", 20)
         if not sample:
             raise ValueError(f"{root}/train: no readable images")
-        from PIL import Image
         wide = 0
         for p in sample:
             try:
@@ -64,11 +66,13 @@ def detect(root) -> tuple[str, str]:
     return "image folder", f"image folder: {n} images"
 
 
-def check_for_method(method: str, root) -> str:
-    """The description of ``root``'s layout, or ValueError if ``method`` cannot use it."""
+def check_layout(root, wanted, who: str) -> str:
+    """The description of ``root``'s layout (:func:`detect`), or ValueError when it is none of
+    ``wanted`` (layout names of :data:`LAYOUTS`; empty: any) saying what ``who`` (a method's name)
+    needs instead."""
     layout, text = detect(root)
-    wanted = METHOD_LAYOUTS.get(method, set(LAYOUTS))
+    wanted = set(wanted) or set(LAYOUTS)
     if layout not in wanted:
         need = " or ".join(LAYOUTS[w] for w in sorted(wanted))
-        raise ValueError(f"{Path(root).name} is {text.split(':')[0]}; {method} needs {need}")
+        raise ValueError(f"{Path(root).name} is {text.split(':')[0]}; {who} needs {need}")
     return text

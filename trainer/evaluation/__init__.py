@@ -1,30 +1,25 @@
-"""``gan-trainer eval``: a model file's quality as numbers against ground truth.
+"""``gan-trainer eval``: a model file's quality as numbers against ground truth, one module per
+task: :mod:`.sketch` (sketch2photo and aligned photo2photo), :mod:`.attributes` (attribute edits),
+:mod:`.unpaired` (unpaired translation), :mod:`.style` (style-based sampling), :mod:`.superres`
+(super-resolution). A method's ``evaluate`` hook picks its module; the command is
+:func:`trainer.scoring.evaluate`. Without ``--data`` the ground truth is drawn from the procedural
+dataset the model was trained on, from seeds no training set uses (``EVAL_SEED``); with ``--data``
+it is read from a folder in that dataset's layout.
 
-The model's method picks the evaluation (one module each): pix2pix -> :mod:`.sketch`, StarGAN ->
-:mod:`.attributes`, CycleGAN -> :mod:`.unpaired`, StyleGAN -> :mod:`.style`, SRGAN/SRResNet ->
-:mod:`.superres`. Without ``--data`` the ground truth is drawn from the procedural dataset the
-model was trained on, from seeds no training set uses (``EVAL_SEED``); with ``--data`` it is read
-from a folder in that dataset's layout.
+This package holds the evaluations' shared helpers and the report's reading and writing.
 """
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from trainer.modelfile import load_model, read_card, save_model
+import torch
+
+from trainer.errors import EvaluationError
+from trainer.modelfile import load_model, save_model
 from trainer.progress import Progress
 
-
-class EvaluationError(ValueError):
-    """A model or dataset that this evaluation cannot score; the message says why."""
-
-
-def _evaluations():
-    from trainer.evaluation import attributes, sketch, style, superres, unpaired
-    return {"pix2pix": sketch.evaluate, "stargan": attributes.evaluate, "cyclegan": unpaired.evaluate,
-            "stylegan": style.evaluate, "srgan": superres.evaluate}
+__all__ = ["EvaluationError", "bar", "score_into", "means", "write_into_card", "format_report", "save_report"]
 
 
 def bar(n: int, desc: str, enabled: bool = True) -> Progress:
@@ -41,33 +36,12 @@ def means(rows: dict) -> dict:
     return {k: float(sum(v) / len(v)) for k, v in rows.items()}
 
 
-def evaluate(model, data=None, n: int | None = None, device="cpu", progress: bool = True, **options) -> dict:
-    """Score ``model`` (a model file); returns the report written by ``gan-trainer eval``."""
-    from trainer import inference
-    from trainer.device import resolve_device
-    card = read_card(model)
-    method = card.get("method")
-    evaluations = _evaluations()
-    if method not in evaluations:
-        raise EvaluationError(f"no evaluation for method {method!r}; evaluated: {', '.join(evaluations)}")
-    dataset = card.get("training", {}).get("dataset", "")
-    if data is None and not dataset:
-        raise EvaluationError(f"{model} was not trained on a procedural dataset; pass --data FOLDER with ground truth")
-    translator = inference.load(model, resolve_device(str(device)))
-    t0 = time.time()
-    metrics = evaluations[method](translator, data=data, n=n, progress=progress, **options)
-    return {"model": str(model), "method": method, "task": card.get("task"), "data": str(data) if data else
-            f"procedural {dataset} (held-out seeds)", "metrics": metrics, "seconds": round(time.time() - t0, 1),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
 def write_into_card(model, report: dict) -> None:
     """Store a report's metrics in the model file's card (``eval``), rewriting the file atomically."""
     tensors, card = load_model(model)
     stored = card.pop("stored_dtype", None)
     card.pop("format", None)
     card["eval"] = {k: report[k] for k in ("data", "metrics", "date")}
-    import torch
     save_model(model, tensors, card, dtype=getattr(torch, stored) if stored else None)
 
 

@@ -24,12 +24,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
 
 from trainer.data.imageio import open_image
 from trainer.data.synth import flip_attribute
 from trainer.evaluation import EvaluationError, bar
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, FACE_REGRESSION, HAIR_CLASSES
+from trainer.images import image_grid
 from trainer.metrics import mean_l1
 
 IDENTITY_TOLERANCE = 0.25  # evaluator units: 1.75 degrees of roll, 0.005 of face width or height
@@ -71,11 +74,8 @@ def _array(image, shape) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize(shape[1::-1]))
 
 
-def picture_rows(rows) -> "Image.Image":
+def picture_rows(rows) -> Image.Image:
     """Rows of uint8 HWC arrays as one image with 2 px gaps (white)."""
-    import torch
-
-    from trainer.methods.base import image_grid
     return image_grid([[torch.from_numpy(np.array(a)).permute(2, 0, 1).float() / 127.5 - 1 for a in row] for row in rows])
 
 

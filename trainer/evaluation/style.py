@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainer.evaluation import EvaluationError, bar
+from trainer.evaluation.attributes import picture_rows
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, HAIR_CLASSES
 from trainer.metrics import frechet_distance, mean_l1
@@ -46,7 +47,6 @@ def coarse_crossover(translator, coarse_px: int = 8) -> int:
 
 def mixing_picture(translator, crossover: int, psi: float = 1.0):
     """The 3x3 style-mixing grid with its sources and styles, and a row of noise variations."""
-    from trainer.evaluation.attributes import picture_rows
     sources, styles = [EVAL_SEED + 2 * k for k in range(3)], [EVAL_SEED + 2 * k + 1 for k in range(3)]
     blank = np.full_like(translator.run_array(seed=sources[0], psi=psi), 255)
     rows = [[blank] + [translator.run_array(seed=t, psi=psi) for t in styles]]

@@ -1,8 +1,8 @@
-"""pix2pix and CycleGAN models as junyanz/pytorch-CycleGAN-and-pix2pix checkpoints.
+"""U-Net and ResNet generators as junyanz/pytorch-CycleGAN-and-pix2pix checkpoints.
 
-pix2pix: one ``latest_net_G.pth``. CycleGAN: ``..._G_A.pth`` and ``..._G_B.pth`` (a name ending in
-``_G_A``, ``_G_B`` or ``_G`` picks the pair's stem; any other gets ``_G_A``/``_G_B`` appended), or the
-file as named when the model has one generator. A ``train_opt.txt`` beside them (written only if the
+One generator: one file as named (``latest_net_G.pth``). A pair: ``..._G_A.pth`` and ``..._G_B.pth``
+(a name ending in ``_G_A``, ``_G_B`` or ``_G`` picks the pair's stem; any other gets ``_G_A``/``_G_B``
+appended). A ``train_opt.txt`` beside them (written only if the
 folder has none) records what the keys cannot say: dropout, direction, image size.
 """
 from __future__ import annotations
@@ -66,9 +66,11 @@ def train_opt(options: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
-    method = card["method"]
-    names = ["G"] if method == "pix2pix" else [n for n in ("G_A", "G_B") if n in card["nets"]]
+def plan(tensors: dict, card: dict, out: Path, names: list[str], model: str, paired: bool) -> ReferenceExport:
+    """The files for the card's nets ``names`` (a generator, or a pair of directions) as junyanz's
+    ``--model`` ``model``; ``paired``: an aligned (A, B) model, whose direction and test-time
+    ``--eval`` the options carry. Raises :class:`~trainer.errors.ExportRefused` for a generator the
+    reference cannot build."""
     for n in names:
         why = refusal(card["nets"][n])
         if why:
@@ -78,11 +80,10 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
     norm = a.get("norm", "batch" if spec["name"] == "unet" else "instance")
     dropout = bool(a.get("use_dropout", False))
     size = int(card.get("image_size", 256))
-    model = "pix2pix" if method == "pix2pix" else "cycle_gan" if len(names) == 2 else "test"
     opts = {"model": model, "netG": net_g(spec), "norm": norm,
             "ngf": a.get("ngf", 64), "input_nc": a.get("input_nc", 3), "output_nc": a.get("output_nc", 3),
             "no_dropout": not dropout, "crop_size": size, "load_size": size}
-    if method == "pix2pix":
+    if paired:
         opts["direction"] = card.get("direction", "AtoB")
     paths = pair_paths(out, names)
     files = {paths[n]: net_state(tensors, card, n) for n in names}
@@ -92,7 +93,7 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
         cmd.append(f"--input_nc {opts['input_nc']} --output_nc {opts['output_nc']}")
     if not dropout:
         cmd.append("--no_dropout")
-    if method == "pix2pix":
+    if paired:
         cmd.append(f"--direction {opts['direction']}")
         if card.get("inference", {}).get("mode") == "eval":
             cmd.append("--eval")

@@ -10,6 +10,7 @@ import torch
 
 from trainer.exporters import ExportRefused, ReferenceExport, net_state
 from trainer.nets.stylegan import CHANNELS, channels
+from trainer.translator import build_net
 
 
 def reference_channels(size: int, channel_multiplier: int) -> dict[int, int]:
@@ -47,7 +48,6 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
     elif next(iter(state.values())).is_meta:
         latent_avg = torch.empty(style_dim, device="meta")
     else:  # the mean w the studio uses for a model without one: 4096 mapped latents, seed 0
-        from trainer.inference import build_net
         g = build_net(card, tensors, "G", "cpu").eval()
         with torch.no_grad():
             latent_avg = g.mean_latent(4096, torch.Generator().manual_seed(0)).reshape(-1)

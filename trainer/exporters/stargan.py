@@ -7,7 +7,10 @@ from pathlib import Path
 from trainer.exporters import ExportRefused, ReferenceExport, net_state
 
 
-def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
+def plan(tensors: dict, card: dict, out: Path, import_kind: str) -> ReferenceExport:
+    """The generator as ``out``, with the options of yunjey's ``main.py --mode test`` and the
+    ``gan-trainer import --kind import_kind`` command that brings it back at its size; raises
+    :class:`~trainer.errors.ExportRefused` for a generator the reference cannot build."""
     spec = card["nets"]["G"]
     a = spec["args"]
     if spec["name"] != "stargan_G":
@@ -26,7 +29,7 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
         opts.insert(0, f"--c_dim {a.get('c_dim', 5)}")
     if domains:
         opts.append("--selected_attrs " + " ".join(domains))
-    back = f"; to import it back: gan-trainer import {out.name} --kind stargan --image-size {size}" + (
+    back = f"; to import it back: gan-trainer import {out.name} --kind {import_kind} --image-size {size}" + (
         " --domains " + " ".join(domains) if domains else "")
     return ReferenceExport({out: net_state(tensors, card, "G")}, {},
                            "python main.py --mode test " + " ".join(opts) + back)

@@ -1,62 +1,51 @@
-"""``gan-trainer import``: reference checkpoints into GAN Studio model files.
+"""Reading reference checkpoints (``gan-trainer import``): the shared helpers of the per-format
+readers (:mod:`.junyanz`, :mod:`.stargan`, :mod:`.rosinality`) and :class:`ImportKind`, the import
+hook a method declares (``Method.import_kinds``). The command itself, which picks the kind, is
+:func:`trainer.conversion.import_checkpoint`.
 
-Checkpoints are read with ``torch.load(weights_only=True, map_location="cpu")``: tensors and
-plain containers only, never arbitrary objects. A file that needs more than that is refused.
-The architecture is inferred by matching the checkpoint's keys and shapes against candidate
-networks built on the meta device (no memory, no time); a refusal names the key or shape that
-does not fit.
+Checkpoints are read with ``torch.load(weights_only=True, map_location="cpu")``
+(:func:`safe_load`): tensors and plain containers only, never arbitrary objects. A file that needs
+more than that is refused. The architecture is inferred by matching the checkpoint's keys and
+shapes against candidate networks built on the meta device (no memory, no time); a refusal names
+the key or shape that does not fit (:class:`~trainer.errors.CheckpointImportError`).
 """
 from __future__ import annotations
 
-import pickle
-import re
-import zipfile
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from trainer.modelfile import refused_pickle_message, save_model
+from trainer.errors import CheckpointImportError
+from trainer.nets.weights import safe_load
 
-#: ``--kind`` values; ``auto`` detects the kind from the keys.
-KINDS = ("auto", "pix2pix", "cyclegan", "stargan", "stylegan")
-KIND_HELP = {
-    "auto": "detect the kind from the checkpoint's keys (default)",
-    "pix2pix": "junyanz/pytorch-CycleGAN-and-pix2pix U-Net generator (latest_net_G.pth)",
-    "cyclegan": "junyanz/pytorch-CycleGAN-and-pix2pix ResNet generator(s) (latest_net_G_A.pth, latest_net_G.pth)",
-    "stargan": "yunjey/stargan generator (200000-G.ckpt)",
-    "stylegan": "rosinality/stylegan2-pytorch generator (.pt: a training checkpoint, {'g_ema': ...} or a bare "
-                "state dict)",
-}
-#: import options each kind takes (the CLI's --direction, --domains, --exclusive, --image-size)
-OPTIONS = {"pix2pix": {"direction"}, "cyclegan": set(), "stargan": {"domains", "exclusive", "image_size"},
-           "stylegan": set()}
+__all__ = ["ImportKind", "CheckpointImportError", "safe_load", "clean_state_dict", "few", "is_tensor_dict",
+           "as_state_dict", "require", "check_channels", "shapes", "mismatch", "matches", "best_match",
+           "discriminator_hint"]
 
 
-class CheckpointImportError(ValueError):
-    """A checkpoint that cannot be imported; the message says why."""
+@dataclass(frozen=True)
+class ImportKind:
+    """One ``--kind`` of ``gan-trainer import``, declared by the method that owns the models it makes.
 
+    ``read(state, path, **options) -> (tensors, card)`` builds the model file's tensors and card
+    (the card without ``method``: the importer fills in the owning method's name) and raises
+    :class:`~trainer.errors.CheckpointImportError` naming the key or shape that does not fit.
+    ``state`` is the checkpoint's cleaned state dict of tensors, or with ``raw`` the loaded object
+    itself (a file that keeps its generator under a key, with other objects beside it).
+    ``detect(state) -> bool`` recognises the kind for ``--kind auto`` (None: never auto-detected);
+    ``signature`` says in a few words what it looks for (for the refusal of an unrecognised file);
+    ``options``: the import options it takes (``direction``, ``domains``, ``exclusive``,
+    ``image_size``); ``help``: one line for ``--help``. Calling it calls ``read``."""
+    read: Callable
+    help: str
+    options: frozenset = frozenset()
+    detect: Callable | None = None
+    signature: str = ""
+    raw: bool = False
 
-def safe_load(path, allowed_globals=()) -> object:
-    """``torch.load(weights_only=True)`` with clear errors; ``allowed_globals`` are extra classes
-    the unpickler may build (``argparse.Namespace`` for rosinality files)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointImportError(f"{path}: no such file")
-    try:
-        if allowed_globals:
-            with torch.serialization.safe_globals(list(allowed_globals)):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if found:
-            what = f" (it references {found.group(1)})"
-            raise CheckpointImportError(
-                f"{path}: refused — this checkpoint needs more than tensors to load{what}; unpickling it "
-                "could run code. Only plain state dicts of tensors are imported.") from None
-        raise CheckpointImportError(refused_pickle_message(path, "checkpoint")) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    def __call__(self, state, path, **options):
+        return self.read(state, path, **options)
 
 
 def clean_state_dict(state: dict) -> dict:
@@ -90,11 +79,8 @@ def as_state_dict(obj, path) -> dict:
         if not obj:
             raise CheckpointImportError(f"{path}: an empty dict, no state dict of tensors")
         key, value = next((k, v) for k, v in obj.items() if not isinstance(v, torch.Tensor))
-        from trainer.importers import rosinality
-        hint = " (a rosinality StyleGAN2 checkpoint: import it with --kind stylegan or auto)" \
-            if rosinality.generator_state(obj) else ""
         raise CheckpointImportError(f"{path}: not a state dict of tensors: key {key!r} holds a "
-                                    f"{type(value).__name__} (keys: {few(obj)}){hint}")
+                                    f"{type(value).__name__} (keys: {few(obj)})")
     raise CheckpointImportError(f"{path}: not a state dict of tensors (found {type(obj).__name__})")
 
 
@@ -167,49 +153,10 @@ def best_match(cls, candidates, state: dict) -> tuple[dict | None, str]:
     return None, best[1] if best else "no candidate network"
 
 
-def _discriminator_hint(state: dict) -> str:
+def discriminator_hint(state: dict) -> str:
+    """A hint for a refused file that looks like a discriminator (else "")."""
     keys = set(state)
     if "model.0.weight" in keys and "model.1.weight" not in keys or "net.0.weight" in keys \
             or "conv1.weight" in keys and "main.0.weight" in keys or any(k.startswith("convs.0.0.") for k in keys):
         return "; this looks like a discriminator: import the generator (…_net_G.pth, …-G.ckpt, g_ema)"
     return ""
-
-
-def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
-    """Convert ``path`` into a model file at ``out``; ``kind`` auto-detects from the keys.
-    ``options``: ``direction`` (pix2pix), ``domains``, ``exclusive`` (True: the domains are one
-    exclusive category; a list: those domains are) and ``image_size`` (StarGAN)."""
-    import argparse
-
-    from trainer.importers import junyanz, rosinality, stargan
-
-    importers = {"pix2pix": junyanz.import_pix2pix, "cyclegan": junyanz.import_cyclegan,
-                 "stargan": stargan.import_stargan, "stylegan": rosinality.import_stylegan}
-    path = Path(path)
-    if kind not in KINDS:
-        raise CheckpointImportError(f"unknown checkpoint kind {kind!r}; known: {', '.join(KINDS)}")
-    options = {k: v for k, v in options.items() if v is not None and v is not False}
-    obj = safe_load(path, allowed_globals=[argparse.Namespace])  # rosinality files carry their args
-    if kind == "stylegan" or (kind == "auto" and rosinality.generator_state(obj)):
-        kind, state = "stylegan", obj
-    else:
-        state = as_state_dict(obj, path)
-    if kind == "auto":
-        kind = junyanz.detect(state) or stargan.detect(state)
-        if kind is None:
-            raise CheckpointImportError(
-                f"{path}: unrecognised checkpoint: none of the keys of a pix2pix U-Net (model.model.0.weight), "
-                "a CycleGAN ResNet (model.1.weight, model.N.conv_block.*), a StarGAN generator (main.0.weight) or "
-                f"a StyleGAN2 generator (style.1.weight); its first keys: {few(state)}{_discriminator_hint(state)}")
-    unused = sorted(set(options) - OPTIONS[kind])
-    if unused:
-        names = ", ".join("--" + u.replace("_", "-") for u in unused)
-        raise CheckpointImportError(f"{path}: {names} does not apply to a {kind} checkpoint")
-    try:
-        tensors, card = importers[kind](state, path, **options)
-    except (KeyError, IndexError, AttributeError, TypeError) as e:  # a layout no check above foresaw
-        raise CheckpointImportError(f"{path}: not a {kind} checkpoint GAN Studio can read: reading its keys failed "
-                                    f"({type(e).__name__}: {e}); its first keys: "
-                                    f"{few(state) if isinstance(state, dict) else type(state).__name__}") from None
-    card.setdefault("training", {})["imported_from"] = path.name
-    return save_model(out, tensors, card)

@@ -1,4 +1,5 @@
-"""Checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G.pth``): plain state dicts.
+"""Checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G.pth``): plain state dicts,
+its U-Net generator (:func:`import_unet`) and its ResNet generators (:func:`import_resnet`).
 
 Everything the tensors say is read from the tensors: channels in and out (1 or 3), ngf, depth,
 batch vs instance norm (batch norm layers carry an affine weight with their running statistics),
@@ -13,7 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from trainer.importers import CheckpointImportError, best_match, check_channels, few, require
+from trainer.importers import (CheckpointImportError, as_state_dict, best_match, check_channels, few, require,
+                               safe_load)
+from trainer.nets.resnet import ResnetGenerator
 from trainer.nets.unet import UnetGenerator
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -31,12 +34,14 @@ def read_train_opt(checkpoint: Path) -> dict:
     return opts
 
 
-def detect(state: dict) -> str | None:
-    if "model.model.0.weight" in state:
-        return "pix2pix"
-    if "model.1.weight" in state and any(".conv_block." in k for k in state):
-        return "cyclegan"
-    return None
+def is_unet(state: dict) -> bool:
+    """The keys of a junyanz U-Net generator (``model.model.0.weight``)."""
+    return "model.model.0.weight" in state
+
+
+def is_resnet(state: dict) -> bool:
+    """The keys of a junyanz ResNet generator (``model.1.weight`` and ``model.N.conv_block.*``)."""
+    return "model.1.weight" in state and any(".conv_block." in k for k in state)
 
 
 def norm_of(state: dict) -> str:
@@ -59,7 +64,10 @@ def _float(state: dict, prefix: str) -> dict:
     return {f"{prefix}.{k}": v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def import_pix2pix(state: dict, path: Path, direction: str | None = None, **_):
+def import_unet(state: dict, path: Path, direction: str | None = None, **_):
+    """A U-Net generator (``latest_net_G.pth`` of a pix2pix training): (tensors under ``G.``, card
+    without ``method``). Channels, ngf, depth and norm come from the tensors, dropout and the
+    direction (``direction`` overrides it) from a ``train_opt.txt`` beside the file."""
     opts = read_train_opt(path)
     what = "pix2pix U-Net generator"
     first = require(state, "model.model.0.weight", path, what, dim=4)
@@ -79,7 +87,7 @@ def import_pix2pix(state: dict, path: Path, direction: str | None = None, **_):
         raise CheckpointImportError(f"{path}: a U-Net generator's first layer, but no U-Net of 5 to 10 levels, "
                                     f"ngf {ngf}, {norm} norm matches its keys and shapes: {problem}")
     direction = direction or opts.get("direction", "AtoB")
-    card = {"method": "pix2pix", "task": "photo2photo",
+    card = {"task": "photo2photo",
             "nets": {"G": {"name": "unet", "args": args}},
             "image_size": 2 ** args["num_downs"], "channels": output_nc, "value_range": [-1, 1],
             "direction": direction, "inference": {"mode": "paper"},
@@ -90,7 +98,6 @@ def import_pix2pix(state: dict, path: Path, direction: str | None = None, **_):
 
 
 def _resnet_args(state: dict, path: Path) -> dict:
-    from trainer.nets.resnet import ResnetGenerator
     what = "CycleGAN ResNet generator"
     first = require(state, "model.1.weight", path, what, dim=4)
     norm = norm_of(state)
@@ -117,10 +124,10 @@ def _resnet_args(state: dict, path: Path) -> dict:
     return args
 
 
-def import_cyclegan(state: dict, path: Path, **_):
-    """A single generator (``latest_net_G.pth``, one direction A->B) or a pair: given
-    ``latest_net_G_A.pth`` (or ``_G_B``), its sibling is read too, with the same safe loading."""
-    from trainer.importers import as_state_dict, safe_load
+def import_resnet(state: dict, path: Path, **_):
+    """ResNet generators (a CycleGAN training's): a single one (``latest_net_G.pth``, one direction
+    A->B) or a pair: given ``latest_net_G_A.pth`` (or ``_G_B``), its sibling is read too, with the
+    same safe loading. Returns (tensors under ``G_A.`` / ``G_B.``, card without ``method``)."""
     require(state, "model.1.weight", path, "CycleGAN ResNet generator", dim=4)
     nets = {}
     stem = path.stem
@@ -140,7 +147,7 @@ def import_cyclegan(state: dict, path: Path, **_):
     opts = read_train_opt(path)
     size = int(opts.get("crop_size", 256)) if opts.get("crop_size", "256").isdigit() else 256
     channels = next(iter(spec.values()))["args"]["output_nc"]
-    card = {"method": "cyclegan", "task": "photo2photo", "nets": spec, "image_size": size, "channels": channels,
+    card = {"task": "photo2photo", "nets": spec, "image_size": size, "channels": channels,
             "value_range": [-1, 1], "directions": [d for d, n in (("AtoB", "G_A"), ("BtoA", "G_B")) if n in spec],
             "training": {"dataset": opts.get("dataroot", ""), "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
     return tensors, card

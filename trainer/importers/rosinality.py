@@ -48,7 +48,9 @@ def noise_shapes(size: int) -> dict:
     return {f"noises.noise_{i}": (1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(n)}
 
 
-def import_stylegan(obj, path: Path, **_):
+def import_generator(obj, path: Path, **_):
+    """The StyleGAN2 generator ``obj`` holds (:func:`generator_state`): (tensors under ``G.`` plus
+    ``latent_avg`` when the file has it, card without ``method``)."""
     found = generator_state(obj)
     if found is None:
         keys = few(obj) if isinstance(obj, dict) else type(obj).__name__
@@ -88,6 +90,6 @@ def import_stylegan(obj, path: Path, **_):
     if filled:
         training["filled_in"] = ("noises: the fixed noise maps were not in this (older) checkpoint; drawn "
                                  "with seed 0")
-    card = {"method": "stylegan", "task": "style", "nets": {"G": {"name": "stylegan_G", "args": args}},
+    card = {"task": "style", "nets": {"G": {"name": "stylegan_G", "args": args}},
             "image_size": size, "channels": 3, "value_range": [-1, 1], "training": training}
     return tensors, card

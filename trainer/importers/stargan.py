@@ -2,24 +2,25 @@
 and repeat_num are inferred from the shapes; the domain names come from ``--domains`` or the
 reference's default list. Domains that are one category (RaFD's eight expressions, one at a
 time) are marked exclusive with ``exclusive``; the image size the model was trained at (128 in
-the reference, 256 for RaFD at full size) with ``image_size``."""
+the reference, 256 for RaFD at full size) with ``image_size``. Without ``exclusive`` the groups come
+from the caller's ``default_groups(domains)`` (the StarGAN method's rule: hair colours)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from trainer.data.attributes import DEFAULT_ATTRS
+from typing import Callable
+
 from trainer.importers import CheckpointImportError, best_match, require
-from trainer.methods.stargan import exclusive_groups
 from trainer.nets.stargan import StarGenerator
 
 WHAT = "StarGAN generator"
 
 
-def detect(state: dict) -> str | None:
+def is_generator(state: dict) -> bool:
+    """The keys of a yunjey/stargan generator: a 7x7 ``main.0.weight`` and residual blocks."""
     w = state.get("main.0.weight")
-    if w is not None and w.dim() == 4 and w.shape[-1] == 7 and any(".main.0.weight" in k for k in state):
-        return "stargan"
-    return None
+    return w is not None and w.dim() == 4 and w.shape[-1] == 7 and any(".main.0.weight" in k for k in state)
 
 
 def check_image_size(image_size, path) -> int:
@@ -34,11 +35,12 @@ def check_image_size(image_size, path) -> int:
     return size
 
 
-def groups_for(domains: list[str], exclusive, path) -> list[list[str]]:
-    """``exclusive``: None (hair colours exclusive, as the reference's CelebA model), True (all the
-    domains are one category) or a list of domains that are."""
+def groups_for(domains: list[str], exclusive, path, default_groups: Callable = lambda domains: []) -> list[list[str]]:
+    """``exclusive``: None (``default_groups(domains)``: the StarGAN method passes its hair-colour
+    rule, as the reference's CelebA model), True (all the domains are one category) or a list of
+    domains that are."""
     if exclusive is None or exclusive is False:
-        return exclusive_groups(domains)
+        return default_groups(domains)
     if exclusive is True or list(exclusive) == []:
         return [list(domains)]
     group = list(exclusive)
@@ -48,11 +50,14 @@ def groups_for(domains: list[str], exclusive, path) -> list[list[str]]:
                                     f"{', '.join(domains)}")
     if len(set(group)) < 2:
         raise CheckpointImportError(f"{path}: --exclusive needs two domains or more (or none: all of them)")
-    return [g for g in exclusive_groups(domains) if not set(g) & set(group)] + [group]
+    return [g for g in default_groups(domains) if not set(g) & set(group)] + [group]
 
 
-def import_stargan(state: dict, path: Path, domains: list[str] | None = None, image_size: int = 128,
-                   exclusive=None, **_):
+def import_generator(state: dict, path: Path, domains: list[str] | None = None, image_size: int = 128,
+                     exclusive=None, default_groups: Callable = lambda domains: [], **_):
+    """A yunjey/stargan generator: (tensors under ``G.``, card without ``method``); ``domains`` name
+    its target domains in order, ``image_size`` the size it was trained at, ``exclusive`` as
+    :func:`groups_for`."""
     first = require(state, "main.0.weight", path, WHAT, dim=4)
     if tuple(first.shape[-2:]) != (7, 7):
         raise CheckpointImportError(f"{path}: main.0.weight has shape {tuple(first.shape)}, not the generator's 7x7 "
@@ -76,8 +81,8 @@ def import_stargan(state: dict, path: Path, domains: list[str] | None = None, im
                                     f"{len(domains)}")
     if len(set(domains)) != len(domains):
         raise CheckpointImportError(f"{path}: --domains names a domain twice")
-    card = {"method": "stargan", "task": "attributes", "nets": {"G": {"name": "stargan_G", "args": args}},
+    card = {"task": "attributes", "nets": {"G": {"name": "stargan_G", "args": args}},
             "image_size": image_size, "channels": 3, "value_range": [-1, 1], "domains": domains,
-            "exclusive_groups": groups_for(domains, exclusive, path), "classes": [],
+            "exclusive_groups": groups_for(domains, exclusive, path, default_groups), "classes": [],
             "training": {"source": "yunjey/stargan"}}
     return {f"G.{k}": v.float() if v.is_floating_point() else v for k, v in state.items()}, card

@@ -1,27 +1,48 @@
-"""What every method shares: its nets and optimisers, the linear-decay schedule, mixed-precision
-backward steps, sampling without disturbing training, and export to a model file."""
+"""The method contract: what every training method declares and implements, and the machinery
+they share (nets and optimisers, the linear-decay schedule, mixed-precision backward steps,
+sampling without disturbing training, export to a model file).
+
+A method is one module of :mod:`trainer.methods` (or a plugin module): its ``ModelConfig``
+dataclass (the ``[model]`` settings), a :class:`Method` subclass (nets, one training step, sample
+grids, export), its ``Translator`` (:class:`trainer.translator.Translator`: the exported model at
+run time, with its declared controls), the dataset layouts it reads and its image-size rule, and
+its hooks for evaluation and for importing and exporting reference checkpoints. The registry
+(:mod:`trainer.registry`) is the one table of methods; nothing else names them.
+
+Conventions: images are float tensors NCHW in [-1, 1] (``to_device`` puts them on the method's
+device, channels-last when asked); ``train_step`` returns 0-d loss tensors by name; a non-finite
+total loss raises :class:`~trainer.errors.NonFiniteLoss` before any weight changes.
+"""
 from __future__ import annotations
 
 import bisect
 import contextlib
 import dataclasses
+import math
+import statistics
 import time
+import warnings
+from pathlib import Path
+from typing import Callable
 
 import torch
 from PIL import Image
 from torch import nn
 
-from trainer.data.transforms import to_uint8
+from trainer.data.attributes import find_image_folder
+from trainer.data.layout import check_layout
+from trainer.data.synth import cached_dataset
 from trainer.device import autocast
+from trainer.errors import ConfigError, EvaluationError, LossBlowUp, NonFiniteLoss
+from trainer.images import image_grid
+from trainer.loss_groups import DISCRIMINATOR, GENERATOR, LOSS_GROUPS, REGULARISATION
+from trainer.losses import GAN_MODES
 from trainer.nets.init import spread_columns
 
+__all__ = ["Method", "NonFiniteLoss", "LossBlowUp", "BlowUpCheck", "linear_decay", "fit_moments",
+           "set_requires_grad", "side_effect_free", "image_grid", "DISCRIMINATOR", "GENERATOR", "REGULARISATION",
+           "LOSS_GROUPS"]
 
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; training stops at once instead of going on silently."""
-
-
-class LossBlowUp(NonFiniteLoss):
-    """A loss stayed finite but grew by orders of magnitude (a diverging run): it stops as a NaN does."""
 
 
 class BlowUpCheck:
@@ -36,8 +57,6 @@ class BlowUpCheck:
         self.history: dict[str, list[float]] = {}
 
     def __call__(self, losses: dict[str, float]) -> str | None:
-        import math
-        import statistics
         for name, value in losses.items():
             if not math.isfinite(value):
                 continue  # the non-finite check names it
@@ -113,49 +132,117 @@ def side_effect_free(*nets: nn.Module):
             v.copy_(buffers[k])
 
 
-def image_grid(rows: list[list[torch.Tensor]]) -> Image.Image:
-    """Rows of equally sized CHW tensors in [-1, 1] as one image, with 2-pixel gaps."""
-    h, w = rows[0][0].shape[-2:]
-    gap = 2
-    cols = max(len(r) for r in rows)
-    grid = Image.new("RGB", (cols * w + (cols - 1) * gap, len(rows) * h + (len(rows) - 1) * gap), "white")
-    for i, row in enumerate(rows):
-        for j, t in enumerate(row):
-            grid.paste(Image.fromarray(to_uint8(t)), (j * (w + gap), i * (h + gap)))
-    return grid
-
-
 class Method:
-    """Base class; a method sets ``name``, ``ModelConfig`` and ``task`` and fills the hooks."""
+    """Base class of every training method; a subclass with a non-empty :attr:`name` is
+    registered with :func:`trainer.registry.register`.
+
+    Class attributes a method declares:
+
+    - ``name``: the registry key and the ``method`` of its presets and cards (``"pix2pix"``);
+      ``aliases``: older names that still read.
+    - ``task``: what its models do, one of ``sketch2photo``, ``photo2photo``, ``attributes``,
+      ``style``, ``superres``, ``stylize``, ``sample`` (the studio's page follows it); ``paper``:
+      the citation of the method.
+    - ``ModelConfig``: the dataclass of its ``[model]`` settings; ``Translator``: the runtime class
+      of its exported models (:class:`trainer.translator.Translator`, with declared controls).
+    - ``layouts``: the dataset layouts it reads (names of :data:`trainer.data.layout.LAYOUTS`).
+    - ``discriminator_optimizers``: the optimisers that take ``train.lr_D`` when it is set.
+    - ``loss_groups``: every loss key :meth:`train_step` may return -> :data:`DISCRIMINATOR`,
+      :data:`GENERATOR` or :data:`REGULARISATION` (the plots' groups,
+      :mod:`trainer.loss_groups`; a loss key not declared is plotted with REGULARISATION).
+    - ``import_kinds``: ``gan-trainer import --kind`` name -> :class:`trainer.importers.ImportKind`
+      (reference checkpoints it reads); ``export_formats``: ``gan-trainer export --format`` name ->
+      planner ``(tensors, card, out) -> trainer.exporters.ReferenceExport`` (or ExportRefused).
+    - ``presets``: presets a plugin ships in code, name -> raw dict as a preset's TOML would give.
+
+    Hooks (class methods unless said): :meth:`reads_card`, :meth:`reads_config`, :meth:`upgrade`,
+    :meth:`validate`, :meth:`check_image_size`, :meth:`check_dataset`, :meth:`evaluate`; per
+    instance :meth:`dataset`, :meth:`train_step`, :meth:`sample`, :meth:`sample_outputs`,
+    :meth:`export` (and :meth:`state` / :meth:`load_state` for state beyond the optimisers).
+    """
 
     name = ""
+    aliases: tuple[str, ...] = ()
     task = ""
+    paper = ""
     ModelConfig = None
+    Translator = None
+    layouts: frozenset[str] = frozenset()
+    discriminator_optimizers: tuple[str, ...] = ("D",)
+    loss_groups: dict[str, str] = {}
+    import_kinds: dict = {}
+    export_formats: dict = {}
+    presets: dict[str, dict] = {}
 
-    def __init__(self, cfg, device: torch.device, amp_dtype=None, channels_last: bool = False):
+    def __init__(self, cfg, device: torch.device, amp_dtype=None, channels_last: bool = False,
+                 any_rank: Callable[[bool], bool] | None = None):
+        """``cfg``: a validated :class:`trainer.config.Config` for this method; ``amp_dtype``:
+        torch.float16 or torch.bfloat16 for mixed precision (None: float32); ``any_rank``: ORs a
+        local flag over all ranks under DDP (default: the flag itself), so that every rank raises
+        :class:`NonFiniteLoss` together instead of leaving the others waiting in a collective."""
         self.cfg, self.device, self.amp_dtype, self.channels_last = cfg, device, amp_dtype, channels_last
         self.nets: dict[str, nn.Module] = {}
         self.train_nets: dict[str, nn.Module] = {}  # the same nets, DDP-wrapped when distributed
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
-        # ORs a local flag over all ranks; the run loop replaces it under DDP so that every rank
-        # raises together instead of leaving the others waiting in a collective.
-        self.any_rank = lambda flag: flag
+        self.any_rank = any_rank or (lambda flag: flag)
+        self._sample_outputs: torch.Tensor | None = None
 
-    # -- set-up helpers
+    # -- what a method is (class-level hooks)
+    @classmethod
+    def reads_card(cls, card: dict) -> bool:
+        """Whether a model file's card is this method's (default: its ``method`` is :attr:`name`
+        or one of :attr:`aliases`). :func:`trainer.registry.method_of_card` asks every method."""
+        return card.get("method") in (cls.name, *cls.aliases)
+
+    @classmethod
+    def reads_config(cls, raw: dict) -> bool:
+        """Whether a raw configuration (a preset's TOML with overrides) is this method's (default:
+        its ``method`` is :attr:`name` or one of :attr:`aliases`)."""
+        return raw.get("method") in (cls.name, *cls.aliases)
+
+    @classmethod
+    def upgrade(cls, raw: dict) -> dict:
+        """A raw configuration of an older version brought to this method's keys (default: as it
+        is); raises ConfigError for old settings that have no meaning here."""
+        return raw
+
     @classmethod
     def validate(cls, cfg) -> None:
-        """Raise ConfigError for a configuration this method cannot run."""
+        """Raise :class:`~trainer.errors.ConfigError` for a configuration this method cannot run."""
+
+    @classmethod
+    def check_image_size(cls, size: int, model=None) -> None:
+        """The method's image-size rule: raise :class:`~trainer.errors.ConfigError` when
+        ``data.image_size`` = ``size`` pixels cannot train; ``model`` is the ``[model]`` settings
+        the rule may depend on (default: the ModelConfig's defaults). Default: any size in
+        :data:`trainer.config.INT_RANGES`."""
+
+    @classmethod
+    def check_dataset(cls, root) -> str:
+        """The description of ``root``'s layout (:func:`trainer.data.layout.detect`), or ValueError
+        when it is not one of :attr:`layouts`."""
+        return check_layout(root, cls.layouts, cls.name)
+
+    @classmethod
+    def evaluate(cls, translator, data=None, n: int | None = None, progress: bool = True, **options) -> dict:
+        """Score an exported model (``translator``) against ground truth: the procedural dataset it
+        was trained on (held-out seeds) or, with ``data``, a folder in its layout; ``n`` test items
+        (None: the evaluation's default). Returns nested metrics (numbers by name). Raises
+        :class:`~trainer.errors.EvaluationError` when there is no evaluation for the method or
+        the data cannot be scored."""
+        raise EvaluationError(f"no evaluation for method {cls.name!r}")
+
+    @classmethod
+    def has_evaluation(cls) -> bool:
+        """Whether the method overrides :meth:`evaluate`."""
+        return cls.evaluate.__func__ is not Method.evaluate.__func__
 
     @staticmethod
     def check_common(cfg, layout: str, example: str) -> None:
         """The checks every folder-reading method shares: a known GAN mode, and a dataset root
         that exists (or a procedural dataset)."""
-        from pathlib import Path
-
-        from trainer.config import ConfigError
-        from trainer.losses import GAN_MODES
         mode = getattr(cfg.model, "gan_mode", "vanilla")
         if mode not in GAN_MODES:
             raise ConfigError(f"model.gan_mode = {mode!r}; choose one of {', '.join(GAN_MODES)}")
@@ -165,26 +252,25 @@ class Method:
         if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
             raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
 
-    def data_root(self, log=print):
+    # -- set-up helpers
+    def data_root(self, log=print) -> Path:
         """``data.root``, or the procedural ``data.synth`` dataset (made once, then cached)."""
-        from pathlib import Path
-
-        from trainer.data.synth import cached_dataset
         d = self.cfg.data
         if d.root:
             return Path(d.root).expanduser()
         return cached_dataset(d.synth, d.synth_n, d.image_size, log=log)
 
-    def image_root(self, log=print):
+    def image_root(self, log=print) -> Path:
         """The dataset root for methods that learn from images alone; in the CelebA layout, its
         image folder (the attributes unused)."""
-        from trainer.data.attributes import find_image_folder
         root = self.data_root(log)
         if (root / "list_attr_celeba.txt").is_file():
             root = find_image_folder(root)
         return root
 
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
+        """``net`` on the method's device (channels-last when asked) under ``name``: checkpointed,
+        and DDP-wrapped by the run loop in :attr:`train_nets`."""
         net = net.to(self.device)
         if self.channels_last:  # 4-d weights only (StyleGAN's modulated weights are 5-d)
             for t in [*net.parameters(), *net.buffers()]:
@@ -194,8 +280,12 @@ class Method:
         return net
 
     def add_optimizer(self, name: str, params, lr: float, betas: tuple[float, float]) -> None:
+        """Adam for ``params`` with the linear-decay schedule of ``train.steps`` / ``decay_steps`` /
+        ``restarts``. An optimiser named in :attr:`discriminator_optimizers` takes ``train.lr_D``
+        when it is set (> 0), as the factor ``lr_D / lr`` on ``lr`` so that a method's own scaling
+        of the rate stays (StyleGAN's lazy R1)."""
         t = self.cfg.train
-        if name.startswith("D") and t.lr_D > 0:  # keeps a method's own scaling of the rate (StyleGAN's lazy R1)
+        if name in self.discriminator_optimizers and t.lr_D > 0:
             lr = lr * t.lr_D / t.lr
         opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         self.optimizers[name] = opt
@@ -204,9 +294,11 @@ class Method:
             self.scalers[name] = torch.amp.GradScaler(self.device.type)
 
     def autocast(self):
+        """The mixed-precision context of the method's ``amp_dtype`` (a no-op in float32)."""
         return autocast(self.device, self.amp_dtype)
 
     def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A batch tensor on the method's device (non-blocking; channels-last for NCHW when asked)."""
         t = t.to(self.device, non_blocking=True)
         if self.channels_last and t.dim() == 4:
             t = t.contiguous(memory_format=torch.channels_last)
@@ -230,22 +322,26 @@ class Method:
             scaler.update()
 
     def end_step(self) -> None:
-        import warnings
+        """Advance every schedule by one step (call once at the end of :meth:`train_step`)."""
         with warnings.catch_warnings():  # G of StarGAN steps every n_critic: its schedule still counts steps
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
             for s in self.schedulers.values():
                 s.step()
 
     def learning_rates(self) -> dict[str, float]:
+        """``{"lr_<optimiser>": rate}``, the rates the next step uses."""
         return {f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
 
     # -- state for checkpoints
     def state(self) -> dict:
+        """What a checkpoint keeps beside the nets' weights (optimisers, schedules, scalers; a
+        method adds its own, e.g. CycleGAN's image pools)."""
         return {"optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
                 "scalers": {k: s.state_dict() for k, s in self.scalers.items()}}
 
     def load_state(self, state: dict) -> None:
+        """:meth:`state` back, with the configured rates (a resume may change train.lr or steps)."""
         for group, objs in (("optimizers", self.optimizers), ("schedulers", self.schedulers),
                             ("scalers", self.scalers)):
             for k, obj in objs.items():
@@ -264,19 +360,35 @@ class Method:
 
     # -- hooks for each method
     def dataset(self, phase: str = "train", log=print):
+        """The dataset of ``phase`` ("train", or "val" for the fixed preview batch; a method falls
+        back to train when its layout has no such split). Items are dicts of CHW tensors in
+        [-1, 1] (and labels), indexed by ``(index, augmentation seed)``."""
         raise NotImplementedError
 
     def train_step(self, batch) -> dict[str, torch.Tensor]:
+        """One optimisation step on ``batch`` (collated dataset items); returns the 0-d losses by
+        name (each key declared in :attr:`loss_groups`) and ends with :meth:`end_step`."""
         raise NotImplementedError
 
     def sample(self, batch) -> Image.Image:
+        """A preview grid of ``batch`` (:func:`trainer.images.image_grid`) without disturbing
+        training (:func:`side_effect_free`); keeps the generated images for :meth:`sample_outputs`."""
         raise NotImplementedError
 
+    def sample_outputs(self) -> torch.Tensor | None:
+        """The generated part of the last :meth:`sample` (N, C, H, W) in [-1, 1], for the loop's
+        sample-diversity metric; None when the method keeps none."""
+        return self._sample_outputs
+
     def export(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, card) of the model file: the generator's weights under ``<net>.`` and the card
+        (:meth:`card`) that its :attr:`Translator` reads."""
         raise NotImplementedError
 
     # -- shared by export()
     def card(self, nets: dict, **extra) -> dict:
+        """A model card: method, task, ``nets`` ({name: {"name": network, "args": {...}}}), image size,
+        channels, value range [-1, 1], the preset and the training settings, plus ``extra``."""
         cfg = self.cfg
         return {"method": self.name, "task": extra.pop("task", self.task), "nets": nets,
                 "image_size": cfg.data.image_size, "channels": 3, "value_range": [-1, 1],

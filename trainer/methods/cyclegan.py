@@ -5,23 +5,39 @@ G_A: A -> B, G_B: B -> A; D_A judges B-domain images (real B vs G_A(A)), D_B jud
 ones. Loss: LSGAN (any GAN mode) + lambda_A |G_B(G_A(A)) - A| + lambda_B |G_A(G_B(B)) - B| +
 identity lambda_identity * (lambda_B |G_A(B) - B| + lambda_A |G_B(A) - A|); each
 discriminator sees a pool of 50 past fakes and its loss is halved.
+
+Data: the unaligned layout (``trainA/``, ``trainB/``, :mod:`trainer.data.unaligned`); ``data.image_size``
+a multiple of 4. Reference checkpoints: junyanz's ResNet generators, in and out.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass
 
-from trainer.config import ConfigError
+from trainer.controls import Control
 from trainer.data.unaligned import UnalignedDataset
+from trainer.errors import ConfigError
+from trainer.evaluation import unpaired
+from trainer.exporters import junyanz as junyanz_export
+from trainer.exporters.onnx_graphs import ImageGraph, image_graph
 from trainer.image_pool import ImagePool
+from trainer.images import image_grid
+from trainer.importers import ImportKind
+from trainer.importers import junyanz as junyanz_import
 from trainer.losses import gan_loss, l1_loss
-from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
+                                  side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
+from trainer.translator import Translator, build_net, input_channels
 
 
 @dataclass
 class CycleGANConfig:
+    """CycleGAN's ``[model]`` settings: ResNet generator and PatchGAN widths and depths, norm, GAN mode,
+    the cycle and identity weights (``lambda_identity`` is a fraction of ``lambda_A``/``lambda_B``) and
+    the image pool's size (0: no pool)."""
     ngf: int = 64
     ndf: int = 64
     n_blocks: int = 9
@@ -46,21 +62,86 @@ def generator_args(cfg) -> dict:
             "n_blocks": m.n_blocks, **({"residual": True} if m.residual else {})}
 
 
+class CycleTranslator(Translator):
+    """CycleGAN's two generators: a direction control, and the cycle reconstruction on request.
+    A model file with one generator (a shared one-direction model) offers that direction only."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = {n: build_net(card, tensors, n, self.device).eval() for n in ("G_A", "G_B") if n in card["nets"]}
+        directions = [d for d, n in (("AtoB", "G_A"), ("BtoA", "G_B")) if n in self.G]
+        outputs = ["translation", "reconstruction"] if len(self.G) == 2 else ["translation"]
+        self.controls = [
+            Control("direction", "choice", directions[0], "Direction", "A to B or B to A", choices=directions),
+            Control("output", "choice", "translation", "Output",
+                    "translation, or the cycle reconstruction (translated there and back)", choices=outputs)]
+
+    def forward_array(self, image, direction="AtoB", output="translation"):
+        there, back = (self.G.get("G_A"), self.G.get("G_B")) if direction == "AtoB" else \
+            (self.G.get("G_B"), self.G.get("G_A"))
+        nets = [there] if output == "translation" else [there, back]
+        return self.through(image, *nets)
+
+    def forward_tensor(self, x, tensors, direction="AtoB", output="translation"):
+        self.check_size(x, 4)
+        there, back = (self.G.get("G_A"), self.G.get("G_B")) if direction == "AtoB" else \
+            (self.G.get("G_B"), self.G.get("G_A"))
+        return self.through_tensor(x, *([there] if output == "translation" else [there, back]))
+
+    def onnx_graphs(self, latent="z", mode=None, noise_mode="stored", noise_seed=0):
+        """One graph per direction (``image`` -> ``output``; suffixes AtoB and BtoA for a pair);
+        H and W multiples of 4."""
+        out = []
+        for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B")):
+            if name in self.G:
+                G = copy.deepcopy(self.G[name]).eval()
+                out.append(image_graph(direction if len(self.G) > 1 else "", ImageGraph(G), input_channels(G), 4,
+                                       self.image_size, {"direction": direction}))
+        return out
+
+
+def _plan_junyanz(tensors: dict, card: dict, out):
+    names = [n for n in ("G_A", "G_B") if n in card["nets"]]
+    return junyanz_export.plan(tensors, card, out, names=names, model="cycle_gan" if len(names) == 2 else "test",
+                               paired=False)
+
+
 class CycleGAN(Method):
     name = "cyclegan"
     task = "photo2photo"
+    paper = ('Zhu, Park, Isola, Efros: "Unpaired Image-to-Image Translation using Cycle-Consistent '
+             'Adversarial Networks", ICCV 2017')
     ModelConfig = CycleGANConfig
+    Translator = CycleTranslator
+    layouts = frozenset({"unaligned"})
+    loss_groups = {"idt_A": REGULARISATION, "idt_B": REGULARISATION, "G_A": GENERATOR, "G_B": GENERATOR,
+                   "cycle_A": REGULARISATION, "cycle_B": REGULARISATION, "D_A": DISCRIMINATOR, "D_B": DISCRIMINATOR}
+    import_kinds = {"cyclegan": ImportKind(
+        junyanz_import.import_resnet,
+        "junyanz CycleGAN ResNet generator(s) (latest_net_G_A.pth: G_B beside it is read too)",
+        detect=junyanz_import.is_resnet, signature="a CycleGAN ResNet (model.1.weight, model.N.conv_block.*)")}
+    export_formats = {"junyanz": _plan_junyanz}
+
+    @classmethod
+    def check_image_size(cls, size, model=None):
+        """A multiple of 4 (two stride-2 downsamplings and upsamplings)."""
+        if size % 4:
+            raise ConfigError(f"data.image_size = {size}: must be a multiple of 4")
 
     @classmethod
     def validate(cls, cfg):
         cls.check_common(cfg, "unaligned layout (trainA/ and trainB/)", "/path/to/horse2zebra")
-        if cfg.data.image_size % 4:
-            raise ConfigError(f"data.image_size = {cfg.data.image_size}: must be a multiple of 4")
+        cls.check_image_size(cfg.data.image_size, cfg.model)
         if cfg.model.pool_size < 0:
             raise ConfigError("model.pool_size must be >= 0")
 
-    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
-        super().__init__(cfg, device, amp_dtype, channels_last)
+    @classmethod
+    def evaluate(cls, translator, data=None, n=None, progress=True, **options):
+        """:func:`trainer.evaluation.unpaired.evaluate`: L1 and PSNR to the hidden counterpart, domain accuracy."""
+        return unpaired.evaluate(translator, data=data, n=n, progress=progress, **options)
+
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False, any_rank=None):
+        super().__init__(cfg, device, amp_dtype, channels_last, any_rank)
         m, t = cfg.model, cfg.train
         for name in ("G_A", "G_B"):
             G = init_weights(build("resnet", **generator_args(cfg)), m.init_type, m.init_gain)
@@ -130,7 +211,7 @@ class CycleGAN(Method):
         with side_effect_free(G_A, G_B), self.autocast():
             fb, fa = G_A(a), G_B(b)
             ra, rb = G_B(fb), G_A(fa)
-        self.sample_outputs = fb.float()
+        self._sample_outputs = fb.float()
         rows = zip(a.float(), fb.float(), ra.float(), b.float(), fa.float(), rb.float())
         return image_grid([list(r) for r in rows])
 

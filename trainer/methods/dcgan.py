@@ -5,25 +5,38 @@
 with a critic without batch norm, the Wasserstein loss with the gradient penalty on
 interpolates (lambda 10), n_critic 5, Adam 1e-4 (0.5, 0.9). ``conditional = true`` joins the
 class label (the dataset's class folders) to z and to the discriminator's input.
+
+Data: an image folder (or one subfolder per class; CelebA's image folder works too);
+``data.image_size`` a power of two of at least 8. The exported model samples from seeds.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from trainer.config import ConfigError
+from trainer.controls import Control
 from trainer.data.folder import FolderDataset, class_names
+from trainer.data.transforms import to_uint8
+from trainer.errors import ConfigError
+from trainer.exporters.onnx_graphs import Graph
+from trainer.images import image_grid
 from trainer.losses import gan_loss, gradient_penalty
-from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
+                                  side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
+from trainer.translator import Translator, build_net
 
 SAMPLE_SEED = 1234
 
 
 @dataclass
 class DCGANConfig:
+    """DCGAN's ``[model]`` settings: the noise size ``nz``, widths, conditional on the class folders,
+    GAN mode, the discriminator's norm, ``n_critic`` and the gradient penalty's weight."""
     nz: int = 100
     ngf: int = 64
     ndf: int = 64
@@ -41,10 +54,88 @@ class WGANGPConfig(DCGANConfig):
     n_critic: int = 5
 
 
+class SampleGraph(nn.Module):
+    """ONNX: ``z`` (N, nz) and, when conditional, ``labels`` (N,) int64 -> images."""
+
+    def __init__(self, G, conditional):
+        super().__init__()
+        self.G, self.conditional = G, conditional
+
+    def forward(self, z, labels=None):
+        return self.G(z, labels if self.conditional else None).clamp(-1, 1)
+
+
+class SampleTranslator(Translator):
+    """A generator from noise (DCGAN, WGAN-GP): a seed, and a class when conditional."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+        self.classes = list(card.get("classes", []))
+        self.controls = [Control("seed", "seed", 0, "Seed", "Seed of the noise vector z", minimum=0,
+                                 maximum=2 ** 31 - 1)]
+        if self.classes:
+            self.controls.append(Control("class_name", "choice", self.classes[0], "Class", "The class to draw",
+                                         choices=self.classes))
+
+    @property
+    def needs_image(self) -> bool:
+        return False
+
+    def forward_array(self, image, seed=0, class_name=None):
+        nz = self.card["nets"]["G"]["args"]["nz"]
+        z = torch.randn(1, nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
+        labels = torch.tensor([self.classes.index(class_name)], device=self.device) if self.classes else None
+        return to_uint8(self.G(z, labels)[0])
+
+    tensor_args = ("z", "labels")
+
+    def forward_tensor(self, x, tensors, seed=0, class_name=None):
+        """``z`` (N, nz), default the seed's; ``labels`` (N,) class indices, default ``class_name``."""
+        nz = self.card["nets"]["G"]["args"]["nz"]
+        z, labels = tensors.get("z"), tensors.get("labels")
+        if z is None:
+            z = torch.randn(1, nz, generator=torch.Generator().manual_seed(int(seed)))
+        z = self.latent_batch(z, nz, "z")
+        if not self.classes:
+            if labels is not None:
+                raise ValueError("labels: this generator is not conditional")
+            return self.G(z, None)
+        if labels is None:
+            labels = torch.full((z.shape[0],), self.classes.index(class_name), device=self.device)
+        labels = torch.as_tensor(labels).to(self.device).long().reshape(-1)
+        if labels.shape[0] != z.shape[0] or not ((labels >= 0) & (labels < len(self.classes))).all():
+            raise ValueError(f"labels: {z.shape[0]} class indices from 0 to {len(self.classes) - 1} expected")
+        return self.G(z, labels)
+
+    def onnx_graphs(self, latent="z", mode=None, noise_mode="stored", noise_seed=0):
+        """One graph ``z`` (and ``labels`` when conditional) -> ``output``."""
+        nz = self.card["nets"]["G"]["args"]["nz"]
+        G = copy.deepcopy(self.G).eval()
+        doc = {"z": f"(N, {nz}) standard normal"}
+        if self.classes:
+            doc["labels"] = f"(N,) int64 class index: {', '.join(self.classes)}"
+            return [Graph("", SampleGraph(G, True), (torch.randn(2, nz), torch.zeros(2, dtype=torch.long)),
+                          ["z", "labels"], {"z": {0: 1}, "labels": {0: 1}}, doc)]
+        return [Graph("", SampleGraph(G, False), (torch.randn(2, nz),), ["z"], {"z": {0: 1}}, doc)]
+
+
 class DCGAN(Method):
     name = "dcgan"
     task = "sample"
+    paper = ('Radford, Metz, Chintala: "Unsupervised Representation Learning with Deep Convolutional '
+             'Generative Adversarial Networks", ICLR 2016; conditional: Mirza, Osindero, "Conditional '
+             'Generative Adversarial Nets", 2014')
     ModelConfig = DCGANConfig
+    Translator = SampleTranslator
+    layouts = frozenset({"image folder", "attributes"})
+    loss_groups = {"D_real": DISCRIMINATOR, "D_fake": DISCRIMINATOR, "D_gp": REGULARISATION, "G": GENERATOR}
+
+    @classmethod
+    def check_image_size(cls, size, model=None):
+        """A power of two of at least 8 (the generator doubles from 4x4)."""
+        if size < 8 or size & (size - 1):
+            raise ConfigError(f"data.image_size = {size}: must be a power of two of at least 8")
 
     @classmethod
     def validate(cls, cfg):
@@ -52,12 +143,10 @@ class DCGAN(Method):
         m = cfg.model
         if m.gan_mode == "wgangp" and m.d_norm == "batch":
             raise ConfigError("the WGAN-GP penalty is per sample: use model.d_norm = none or layer, not batch")
-        size = cfg.data.image_size
-        if size < 8 or size & (size - 1):
-            raise ConfigError(f"data.image_size = {size}: must be a power of two of at least 8")
+        cls.check_image_size(cfg.data.image_size, m)
 
-    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
-        super().__init__(cfg, device, amp_dtype, channels_last)
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False, any_rank=None):
+        super().__init__(cfg, device, amp_dtype, channels_last, any_rank)
         m, t = cfg.model, cfg.train
         self.classes = class_names(self.image_root(log=None)) if m.conditional else []
         if m.conditional and not self.classes:
@@ -114,7 +203,7 @@ class DCGAN(Method):
                 labels = torch.full((8,), c, device=self.device) if self.classes else None
                 rows.append(list(self.G(z, labels).float()))
             self.G.train()
-        self.sample_outputs = torch.stack(rows[0])
+        self._sample_outputs = torch.stack(rows[0])
         return image_grid(rows)
 
     def export(self):
@@ -123,5 +212,7 @@ class DCGAN(Method):
 
 
 class WGANGP(DCGAN):
+    """DCGAN's nets as a Wasserstein critic with the gradient penalty (WGAN-GP)."""
     name = "wgan_gp"
+    paper = 'Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville: "Improved Training of Wasserstein GANs", NeurIPS 2017'
     ModelConfig = WGANGPConfig

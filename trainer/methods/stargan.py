@@ -9,28 +9,46 @@ n_critic steps. Targets are the batch's own labels shuffled, so exclusive attrib
 colours) stay exclusive. With ``second_root`` (a class-per-folder dataset such as RaFD) both
 datasets train one model: the label is [attributes, classes, mask], and each half of the
 step classifies only its own part (the mask vector of the paper).
+
+Data: the attributes layout (CelebA: images and ``list_attr_celeba.txt``, :mod:`trainer.data.attributes`);
+``data.image_size`` a multiple of 4 and at least 2 ** ``d_repeat_num``. Reference checkpoints:
+yunjey/stargan generators, in and out.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import Dataset
 
-from trainer.config import ConfigError
+from trainer.controls import Control
 from trainer.data.attributes import DEFAULT_ATTRS, HAIR_COLOURS, AttributeDataset
 from trainer.data.folder import FolderDataset, class_names
 from trainer.data.synth import cached_dataset
+from trainer.errors import ConfigError
+from trainer.evaluation import attributes
+from trainer.exporters import stargan as yunjey_export
+from trainer.exporters.onnx_graphs import image_graph, per_image_norm, swap_modules
+from trainer.images import image_grid
+from trainer.importers import ImportKind
+from trainer.importers import stargan as yunjey_import
 from trainer.losses import gan_loss, gradient_penalty, l1_loss, total_variation_loss
-from trainer.methods.base import Method, image_grid, set_requires_grad, side_effect_free
+from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
+                                  side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
+from trainer.translator import Translator, build_net
 
 
 @dataclass
 class StarGANConfig:
+    """StarGAN's ``[model]`` settings: generator and discriminator widths and depths, the domains
+    (``selected_attrs``), CelebA's centre crop, a second class-folder dataset, the loss weights and
+    ``n_critic`` (discriminator steps per generator step), and GANimation's additions (off by default)."""
     g_conv_dim: int = 64
     d_conv_dim: int = 64
     g_repeat_num: int = 6
@@ -53,6 +71,8 @@ class StarGANConfig:
 
 
 def exclusive_groups(attrs: list[str]) -> list[list[str]]:
+    """The groups of ``attrs`` that are one category, at most one on at a time: the hair colours
+    (when two or more are selected)."""
     hair = [a for a in attrs if a in HAIR_COLOURS]
     return [hair] if len(hair) > 1 else []
 
@@ -93,20 +113,126 @@ class JointDataset(Dataset):
         return item
 
 
+class StarGraph(nn.Module):
+    """ONNX: ``image`` and the target vector ``c`` (N, label size) -> the edited image."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def forward(self, image, c):
+        return self.G(image, c).clamp(-1, 1)
+
+
+class StarTranslator(Translator):
+    """StarGAN: one checkbox per domain (hair colours exclusive: like radio buttons that may all be
+    off), and for a model trained jointly with a class-folder dataset, a class choice. The
+    generator stays in training mode (instance statistics), without touching its running ones."""
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).train()
+        for m in self.G.modules():
+            if isinstance(m, nn.InstanceNorm2d):
+                m.momentum = 0.0  # instance statistics, running ones left as trained
+        self.domains = list(card.get("domains", []))
+        self.classes = list(card.get("classes", []))
+        groups = card.get("exclusive_groups", [])
+        group_of = {d: f"group{i}" for i, g in enumerate(groups) for d in g}
+        self.controls = [Control(d, "bool", False, d.replace("_", " "), f"Target domain {d}",
+                                 group=group_of.get(d, "")) for d in self.domains]
+        if self.classes:
+            self.controls.append(Control("target_class", "choice", "", "Class",
+                                         "A class of the second dataset (empty: use the attributes)",
+                                         choices=["", *self.classes]))
+
+    def check_controls(self, controls):
+        values = super().check_controls(controls)
+        for c in self.controls:
+            if c.group and values[c.name]:
+                others = [o.name for o in self.controls if o.group == c.group and o.name != c.name and values[o.name]]
+                if others:
+                    raise ValueError(f"{c.name} and {', '.join(others)} are mutually exclusive")
+        return values
+
+    def label(self, values) -> torch.Tensor:
+        attrs = torch.tensor([[float(values[d]) for d in self.domains]], device=self.device)
+        if not self.classes:
+            return attrs
+        cls = values.get("target_class", "")
+        onehot = torch.zeros(1, len(self.classes), device=self.device)
+        mask = torch.tensor([[0.0, 1.0] if cls else [1.0, 0.0]], device=self.device)
+        if cls:
+            onehot[0, self.classes.index(cls)] = 1
+            attrs = torch.zeros_like(attrs)
+        return torch.cat([attrs, onehot, mask], 1)
+
+    def forward_array(self, image, **values):
+        c = self.label(values)
+        return self.through(image, lambda x: self.G(x, c))
+
+    tensor_args = ("c",)
+
+    def forward_tensor(self, x, tensors, **values):
+        """``c`` (N, label size): the generator's target vector itself, instead of the controls."""
+        self.check_size(x, 4)
+        label, c = self.label(values), tensors.get("c")
+        c = label.expand(x.shape[0], -1) if c is None else self.latent_batch(c, label.shape[1], "c", x.shape[0])
+        return self.through_tensor(x, lambda t: self.G(t, c))
+
+    def onnx_graphs(self, latent="z", mode=None, noise_mode="stored", noise_seed=0):
+        """One graph ``image``, ``c`` -> ``output`` with per-image instance statistics; H and W
+        multiples of 4."""
+        G = swap_modules(copy.deepcopy(self.G), lambda m: isinstance(m, nn.InstanceNorm2d), per_image_norm).eval()
+        label = self.label(self.defaults())
+        layout = ", ".join(self.domains) + (f", one-hot of {', '.join(self.classes)}, mask [attributes, class]"
+                                            if self.classes else "")
+        c = torch.zeros(2, label.shape[1])
+        return [image_graph("", StarGraph(G), 3, 4, self.image_size,
+                            {"c": f"(N, {label.shape[1]}) target vector: {layout}"}, (c,), ("c",), {"c": {0: 1}})]
+
+
+def _import_yunjey(state, path, **options):
+    return yunjey_import.import_generator(state, path, default_groups=exclusive_groups, **options)
+
+
+def _plan_yunjey(tensors: dict, card: dict, out):
+    return yunjey_export.plan(tensors, card, out, import_kind="stargan")
+
+
 class StarGAN(Method):
     name = "stargan"
     task = "attributes"
+    paper = ('Choi, Choi, Kim, Ha, Kim, Choo: "StarGAN: Unified Generative Adversarial Networks for '
+             'Multi-Domain Image-to-Image Translation", CVPR 2018')
     ModelConfig = StarGANConfig
+    Translator = StarTranslator
+    layouts = frozenset({"attributes"})
+    loss_groups = {f"{key}{suffix}": group for suffix in ("", "_2") for key, group in (
+        ("D_real", DISCRIMINATOR), ("D_fake", DISCRIMINATOR), ("D_cls", DISCRIMINATOR), ("D_gp", REGULARISATION),
+        ("G_fake", GENERATOR), ("G_cls", REGULARISATION), ("G_rec", REGULARISATION), ("G_mask", REGULARISATION),
+        ("G_tv", REGULARISATION), ("G_id", REGULARISATION))}
+    import_kinds = {"stargan": ImportKind(
+        _import_yunjey, "yunjey/stargan generator (200000-G.ckpt)",
+        options=frozenset({"domains", "exclusive", "image_size"}), detect=yunjey_import.is_generator,
+        signature="a StarGAN generator (main.0.weight)")}
+    export_formats = {"stargan": _plan_yunjey}
+
+    @classmethod
+    def check_image_size(cls, size, model=None):
+        """At least 2 ** ``model.d_repeat_num`` (the discriminator's downsamplings) and a multiple of 4."""
+        model = model or cls.ModelConfig()
+        if size < 2 ** model.d_repeat_num:
+            raise ConfigError(f"data.image_size {size} is smaller than 2^d_repeat_num "
+                              f"({2 ** model.d_repeat_num}); lower model.d_repeat_num")
+        if size % 4:
+            raise ConfigError(f"data.image_size = {size}: must be a multiple of 4")
 
     @classmethod
     def validate(cls, cfg):
         cls.check_common(cfg, "attributes layout (an image folder and list_attr_celeba.txt)", "/path/to/celeba")
         m = cfg.model
-        if cfg.data.image_size < 2 ** m.d_repeat_num:
-            raise ConfigError(f"data.image_size {cfg.data.image_size} is smaller than 2^d_repeat_num "
-                              f"({2 ** m.d_repeat_num}); lower model.d_repeat_num")
-        if cfg.data.image_size % 4:
-            raise ConfigError(f"data.image_size = {cfg.data.image_size}: must be a multiple of 4")
+        cls.check_image_size(cfg.data.image_size, m)
         if m.n_critic < 1:
             raise ConfigError("model.n_critic must be at least 1")
         if (m.lambda_mask or m.lambda_tv) and not m.attention:
@@ -114,8 +240,14 @@ class StarGAN(Method):
         if m.second_root and not Path(m.second_root).expanduser().is_dir():
             raise ConfigError(f"model.second_root = {m.second_root!r}: no such folder")
 
-    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
-        super().__init__(cfg, device, amp_dtype, channels_last)
+    @classmethod
+    def evaluate(cls, translator, data=None, n=None, progress=True, **options):
+        """:func:`trainer.evaluation.attributes.evaluate`: each single-domain edit against its
+        counterfactual ground truth (accuracy, L1, what stays untouched, identity)."""
+        return attributes.evaluate(translator, data=data, n=n, progress=progress, **options)
+
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False, any_rank=None):
+        super().__init__(cfg, device, amp_dtype, channels_last, any_rank)
         m, t = cfg.model, cfg.train
         self.attrs = list(m.selected_attrs)
         self.second_root = (Path(m.second_root).expanduser() if m.second_root else
@@ -232,7 +364,7 @@ class StarGAN(Method):
         attrs = self.to_device(batch["label"])
         with side_effect_free(self.G), self.autocast():
             outs = [self.G(x, self.full_label(c)).float() for c in single_domain_targets(attrs, self.attrs)]
-        self.sample_outputs = outs[0]
+        self._sample_outputs = outs[0]
         return image_grid([[x[i].float()] + [o[i] for o in outs] for i in range(x.size(0))])
 
     def export(self):

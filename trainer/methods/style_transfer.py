@@ -2,28 +2,40 @@
 folder of content photos against one style image with perceptual losses from a frozen VGG16:
 feature reconstruction at ``content_layer`` (relu2_2), style reconstruction with Gram matrices at
 relu1_2, relu2_2, relu3_3, relu4_3, and total variation. Needs ``model.vgg_weights`` and
-``model.style_image``."""
+``model.style_image``.
+
+Data: a folder of content photos (an image folder, or an aligned folder); any ``data.image_size``.
+The exported model stylises a photo at its own resolution (up to a largest side)."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-from trainer.config import ConfigError
+from trainer.controls import Control
 from trainer.data.folder import FolderDataset
-from trainer.data.imageio import ImageError, open_image
-from trainer.data.transforms import to_tensor
+from trainer.data.imageio import open_image
+from trainer.data.transforms import to_tensor, to_uint8
+from trainer.errors import ConfigError, ImageError, VGGWeightsError
+from trainer.exporters.onnx_graphs import ImageGraph, image_graph
+from trainer.images import image_grid
 from trainer.losses import feature_reconstruction_loss, gram_matrix, style_reconstruction_loss, total_variation_loss
-from trainer.methods.base import Method, image_grid, side_effect_free
+from trainer.methods.base import REGULARISATION, Method, side_effect_free
 from trainer.nets import build
-from trainer.nets.vgg import VGGFeatures, VGGWeightsError, require_weights
+from trainer.nets.vgg import VGGFeatures, require_weights
+from trainer.translator import Translator, build_net
 
 JOHNSON_STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 
 
 @dataclass
 class StyleTransferConfig:
+    """Fast style transfer's ``[model]`` settings: the style image and its size, the transformation
+    network's width and blocks, the VGG (its weights file) and layers, and the loss weights."""
     style_image: str = ""
     style_size: int = 0  # 0: the style image at the training image size
     ngf: int = 32
@@ -37,10 +49,47 @@ class StyleTransferConfig:
     lambda_tv: float = 0.0
 
 
+class StyleTransferTranslator(Translator):
+    """Fast style transfer: any photo stylised at its own resolution (up to ``max_side``)."""
+
+    controls = [
+        Control("max_side", "int", 1024, "Largest side", "larger photos are stylised at this size, then "
+                "scaled back", minimum=64, maximum=4096),
+    ]
+
+    def __init__(self, card, tensors, device="cpu"):
+        super().__init__(card, tensors, device)
+        self.G = build_net(card, tensors, "G", self.device).eval()
+
+    def forward_array(self, image, max_side=1024):
+        work = image
+        if max(image.size) > int(max_side):
+            k = int(max_side) / max(image.size)
+            work = image.resize((max(1, round(image.width * k)), max(1, round(image.height * k))), Image.BICUBIC)
+        out = to_uint8(self.G(to_tensor(work)[None].to(self.device))[0])
+        if work.size != image.size:
+            out = np.asarray(Image.fromarray(out).resize(image.size, Image.BICUBIC))
+        return out
+
+    def forward_tensor(self, x, tensors, max_side=1024):
+        """At x's own size (``max_side`` is for :meth:`run`, which shrinks large photos)."""
+        return self.G(x)
+
+    def onnx_graphs(self, latent="z", mode=None, noise_mode="stored", noise_seed=0):
+        """One graph ``image`` -> ``output`` at the image's size; H and W multiples of 4."""
+        return [image_graph("", ImageGraph(copy.deepcopy(self.G).eval()), 3, 4, self.image_size, {})]
+
+
 class FastStyleTransfer(Method):
     name = "fast_style"
     task = "stylize"
+    paper = ('Johnson, Alahi, Fei-Fei: "Perceptual Losses for Real-Time Style Transfer and Super-Resolution", '
+             'ECCV 2016')
     ModelConfig = StyleTransferConfig
+    Translator = StyleTransferTranslator
+    layouts = frozenset({"image folder", "aligned"})
+    discriminator_optimizers = ()
+    loss_groups = {"G_content": REGULARISATION, "G_style": REGULARISATION, "G_tv": REGULARISATION}
 
     @classmethod
     def validate(cls, cfg):
@@ -58,8 +107,8 @@ class FastStyleTransfer(Method):
         except VGGWeightsError as e:
             raise ConfigError(str(e)) from None
 
-    def __init__(self, cfg, device, amp_dtype=None, channels_last=False):
-        super().__init__(cfg, device, amp_dtype, channels_last)
+    def __init__(self, cfg, device, amp_dtype=None, channels_last=False, any_rank=None):
+        super().__init__(cfg, device, amp_dtype, channels_last, any_rank)
         m, t = cfg.model, cfg.train
         self.G = self.add_net("G", build("transformer_net", ngf=m.ngf, n_blocks=m.n_blocks))
         self.add_optimizer("G", self.G.parameters(), t.lr, (t.beta1, t.beta2))

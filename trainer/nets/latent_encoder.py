@@ -15,6 +15,7 @@ encoder's weights load into a grid one as the same function (:meth:`adapt_state`
 import torch
 from torch import nn
 
+from trainer.nets.adapt import AdaptsState
 from trainer.nets.init import spread_columns
 from trainer.nets.norm import norm_layer
 
@@ -32,7 +33,7 @@ class EncoderBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
-class LatentEncoder(nn.Module):
+class LatentEncoder(AdaptsState, nn.Module):
     def __init__(self, input_nc: int = 3, nz: int = 8, nef: int = 64, n_blocks: int = 4, norm: str = "instance",
                  grid: int = 1):
         super().__init__()

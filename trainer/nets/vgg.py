@@ -9,13 +9,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from trainer.errors import VGGWeightsError
+from trainer.nets.weights import safe_load
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHS = ("vgg16", "vgg19")
-
-
-class VGGWeightsError(ValueError):
-    """The VGG weights file is missing or does not fit the architecture."""
 
 
 def layer_names(features: nn.Sequential) -> list[str]:
@@ -37,7 +36,6 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         return load_file(str(path))
-    from trainer.importers import safe_load
     obj = safe_load(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]

@@ -1,0 +1,285 @@
+"""Every gan-trainer command, as a user types it."""
+import argparse
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from tests import tiny_models
+from tests.conftest import run_cli, tiny_overrides
+from trainer.cli import main
+from trainer.modelfile import read_card
+from trainer.nets.unet import UnetGenerator
+
+
+def sets(overrides):
+    return sum((["--set", o] for o in overrides), [])
+
+
+def test_presets_lists_each_with_a_description(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "pix2pix-sketches" in out and "pix2pix-facades" in out and "256x256" in out
+
+
+def test_data_synth(tmp_path, capsys):
+    assert main(["data", "synth", "sketches", "--out", str(tmp_path / "d"), "--n", "10", "--size", "32"]) == 0
+    assert len(list((tmp_path / "d").rglob("*.png"))) == 10
+    assert main(["data", "synth", "sketches", "--out", str(tmp_path / "d"), "--n", "10"]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_train_resume_export_inspect_translate(sketches32, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "pix2pix-sketches", "--run-dir", str(run_dir), "--no-progress",
+                 *sets(tiny_overrides(sketches32, steps=4))]) == 0
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+    assert main(["resume", str(run_dir), "--set", "train.steps=6", "--no-progress"]) == 0
+    assert json.loads((run_dir / "status.json").read_text())["step"] == 6
+
+    model = tmp_path / "m.safetensors"
+    assert main(["export", str(run_dir), "-o", str(model)]) == 0
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "q.safetensors"), "--int8"]) == 0
+    assert read_card(tmp_path / "q.safetensors")["stored_dtype"] == "int8"
+    with pytest.raises(SystemExit):  # one storage at a time
+        main(["export", str(run_dir), "-o", str(tmp_path / "x.safetensors"), "--int8", "--fp16"])
+    capsys.readouterr()
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "pix2pix" in out and "unet" in out and "steps_done" in out
+    assert main(["inspect", str(model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["training"]["steps_done"] == 6
+
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    Image.new("RGB", (40, 30), "white").save(inputs / "a.png")
+    Image.new("L", (17, 64)).save(inputs / "sub" / "b.jpg")
+    (inputs / "broken.png").write_bytes(b"not a png")
+    out_dir = tmp_path / "out"
+    code = main(["translate", str(model), str(inputs), "-o", str(out_dir), "--control", "mode=deterministic"])
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.png" in err  # reported by name, the rest still translated
+    assert Image.open(out_dir / "a.png").size == (40, 30)
+    assert Image.open(out_dir / "sub" / "b.jpg.png").size == (17, 64)  # relative path kept, no clash on stems
+    assert main(["translate", str(model), str(inputs / "a.png"), "-o", str(tmp_path / "o2")]) == 0
+
+
+def test_inspect_and_translate_refuse_pickles(tmp_path, capsys):
+    torch.save({"w": torch.zeros(1)}, tmp_path / "latest_net_G.pth")
+    assert main(["inspect", str(tmp_path / "latest_net_G.pth")]) == 2
+    assert "gan-trainer import" in capsys.readouterr().err
+    assert main(["translate", str(tmp_path / "latest_net_G.pth"), str(tmp_path), "-o", str(tmp_path / "o")]) == 2
+    assert "gan-trainer import" in capsys.readouterr().err
+
+
+def test_import_command(tmp_path, capsys):
+    torch.save(UnetGenerator(3, 3, 5, 8, "batch", True).state_dict(), tmp_path / "latest_net_G.pth")
+    assert main(["import", str(tmp_path / "latest_net_G.pth"), "-o", str(tmp_path / "m.safetensors"),
+                 "--direction", "BtoA"]) == 0
+    assert main(["inspect", str(tmp_path / "m.safetensors")]) == 0
+    assert "BtoA" in capsys.readouterr().out
+
+
+def test_bad_configuration_is_one_clear_line(capsys):
+    assert main(["train", "pix2pix-sketches", "--set", "train.stpes=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown key train.stpes") and "Traceback" not in err
+
+
+def test_python_dash_m_entry_point():
+    result = run_cli("presets")
+    assert result.returncode == 0 and "pix2pix-sketches" in result.stdout
+
+
+# -- GitHub issue 28: imports, control validation, help, pipes --------------------------------------
+
+
+def _tiny(kind, tmp_path):
+    from tests import tiny_models
+    return getattr(tiny_models, kind)(tmp_path / f"{kind}.safetensors")
+
+
+def test_every_command_and_option_has_help_and_every_kind_is_listed(capsys):
+    from trainer.cli import build_parser, import_kinds
+    from trainer.conversion import KINDS
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                for name, sub in action.choices.items():
+                    assert name in helped, f"gan-trainer {path} {name}: no help"
+                    walk(sub, f"{path} {name}".strip())
+            elif not isinstance(action, argparse._HelpAction):
+                assert action.help, f"gan-trainer {path} {'/'.join(action.option_strings) or action.dest}: no help"
+
+    walk(build_parser(), "")
+    assert tuple(import_kinds()) == KINDS
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    out = capsys.readouterr().out
+    assert all(f"{k}:" in out for k in KINDS) and "--exclusive" in out and "--image-size" in out
+
+
+def test_wrong_kind_is_a_clear_error_listing_the_kinds(tmp_path, capsys):
+    torch.save(UnetGenerator(3, 3, 5, 8, "batch", True).state_dict(), tmp_path / "latest_net_G.pth")
+    with pytest.raises(SystemExit) as e:
+        main(["import", str(tmp_path / "latest_net_G.pth"), "-o", str(tmp_path / "m.safetensors"), "--kind", "gan"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "'gan'" in err and "stylegan" in err and "Traceback" not in err
+    for kind in ("stylegan", "stargan", "cyclegan"):  # a mismatched file: one line naming the missing key
+        assert main(["import", str(tmp_path / "latest_net_G.pth"), "-o", str(tmp_path / "m.safetensors"),
+                     "--kind", kind]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "no key" in err and "latest_net_G.pth" in err, err
+    assert main(["import", str(tmp_path / "latest_net_G.pth"), "-o", str(tmp_path / "m.safetensors"),
+                 "--image-size", "256"]) == 2
+    assert "--image-size does not apply to a pix2pix checkpoint" in capsys.readouterr().err
+
+
+def test_one_channel_model_translates_end_to_end(tmp_path, capsys):
+    from tests.trainer.test_importers import _grey_unet
+    torch.save(_grey_unet(), tmp_path / "latest_net_G.pth")
+    model = tmp_path / "grey.safetensors"
+    assert main(["import", str(tmp_path / "latest_net_G.pth"), "-o", str(model)]) == 0
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(inputs / "colour.png")
+    Image.new("L", (17, 64), 99).save(inputs / "grey.png")
+    out = tmp_path / "out"
+    assert main(["translate", str(model), str(inputs), "-o", str(out), "--control", "mode=deterministic"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    for name, size in (("colour", (40, 30)), ("grey", (17, 64))):
+        with Image.open(out / f"{name}.png") as im:
+            assert im.mode == "L" and im.size == size
+    assert main(["inspect", str(model)]) == 0
+    assert "channels     1" in capsys.readouterr().out
+
+
+def test_stargan_exclusive_import_and_translation(tmp_path, capsys):
+    from tests.trainer.test_importers import RAFD, _rafd_state
+    torch.save(_rafd_state(), tmp_path / "200000-G.ckpt")
+    model = tmp_path / "rafd.safetensors"
+    assert main(["import", str(tmp_path / "200000-G.ckpt"), "-o", str(model), "--domains", *RAFD, "--exclusive",
+                 "--image-size", "256"]) == 0
+    card = read_card(model)
+    assert card["exclusive_groups"] == [RAFD] and card["image_size"] == 256
+    capsys.readouterr()
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "happy" in out and "exclusive with angry" in out
+    Image.new("RGB", (32, 32)).save(tmp_path / "face.png")
+    assert main(["translate", str(model), str(tmp_path / "face.png"), "-o", str(tmp_path / "o"),
+                 "--control", "happy=true", "--control", "sad=true"]) == 2
+    err = capsys.readouterr().err
+    assert "mutually exclusive" in err and "Traceback" not in err
+    assert main(["translate", str(model), str(tmp_path / "face.png"), "-o", str(tmp_path / "o"),
+                 "--control", "happy=true"]) == 0
+
+
+@pytest.mark.parametrize("control, words", [
+    ("psi=nan", "psi = nan: not a finite number; allowed: a number from 0 to 1"),
+    ("psi=inf", "psi = inf: not a finite number"),
+    ("psi=1.5", "psi = 1.5: out of range; allowed: a number from 0 to 1"),
+    ("noise_strength=-inf", "noise_strength = -inf"),
+    ("noise_strength=9", "allowed: a number from 0 to 2"),
+    ("seed=-1", "seed = -1: out of range; allowed: a whole number from 0 to 2147483647"),
+    ("seed=4294967296", "from 0 to 2147483647"),
+    ("style_seed=1.5", "style_seed = 1.5: not a whole number"),
+    ("crossover=99", "crossover = 99: out of range"),
+    ("noise_mode=loud", "noise_mode = 'loud': choose one of"),
+    ("colour=3", "unknown control colour; this model has seed, style_seed"),
+    ("psi", "expected NAME=VALUE"),
+])
+def test_bad_controls_exit_2_with_the_allowed_range(tmp_path, capsys, control, words):
+    model = _tiny("stylegan", tmp_path)
+    out = tmp_path / "out"
+    assert main(["translate", str(model), "-o", str(out), "--count", "2", "--control", control]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err, err
+    assert not out.exists()  # refused before anything was written: no black images
+
+
+def test_seeds_beyond_the_range_through_count(tmp_path, capsys):
+    model = _tiny("stylegan", tmp_path)
+    assert main(["translate", str(model), "-o", str(tmp_path / "o"), "--count", "3",
+                 "--control", "seed=2147483646"]) == 2
+    assert "seeds 2147483646..2147483648" in capsys.readouterr().err
+    assert main(["translate", str(model), "-o", str(tmp_path / "o"), "--count", "2",
+                 "--control", "seed=2147483646", "--control", "psi=1"]) == 0
+    assert len(list((tmp_path / "o").glob("*.png"))) == 2
+
+
+def test_inspect_lists_the_controls(tmp_path, capsys):
+    model = _tiny("stylegan", tmp_path)
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "controls:" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[out.splitlines().index("controls:") + 1:]
+             if line.startswith("  ") and not line.startswith("   ")}
+    assert "float" in lines["psi"] and "from 0 to 1" in lines["psi"] and "default 0.7" in lines["psi"]
+    assert "choice" in lines["noise_mode"] and "random, const, off" in lines["noise_mode"]
+    assert "seed" in lines["seed"] and "from 0 to 2147483647" in lines["seed"]
+    assert main(["inspect", str(_tiny("pix2pix", tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "mode" in out and "one of paper, deterministic, eval; default 'paper'" in out
+    assert main(["inspect", str(model), "--json"]) == 0
+    assert "controls" not in json.loads(capsys.readouterr().out)  # --json: the card alone
+
+
+@pytest.mark.parametrize("args", [["presets"], ["--help"], ["import", "--help"]])
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_no_traceback_when_the_reader_of_stdout_goes_away(args, unbuffered):
+    """`gan-trainer presets | head -1`: the reader has closed the pipe before the writes."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        result = subprocess.run([sys.executable, "-m", "trainer", *args], stdout=w, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT, env=env, timeout=120)
+    finally:
+        os.close(w)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+    assert result.returncode in (0, 141)
+
+
+def test_presets_into_head_in_a_shell():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    result = subprocess.run(f"'{sys.executable}' -m trainer presets | head -1", shell=True, capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert len(result.stdout.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_translate_warns_when_a_face_model_gets_something_else(tmp_path, capsys):
+    """The CLI says what the studio says: a face model's input that is not a face is named."""
+    import numpy as np
+    model = tiny_models.stargan(tmp_path / "s.safetensors")
+    x = np.linspace(0, 1, 120)
+    photo = np.stack([np.outer(np.sin(6 * x + i), np.cos(4 * x + 2 * i)) for i in range(3)], 2) * 100 + 128
+    Image.fromarray(photo.astype(np.uint8)).save(tmp_path / "landscape.png")
+    assert main(["translate", str(model), str(tmp_path / "landscape.png"), "-o", str(tmp_path / "out")]) == 0
+    assert "landscape.png: Not a face" in capsys.readouterr().err
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    """Atomic writes go through a private temporary file; the result has the usual permissions."""
+    import os
+
+    from trainer.rundir import atomic_write
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "f.json", "{}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,121 @@
+"""A model's user controls: what a Translator declares so that the studio builds its panels and
+the CLI checks ``--control`` values, with no widget code per method.
+
+Each :class:`Control` has a ``kind``: ``choice`` (one of ``choices``), ``int``, ``float`` (within
+``minimum``..``maximum`` when given), ``bool``, ``seed`` (a whole number from 0 to
+:data:`SEED_MAX` unless narrowed) or ``layers`` (a set of style layers written "0,1,6";
+``choices`` label each layer). A value that does not fit raises
+:class:`~trainer.errors.ControlError`, naming the control and its allowed values.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trainer.errors import ControlError
+
+__all__ = ["Control", "ControlError", "SEED_MAX", "KINDS"]
+
+SEED_MAX = 2 ** 31 - 1  # the largest seed (torch.Generator.manual_seed takes 64 bits; 31 fit every UI)
+KINDS = ("choice", "int", "float", "bool", "seed", "layers")
+
+
+@dataclass
+class Control:
+    """One user control of a model: ``kind`` is choice, int, float, bool, seed or layers (a set of
+    style layers, written "0,1,6"; ``choices`` label each layer)."""
+    name: str
+    kind: str
+    default: Any
+    label: str = ""
+    help: str = ""
+    choices: list = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    group: str = ""  # bool controls sharing a group are mutually exclusive (at most one on)
+    active_when: dict = field(default_factory=dict)  # {other control: [values]} under which this one acts
+
+    def active(self, values: dict) -> bool:
+        return all(values.get(k) in v for k, v in self.active_when.items())
+
+    def allowed(self) -> str:
+        """What values this control takes, in words (for errors and ``gan-trainer inspect``)."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) if c == "" else str(c) for c in self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "layers":
+            n = len(self.choices)
+            return f"comma-separated layer numbers from 0 to {n - 1}, or empty" if n else \
+                "comma-separated layer numbers"
+        what = {"int": "a whole number", "seed": "a whole number", "float": "a number"}.get(self.kind, "a value")
+        lo, hi = self.minimum, self.maximum
+        if self.kind == "seed":
+            lo, hi = (0 if lo is None else lo), (SEED_MAX if hi is None else hi)
+        fmt = (lambda v: f"{int(v)}") if self.kind in ("int", "seed") else (lambda v: f"{v:g}")
+        if lo is not None and hi is not None:
+            return f"{what} from {fmt(lo)} to {fmt(hi)}"
+        if lo is not None:
+            return f"{what} of at least {fmt(lo)}"
+        if hi is not None:
+            return f"{what} of at most {fmt(hi)}"
+        return f"{what} (finite)"
+
+    def check(self, value):
+        """``value`` normalised (ints for int and seed controls, bools for bool ones), or a
+        :class:`ControlError` that gives the allowed values."""
+        def refuse(why: str = ""):
+            rule = f"choose {self.allowed()}" if self.kind == "choice" else f"allowed: {self.allowed()}"
+            raise ControlError(f"{self.name} = {value!r}: {why + '; ' if why else ''}{rule}")
+
+        if self.kind == "choice":
+            if value not in self.choices:
+                refuse()
+            return value
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            if isinstance(value, numbers.Integral) and value in (0, 1):
+                return bool(value)
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            refuse()
+        if self.kind in ("int", "seed", "float"):
+            number = value
+            if isinstance(number, str):
+                try:
+                    number = float(number.strip())
+                except ValueError:
+                    refuse("not a number")
+            if isinstance(number, (bool, np.bool_)) or not isinstance(number, numbers.Real):
+                refuse("not a number")
+            if not math.isfinite(float(number)):
+                refuse("not a finite number")
+            if self.kind in ("int", "seed"):
+                if float(number) != math.floor(float(number)):
+                    refuse("not a whole number")
+                number = int(number)
+            else:
+                number = float(number)
+            lo, hi = self.minimum, self.maximum
+            if self.kind == "seed":
+                lo, hi = (0 if lo is None else lo), (SEED_MAX if hi is None else hi)
+            if (lo is not None and number < lo) or (hi is not None and number > hi):
+                refuse("out of range")
+            return number
+        if self.kind == "layers":
+            if value in (None, ""):
+                return ""
+            items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
+            try:
+                layers = [int(t) for t in items if t != ""]
+            except (TypeError, ValueError):
+                refuse("not layer numbers")
+            if self.choices and any(not 0 <= i < len(self.choices) for i in layers):
+                refuse("no such layer")
+            return value
+        return value

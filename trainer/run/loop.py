@@ -1,0 +1,76 @@
+"""The loop itself: :func:`train` calls set-up, the steps with their periodic work, and the finish,
+in that order; :func:`resume` continues a run."""
+from __future__ import annotations
+
+from trainer.config import Config, to_toml
+from trainer.methods.base import BlowUpCheck
+from trainer.errors import CheckpointError, ModelFileError
+from trainer.rundir import RunDir, atomic_write
+from trainer.run.finish import ended_badly, finish
+from trainer.run.job import Job, Outcome
+from trainer.run.periodic import PeriodicWork
+from trainer.run.setup import close_job, load_run_config, open_job, prepare
+from trainer.run.signals import StopSignals
+from trainer.run.step import run_step
+
+
+def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool = True) -> Outcome:
+    """Run (or resume) a job in ``run_dir``; its state ends finished or stopped. ``log`` prints
+    the job's messages (rank 0 only), ``progress`` shows the progress bar.
+    Raises on failure after writing status ``failed`` with the message: NonFiniteLoss /
+    LossBlowUp (a diverging run), DiskFullError, CheckpointError, ModelFileError (a checkpoint
+    that does not fit the settings), ConfigError, or what the method raised.
+
+    Stopping (SIGTERM, Ctrl-C): while starting up the job stops at once (a procedural dataset being
+    made is abandoned, its worker processes ended) with status "stopped"; while training it ends
+    the current step, saves a checkpoint and stops. A second signal only says it is saving; a
+    third quits at once without the final checkpoint (the last one written stays)."""
+    job = open_job(cfg, run_dir, resume, log)
+    stop = StopSignals(job.say)
+    stop.install()
+    try:
+        prepare(job, stop)
+        return finish(job, _train_steps(job, stop, progress))
+    except BaseException as e:
+        outcome = ended_badly(job, stop, e)
+        if outcome is None:
+            raise
+        return outcome
+    finally:
+        close_job(job, stop)
+
+
+def _train_steps(job: Job, stop: StopSignals, progress: bool) -> str:
+    """Steps from ``job.step`` to ``train.steps``, each followed by its periodic work, until done
+    or a stop is asked (on any rank; the stopping step gets no periodic checkpoint: the finish
+    writes one). Returns "finished", or "stopped" when it stopped short of the last step."""
+    steps = job.cfg.train.steps
+    work = PeriodicWork(job, progress)
+    blow_up = BlowUpCheck()
+    job.start_clock()
+    stop_now = stop.training_begins()  # asked for while starting, after the point of stopping at once
+    while job.step < steps and not stop_now:
+        result = run_step(job, stop, blow_up)
+        stop_now = result.stop
+        work.after_step(result)
+        if stop_now:
+            break
+        work.checkpoint_if_due()
+    work.close()
+    return "stopped" if stop_now and job.step < steps else "finished"
+
+
+def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> Outcome:
+    """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
+    extends it. ``overrides`` are written into its ``config.toml``, and put back as they were when
+    they do not fit the checkpoint (ModelFileError, CheckpointError, re-raised)."""
+    cfg = load_run_config(run_dir, overrides)
+    rd = RunDir(run_dir)
+    before = rd.config_path.read_bytes()
+    if overrides:
+        atomic_write(rd.config_path, to_toml(cfg.to_dict()))
+    try:
+        return train(cfg, run_dir, resume=True, log=log, progress=progress)
+    except (ModelFileError, CheckpointError):  # the overrides do not fit the checkpoint: the run stays as it was
+        atomic_write(rd.config_path, before)
+        raise

@@ -38,6 +38,7 @@ class Control:
     maximum: float | None = None
     group: str = ""  # bool controls sharing a group are mutually exclusive (at most one on)
     active_when: dict = field(default_factory=dict)  # {other control: [values]} under which this one acts
+    data: list = field(default_factory=list)  # per choice: a layers control's resolution of each layer (px)
 
     def active(self, values: dict) -> bool:
         return all(values.get(k) in v for k, v in self.active_when.items())

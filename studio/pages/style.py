@@ -31,12 +31,12 @@ def band(resolution: int) -> str:
     return "coarse" if resolution <= 8 else "middle" if resolution <= 32 else "fine"
 
 
-def layer_resolutions(card: dict, n: int) -> list[int] | None:
-    """The resolution (px) each of the ``n`` style layers controls, from the card
-    (``layer_resolutions``), or None when the card does not say."""
-    res = card.get("layer_resolutions")
-    ok = isinstance(res, list) and len(res) == n and all(isinstance(r, int) and r > 0 for r in res)
-    return res if ok else None
+def layer_resolutions(layers) -> list[int] | None:
+    """The resolution (px) each style layer controls, as the model's ``layers`` control declares
+    it (its ``data``), or None when it does not say."""
+    res = layers.data
+    ok = len(res) == len(layers.choices) and all(isinstance(r, int) and r > 0 for r in res)
+    return list(res) if ok else None
 
 
 class StylePage(Page):
@@ -106,7 +106,7 @@ class StylePage(Page):
         if not self.rich:
             return
         n = len(layers.choices)
-        self.resolutions = res = layer_resolutions(info.card, n)
+        self.resolutions = res = layer_resolutions(layers)
         if res:  # compact: "5: 16", its band in the tooltip
             self.layer_set().describe([f"{i}: {r}" for i, r in enumerate(res)],
                                       [f"Layer {i} ({r} px, {band(r)}): take the style seed's w" for i, r in

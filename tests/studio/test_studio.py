@@ -241,7 +241,8 @@ def test_style_page_crossover_extremes_equal_pure_seeds(qtbot, window, models, t
 
 def test_style_page_is_built_from_the_declared_controls(qtbot, window, models, tmp_path):
     """A StyleGAN whose card names no layer resolutions (an imported rosinality model) still gets
-    one box per declared layer, labelled as declared, and its crossover; a model that only samples
+    one box per declared layer, labelled with the resolution its control declares, and its
+    crossover; a model that only samples
     (DCGAN) gets its declared controls and no mixing grid."""
     import torch
     from trainer.modelfile import load_model, save_model
@@ -252,11 +253,12 @@ def test_style_page_is_built_from_the_declared_controls(qtbot, window, models, t
     page, n = open_model(qtbot, window, imported, "style")
     rendered(qtbot, page, n)
     layers = next(c for c in inference.load(imported).controls if c.kind == "layers")
-    assert [c.text() for c in page.layer_set().checks] == list(layers.choices)
+    assert layers.data and [c.text() for c in page.layer_set().checks] == [f"{i}: {r}" for i, r in
+                                                                           enumerate(layers.data)]
     n = page.render_count
     page.panel.widgets["crossover"].setValue(2)
     rendered(qtbot, page, n)
-    assert page.panel.widgets["crossover"].label.text() == "from layer 2"
+    assert page.panel.widgets["crossover"].label.text() == f"from layer 2 ({layers.data[2]} px, coarse)"
     assert page.values()["style_layers"] == ",".join(str(i) for i in range(2, len(layers.choices)))
     assert page.grid_view.parentWidget().isVisibleTo(window) and page.controls_box.title() == "Latents"
 

@@ -108,7 +108,7 @@ class StyleTranslator(Translator):
                     minimum=0, maximum=n),
             Control("style_layers", "layers", "", "Style layers",
                     "the layers that take the style seed's w, as indices (e.g. 0,1,6); empty: use the crossover",
-                    choices=[f"{i}: {r} px" for i, r in enumerate(res)]),
+                    choices=[f"{i}: {r} px" for i, r in enumerate(res)], data=list(res)),
             Control("psi", "float", 0.7, "Truncation psi", "1: the full variety; 0: the mean face", minimum=0.0,
                     maximum=1.0),
             Control("noise_mode", "choice", "const", "Noise", "random: new noise each time; const: fixed; off; "

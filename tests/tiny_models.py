@@ -27,10 +27,10 @@ def _net(name, **args):
     return name, args, build(name, **args)
 
 
-def pix2pix(path):
+def pix2pix(path, task="sketch2photo"):
     return _save(path, {"G": _net("unet", input_nc=3, output_nc=3, num_downs=5, ngf=8, norm="batch",
                                   use_dropout=True)},
-                 {"method": "pix2pix", "task": "sketch2photo", "direction": "AtoB", "inference": {"mode": "paper"}})
+                 {"method": "pix2pix", "task": task, "direction": "AtoB", "inference": {"mode": "paper"}})
 
 
 def cyclegan(path):

@@ -6,16 +6,23 @@ new method needs no new widget code. Each method module defines its Translator s
 
 Also the helpers the translators share: :func:`build_net` (a net of the card with its weights),
 channel matching (:func:`input_channels`, :func:`match_channels`), pix2pix's test-time
-normalisation modes (:data:`TEST_MODES`, :func:`set_norm_mode`) and tiled upscaling
-(:func:`upscale_tiled`, :func:`upscale_tiled_tensor`).
+normalisation modes (:data:`TEST_MODES`, :func:`set_norm_mode`), the one tiler
+(:func:`tiled_tensor`: super-resolution's :func:`upscale_tiled` and the native resolution's
+blended tiles) and native resolution (:func:`resolution_control`, :func:`run_native`: a fully
+convolutional generator on an image at its own size, padded to the network's multiple).
 
 Images go in as PIL images, paths or uint8 arrays (any size and mode: :func:`trainer.data.imageio.open_image`)
 and come out as uint8 HWC arrays or PIL images; tensors are float NCHW in [-1, 1].
 """
 from __future__ import annotations
 
+import functools
+import math
+from contextlib import contextmanager
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -27,7 +34,13 @@ from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
 
 __all__ = ["Translator", "Control", "ControlError", "SEED_MAX", "build_net", "input_channels", "match_channels",
-           "LUMA", "TEST_MODES", "set_norm_mode", "upscale_tiled", "upscale_tiled_tensor"]
+           "LUMA", "TEST_MODES", "set_norm_mode", "upscale_tiled", "upscale_tiled_tensor", "tiled_tensor",
+           "RESOLUTIONS", "NATIVE_MAX_PIXELS", "resolution_control", "run_native", "pad_reflect"]
+
+# native resolution (a fully convolutional generator on an image at its own size and aspect)
+RESOLUTIONS = ("native", "training")
+NATIVE_MAX_PIXELS = 1 << 20  # larger (padded) images run in tiles of at most this many pixels
+NATIVE_OVERLAP = 64  # context pixels around each tile (on the multiple's grid, at most a quarter of a side)
 
 
 def build_net(card: dict, tensors: dict, name: str, device) -> nn.Module:
@@ -52,6 +65,8 @@ class Translator:
     controls (:class:`~trainer.errors.ControlError`) before anything runs."""
 
     controls: list[Control] = []
+    multiple = 1  # native resolution: the generator's H and W are padded to multiples of this
+    max_pixels = NATIVE_MAX_PIXELS  # native resolution: a larger (padded) image runs in blended tiles
 
     def __init__(self, card: dict, tensors: dict, device="cpu"):
         self.card = card
@@ -103,8 +118,9 @@ class Translator:
     def run_tensor(self, x: torch.Tensor | None = None, **controls) -> torch.Tensor:
         """A batch in, a batch out, for scripts and notebooks: ``x`` (N, C, H, W) in [-1, 1] (a CHW
         image is a batch of one) -> a float tensor (N, 3, H', W') in [-1, 1] (a DCGAN's: its own
-        channels) on the translator's device. Unlike :meth:`run`, nothing is resized: the network
-        runs at x's own size. Controls as for :meth:`run`, checked the same way; :attr:`tensor_args`
+        channels) on the translator's device. Unlike :meth:`run`, nothing is resized or padded: the
+        network runs at x's own size (``resolution`` is :meth:`run`'s and changes nothing here).
+        Controls as for :meth:`run`, checked the same way; :attr:`tensor_args`
         take tensors instead (StyleGAN ``z``/``w``, BicycleGAN ``z``, StarGAN ``c``, DCGAN
         ``z``/``labels``); a control of the same name wins over a tensor argument."""
         names = {c.name for c in self.controls}  # a control of the same name wins over a tensor argument
@@ -171,9 +187,21 @@ class Translator:
             raise ValueError(f"{name}: holds NaN or infinite values")
         return t if batch is None else t.expand(batch, -1)
 
-    def through(self, image: Image.Image, *nets) -> np.ndarray:
-        """``image`` resized to the model's size, through ``nets`` in turn, back to the image's size.
-        A one-channel net gets the image's luma; a one-channel result comes back as grey RGB."""
+    def generators(self) -> list[nn.Module]:
+        """The nets :meth:`through` runs (``G``, or each of a dict ``G``): the native tiles share
+        their per-image normalisation statistics."""
+        G = getattr(self, "G", None)
+        return list(G.values()) if isinstance(G, dict) else [G] if isinstance(G, nn.Module) else []
+
+    def through(self, image: Image.Image, *nets, native: bool = False) -> np.ndarray:
+        """``image`` resized to the model's size, through ``nets`` in turn, back to the image's size;
+        ``native``: at the image's own size instead (:func:`run_native` with :attr:`multiple` and
+        :attr:`max_pixels`). A one-channel net gets the image's luma; a one-channel result comes
+        back as grey RGB."""
+        if native:
+            x = to_tensor(image)[None].to(self.device)
+            return to_uint8(run_native(lambda t: self.through_tensor(t, *nets), x, self.multiple, self.max_pixels,
+                                       nets=self.generators())[0])
         size = self.image_size
         x = to_tensor(image.resize((size, size), Image.BICUBIC))[None].to(self.device)
         for net in nets:
@@ -244,16 +272,169 @@ def upscale_tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, overla
 
 def upscale_tiled_tensor(net: nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
     """:func:`upscale_tiled` for a batch, as a float NCHW tensor (the same tiles, the same cores)."""
+    return tiled_tensor(net, x, scale, max(1, tile - 2 * overlap), overlap)
+
+
+def tiled_tensor(fn, x: torch.Tensor, scale: int, step, overlap: int, blend: bool = False) -> torch.Tensor:
+    """``fn`` (an image function that enlarges ``scale`` times) over ``x`` (NCHW) in tiles: cores of
+    ``step`` input pixels (an int, or (height, width)), each run with ``overlap`` pixels of context on
+    every side. Without ``blend`` only each core is kept: its seams see the same context as an
+    untiled pass, which is exact for a net whose pixels depend on nearby pixels only. With
+    ``blend`` neighbouring tiles cross-fade over the middle half of their shared ``2 * overlap``
+    pixels and each tile's outer ``overlap / 2`` pixels are dropped: a net that draws something at
+    its input's border (zero padding) or normalises per input hides it in the blend, not a seam."""
     n, _, h, w = x.shape
-    out = None
-    step = max(1, tile - 2 * overlap)
-    for y0 in range(0, h, step):
-        for x0 in range(0, w, step):
-            y1, x1 = min(y0 + step, h), min(x0 + step, w)
+    sh, sw = (step, step) if isinstance(step, int) else step
+    out = total = None
+    for y0 in range(0, h, sh):
+        for x0 in range(0, w, sw):
+            y1, x1 = min(y0 + sh, h), min(x0 + sw, w)
             ya, xa, yb, xb = max(0, y0 - overlap), max(0, x0 - overlap), min(h, y1 + overlap), min(w, x1 + overlap)
-            o = net(x[:, :, ya:yb, xa:xb])
+            o = fn(x[:, :, ya:yb, xa:xb])
             if out is None:
-                out = o.new_empty(n, o.shape[1], h * scale, w * scale)
-            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
-                o[:, :, (y0 - ya) * scale:(y1 - ya) * scale, (x0 - xa) * scale:(x1 - xa) * scale]
-    return out
+                out = (o.new_zeros if blend else o.new_empty)(n, o.shape[1], h * scale, w * scale)
+                total = o.new_zeros(h * scale, w * scale) if blend else None
+            if blend:
+                weight = (_fade(o.shape[-2], overlap * scale, ya > 0, yb < h, o)[:, None]
+                          * _fade(o.shape[-1], overlap * scale, xa > 0, xb < w, o))
+                out[:, :, ya * scale:yb * scale, xa * scale:xb * scale] += o * weight
+                total[ya * scale:yb * scale, xa * scale:xb * scale] += weight
+            else:
+                out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
+                    o[:, :, (y0 - ya) * scale:(y1 - ya) * scale, (x0 - xa) * scale:(x1 - xa) * scale]
+    return out / total if blend else out
+
+
+def _fade(n: int, overlap: int, start: bool, end: bool, like: torch.Tensor) -> torch.Tensor:
+    """A tile's (n,) weights along one axis: at a ``start`` or ``end`` shared with a neighbour, 0
+    over the outer ``overlap / 2`` pixels, then rising linearly to 1 over ``overlap`` (the
+    neighbour's weights fall as these rise: they sum to 1); 1 towards the image's own border."""
+    weight = like.new_ones(n)
+    if overlap > 0:
+        i = torch.arange(n, device=like.device, dtype=like.dtype) + 0.5
+        for near, side in ((start, i), (end, n - i)):
+            if near:
+                weight = torch.minimum(weight, ((side - overlap / 2) / overlap).clamp(0, 1))
+    return weight
+
+
+def resolution_control(card: dict, default: str = "native") -> Control:
+    """The ``resolution`` control of a fully convolutional translator: native (the image at its own
+    size and aspect) or training (resized to the model's training size and back, as before); a
+    card's ``inference.resolution`` sets the default (else ``default``)."""
+    return Control("resolution", "choice", card.get("inference", {}).get("resolution", default), "Resolution",
+                   "native: the image at its own size and aspect (padded to the network's multiple and cropped "
+                   "back; large images in blended tiles); training: resized to the model's training size and back",
+                   choices=list(RESOLUTIONS))
+
+
+def pad_reflect(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """NCHW ``x`` mirrored outwards by the given pixels; a pad wider than the image mirrors the
+    mirrored image again, and a side of one pixel is repeated."""
+    while top or bottom or left or right:
+        h, w = x.shape[-2:]
+        if h < 2 or w < 2:
+            return F.pad(x, (left, right, top, bottom), mode="replicate")
+        t, b, lft, r = min(top, h - 1), min(bottom, h - 1), min(left, w - 1), min(right, w - 1)
+        x = F.pad(x, (lft, r, t, b), mode="reflect")
+        top, bottom, left, right = top - t, bottom - b, left - lft, right - r
+    return x
+
+
+def run_native(fn, x: torch.Tensor, multiple: int, max_pixels: int = NATIVE_MAX_PIXELS,
+               overlap: int = NATIVE_OVERLAP, nets=()) -> torch.Tensor:
+    """``fn`` (a same-size image function whose H and W must be multiples of ``multiple``) over
+    ``x`` (NCHW) at x's own size: mirrored outwards to the next multiple (as evenly as possible on
+    both sides), run, cropped back. When the padded image has more than ``max_pixels`` pixels it
+    runs in blended tiles of about that many (:func:`tiled_tensor`) with ``overlap`` pixels of
+    context, their corners on the multiple's grid so that each strided layer samples the same
+    pixels as an untiled pass; the per-image normalisations in ``nets`` use statistics measured
+    once on the whole image made small (:func:`shared_statistics`), not each tile's own."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    top, left = ph // 2, pw // 2
+    x = pad_reflect(x, top, ph - top, left, pw - left)
+    H, W = x.shape[-2:]
+    if H * W <= max_pixels:
+        return fn(x)[:, :, top:top + h, left:left + w]
+    step, overlap = native_tiles(H, W, multiple, max_pixels, overlap)
+    with shared_statistics(nets, fn, thumbnail(x, max_pixels, multiple)):
+        out = tiled_tensor(fn, x, 1, step, overlap, blend=True)
+    return out[:, :, top:top + h, left:left + w]
+
+
+def native_tiles(H: int, W: int, multiple: int, max_pixels: int, overlap: int = NATIVE_OVERLAP):
+    """((core height, core width), context) of the fewest equal tiles of an H x W image (multiples
+    of ``multiple``) whose windows, context included, have at most ``max_pixels`` pixels (of those,
+    the squarest windows); the context is ``overlap``, at most a quarter of a tile's side, on the
+    multiple's grid. Cores of one multiple when no tiling fits."""
+    overlap = max(multiple, min(overlap, math.isqrt(max_pixels) // 4) // multiple * multiple)
+
+    def axis(n, count):  # the core and the largest window along an axis of n pixels in count tiles
+        core = -(-(-(-n // count)) // multiple) * multiple
+        return core, min(n, core + overlap * min(2, count - 1))
+
+    best, step = None, (multiple, multiple)
+    for ny in range(1, H // multiple + 1):
+        if best is not None and ny > best[0]:
+            break
+        core_h, window_h = axis(H, ny)
+        for nx in range(1, W // multiple + 1):
+            core_w, window_w = axis(W, nx)
+            if window_h * window_w <= max_pixels:
+                key = (-(-H // core_h) * -(-W // core_w), max(window_h, window_w) / min(window_h, window_w))
+                if best is None or key < best:
+                    best, step = key, (core_h, core_w)
+                break
+    return step, overlap
+
+
+def thumbnail(x: torch.Tensor, max_pixels: int, multiple: int) -> torch.Tensor:
+    """NCHW ``x`` resized (antialiased) to at most ``max_pixels`` pixels, its sides multiples of ``multiple``."""
+    k = math.sqrt(max_pixels / (x.shape[-2] * x.shape[-1]))
+    size = [max(multiple, int(n * k) // multiple * multiple) for n in x.shape[-2:]]
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+
+
+def _per_image(m: nn.Module) -> bool:
+    """Whether ``m`` normalises with its input's own statistics (instance norm, batch norm on batch
+    statistics: pix2pix's paper and deterministic modes)."""
+    if isinstance(m, nn.modules.instancenorm._InstanceNorm):
+        return m.training or not m.track_running_stats
+    return isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)
+
+
+@contextmanager
+def shared_statistics(nets, fn, small: torch.Tensor):
+    """While tiles of one image run: the per-image normalisations of ``nets`` (:func:`_per_image`)
+    use the statistics that ``fn(small)`` (the whole image, small enough to run at once) measured
+    instead of each tile's own, so that the tiles agree with one another and, closely, with an
+    untiled pass (a tile of sky alone would otherwise be normalised as if it were a whole picture)."""
+    norms = [m for net in nets for m in net.modules() if _per_image(m)]
+    stats = {}
+
+    def measure(m, inputs, output):
+        x = inputs[0]
+        dims = (2, 3) if isinstance(m, nn.modules.instancenorm._InstanceNorm) else (0, 2, 3)
+        stats[m] = (x.mean(dims), x.var(dims, unbiased=False))
+
+    if norms:
+        hooks = [m.register_forward_hook(measure) for m in norms]
+        try:
+            fn(small)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        for m, (mean, var) in stats.items():  # the nets fn ran
+            m.forward = functools.partial(_normalise, m, mean, var)
+    try:
+        yield
+    finally:
+        for m in stats:
+            del m.forward
+
+
+def _normalise(m: nn.Module, mean: torch.Tensor, var: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    shape = (*mean.shape, 1, 1) if mean.dim() == 2 else (1, -1, 1, 1)
+    y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + m.eps)
+    return y * m.weight.view(1, -1, 1, 1) + m.bias.view(1, -1, 1, 1) if m.affine else y

@@ -24,6 +24,9 @@ STROKE_INTERVAL_MS = 30  # at most ~33 live renders a second while a stroke goes
 SUPERRES = "superres-x4.safetensors"  # bundled: Save output upscales the photo to the canvas's size with it
 SUPERRES_SCALE = 4  # its factor: used when it takes the photo exactly to the canvas's size
 RESAMPLING = "LANCZOS resampling"  # without it
+# controls the page sets itself (rows hidden): the photo at the model's own size, from a sketch
+# drawn at the model's scale (the canvas is that scale, not a native-resolution photo)
+FIXED = {"output_size": "model", "resolution": "training"}
 # the test-time modes (trainer.inference.TEST_MODES) in a user's words: what each does to the photo
 MODE_TIPS = {
     "paper": "varied, as in the pix2pix paper: a little random noise inside the model, so each noise seed "
@@ -127,12 +130,14 @@ class SketchPage(Page):
             self.refresh()
 
     def model_ready(self, info):
-        # the page always asks for the model's own size (Save output upscales it to the canvas's):
-        # output_size is set to "model" and its row hidden, so the panel's values are the request's
-        self.panel.set_controls([replace(c, default="model") if c.name == "output_size" else c
+        # the page always asks for the model's own size (Save output upscales it to the canvas's),
+        # the sketch being drawn at the model's scale: output_size "model" and resolution "training",
+        # their rows hidden, so the panel's values are the request's
+        self.panel.set_controls([replace(c, default=FIXED[c.name]) if c.name in FIXED else c
                                  for c in info.controls])
-        if "output_size" in self.panel.widgets:
-            self.panel.form.setRowVisible(self.panel.widgets["output_size"], False)
+        for name in FIXED:
+            if name in self.panel.widgets:
+                self.panel.form.setRowVisible(self.panel.widgets[name], False)
         self.save_photo.setToolTip(self.save_note())
         seed_note = ("" if not any(c.name == "seed" and c.label == "Seed" for c in info.controls) else
                      "<p>In every mode the Seed picks the photo's colours.</p>")  # BicycleGAN

@@ -76,6 +76,18 @@ def test_sketch_page_draws_renders_the_newest_and_undoes(qtbot, window, models):
     assert np.array_equal(page.canvas.to_array(), blank)
 
 
+def test_sketch_page_keeps_the_training_resolution_the_photo_page_offers_native(qtbot, window, models):
+    """The canvas is drawn at the model's scale: the Sketch page asks for resolution "training"
+    (its row hidden, as output_size's); the Photo page shows the control, native by default."""
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    assert page.panel.values()["resolution"] == "training" and page.request().controls["resolution"] == "training"
+    assert not page.panel.widgets["resolution"].isVisibleTo(window)
+    page, n = open_model(qtbot, window, models["cyclegan"], "photo")
+    rendered(qtbot, page, n)
+    assert page.panel.values()["resolution"] == "native" and page.panel.widgets["resolution"].isVisibleTo(window)
+
+
 def test_noise_seed_is_greyed_out_outside_paper_mode(qtbot, window, models):
     page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
     rendered(qtbot, page, n)
@@ -174,7 +186,7 @@ def test_attributes_checkboxes_rerender_and_stay_exclusive(qtbot, window, models
     rendered(qtbot, page, n)
     assert page.image is not None  # a sample face is shown at once
     boxes = page.panel.widgets
-    assert list(boxes) == tiny_models.DOMAINS
+    assert list(boxes) == [*tiny_models.DOMAINS, "resolution"]  # a checkbox per domain, then Resolution
     for name in tiny_models.DOMAINS:
         boxes[name].setChecked(False)
     n = page.render_count

@@ -19,11 +19,20 @@ from trainer.errors import EvaluationError
 from trainer.modelfile import load_model, save_model
 from trainer.progress import Progress
 
-__all__ = ["EvaluationError", "bar", "score_into", "means", "write_into_card", "format_report", "save_report"]
+__all__ = ["EvaluationError", "bar", "training_resolution", "score_into", "means", "write_into_card",
+           "format_report", "save_report"]
 
 
 def bar(n: int, desc: str, enabled: bool = True) -> Progress:
     return Progress(n, desc=desc, unit="img", enabled=enabled)
+
+
+def training_resolution(translator) -> dict:
+    """``{"resolution": "training"}`` for a translator with that control, else nothing: models are
+    scored at their training size (as the evaluators' classifiers see images, and as the bundled
+    models' numbers were taken), whatever the size of a ``--data`` folder's images."""
+    return {"resolution": "training"} if any(c.name == "resolution" for c in getattr(translator, "controls", ())) \
+        else {}
 
 
 def score_into(rows: dict, suffix: str, image, truth, **metrics) -> None:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from trainer.data.imageio import open_image
 from trainer.data.synth import flip_attribute
-from trainer.evaluation import EvaluationError, bar
+from trainer.evaluation import EvaluationError, bar, training_resolution
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, FACE_REGRESSION, HAIR_CLASSES
 from trainer.images import image_grid
@@ -90,8 +90,9 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pi
     outputs, truths, targets, edited, l1, l1_base, same, untouched, rows = [], [], [], [], [], [], [], [], []
     inputs = []
     b = bar(n * (len(domains) + 1), "attributes", progress)
+    at_training = training_resolution(translator)
     for image, attrs, counterfactuals in items:
-        x = translator.run_array(image, **{k: bool(attrs[k]) for k in domains})  # nothing to change
+        x = translator.run_array(image, **at_training, **{k: bool(attrs[k]) for k in domains})  # nothing to change
         source = _array(image, x.shape)
         same.append(mean_l1(x, source))
         b.update()
@@ -99,7 +100,7 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pi
         face_outputs = []
         for d in domains:
             target = flip_attribute(attrs, d)
-            out = translator.run_array(image, **{k: bool(target[k]) for k in domains})
+            out = translator.run_array(image, **at_training, **{k: bool(target[k]) for k in domains})
             truth = _array(counterfactuals[d], out.shape)
             moved |= np.abs(truth.astype(np.int16) - source.astype(np.int16)).max(2) > UNTOUCHED * 255
             outputs.append(out)

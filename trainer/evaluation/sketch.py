@@ -21,7 +21,7 @@ import numpy as np
 
 from trainer.data.aligned import split_pair
 from trainer.data.imageio import open_image, scan_images
-from trainer.evaluation import EvaluationError, bar
+from trainer.evaluation import EvaluationError, bar, training_resolution
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, counts_of
 from trainer.metrics import edge_agreement, frechet_distance, mean_l1, saturation
@@ -72,7 +72,7 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="sketches",
     else:
         items = folder_items(data, n, translator.card.get("direction", "AtoB"))
     given = dict(controls or {})
-    controls = dict(given)
+    controls = {**training_resolution(translator), **given}  # scored at the model's size unless asked
     if any(c.name == "output_size" for c in translator.controls):
         controls.setdefault("output_size", "model")  # a 512 px sketch is scored on the model's 128 px photo
     if controls:

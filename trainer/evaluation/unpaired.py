@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.imageio import open_image
-from trainer.evaluation import EvaluationError, bar, means, score_into
+from trainer.evaluation import EvaluationError, bar, means, score_into, training_resolution
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED
 from trainer.metrics import mean_l1, psnr
@@ -44,10 +44,11 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="shapes-unp
     items = procedural_items(n, size) if data is None else folder_items(data, n)
     outputs, rows = {d: [] for d in directions}, {d: {} for d in directions}
     b = bar(n, "unpaired", progress)
+    at_training = training_resolution(translator)
     for a, bb in items:
         for d in directions:
             src, truth = (a, bb) if d == "AtoB" else (bb, a)
-            out = translator.run_array(src, direction=d)
+            out = translator.run_array(src, direction=d, **at_training)
             truth = np.asarray(truth.convert("RGB").resize(out.shape[1::-1]))
             src = np.asarray(src.convert("RGB").resize(out.shape[1::-1]))
             outputs[d].append(out)

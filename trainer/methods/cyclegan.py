@@ -30,7 +30,7 @@ from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Meth
                                   side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
-from trainer.translator import Translator, build_net, input_channels
+from trainer.translator import Translator, build_net, input_channels, resolution_control
 
 
 @dataclass
@@ -63,7 +63,8 @@ def generator_args(cfg) -> dict:
 
 
 class CycleTranslator(Translator):
-    """CycleGAN's two generators: a direction control, and the cycle reconstruction on request.
+    """CycleGAN's two generators: a direction control, the cycle reconstruction on request, and
+    the ``resolution`` (native by default: the image at its own size, padded to a multiple of 4).
     A model file with one generator (a shared one-direction model) offers that direction only."""
 
     def __init__(self, card, tensors, device="cpu"):
@@ -74,15 +75,17 @@ class CycleTranslator(Translator):
         self.controls = [
             Control("direction", "choice", directions[0], "Direction", "A to B or B to A", choices=directions),
             Control("output", "choice", "translation", "Output",
-                    "translation, or the cycle reconstruction (translated there and back)", choices=outputs)]
+                    "translation, or the cycle reconstruction (translated there and back)", choices=outputs),
+            resolution_control(card)]
+        self.multiple = max(G.size_multiple for G in self.G.values())
 
-    def forward_array(self, image, direction="AtoB", output="translation"):
+    def forward_array(self, image, direction="AtoB", output="translation", resolution="native"):
         there, back = (self.G.get("G_A"), self.G.get("G_B")) if direction == "AtoB" else \
             (self.G.get("G_B"), self.G.get("G_A"))
         nets = [there] if output == "translation" else [there, back]
-        return self.through(image, *nets)
+        return self.through(image, *nets, native=resolution == "native")
 
-    def forward_tensor(self, x, tensors, direction="AtoB", output="translation"):
+    def forward_tensor(self, x, tensors, direction="AtoB", output="translation", resolution="native"):
         self.check_size(x, 4)
         there, back = (self.G.get("G_A"), self.G.get("G_B")) if direction == "AtoB" else \
             (self.G.get("G_B"), self.G.get("G_A"))

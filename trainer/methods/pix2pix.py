@@ -42,7 +42,7 @@ from trainer.nets.init import init_weights
 from trainer.nets.patchgan import patch_grid
 from trainer.nets.unet import UPSAMPLES, unet_depth
 from trainer.translator import (TEST_MODES, Translator, build_net, input_channels, match_channels,
-                                set_norm_mode)
+                                resolution_control, set_norm_mode)
 
 D_KINDS = ("basic", "n_layers", "pixel", "image")
 
@@ -116,9 +116,11 @@ class ImageTranslator(Translator):
     """One generator from image to image (pix2pix): any size and mode in, the input's size out.
 
     Controls: ``mode`` (:data:`~trainer.translator.TEST_MODES`), ``seed`` (the dropout noise in
-    mode paper) and, for a sketch2photo model, ``strokes`` (stroke normalisation) and
-    ``output_size``; a card's ``inference`` may change their defaults. Tensor API: x (N, C, H, W)
-    in [-1, 1] with H and W multiples of 2 ** num_downs."""
+    mode paper), for a sketch2photo model ``strokes`` (stroke normalisation) and ``output_size``,
+    and ``resolution``: native (the image at its own size, padded to the generator's multiple,
+    2 ** num_downs for a U-Net) except for sketch2photo models, whose sketches are drawn at the
+    model's scale (training); a card's ``inference`` may change their defaults. Tensor API: x
+    (N, C, H, W) in [-1, 1] with H and W multiples of 2 ** num_downs."""
 
     controls = [
         Control("mode", "choice", "paper", "Test-time mode",
@@ -132,8 +134,8 @@ class ImageTranslator(Translator):
                 "Bring the sketch's lines to the width the model was trained on (thin pen and brush lines "
                 "thickened, very wide ones thinned) before it is scaled to the model's size"),
         Control("output_size", "choice", "input", "Output size",
-                "input: the photo resized (bicubic) to the input's size; model: the model's own resolution",
-                choices=["input", "model"]),
+                "input: the photo resized (bicubic) to the input's size; model: the model's own resolution "
+                "(with resolution training)", choices=["input", "model"], active_when={"resolution": ["training"]}),
     ]
     nz = 0  # the latent code's size (BicycleGAN's translator has one)
     latent_fit = None
@@ -144,6 +146,8 @@ class ImageTranslator(Translator):
         sketch_model = card.get("task") == "sketch2photo"  # stroke normalisation (docs/sketch-strokes.md)
         self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
                          for c in ImageTranslator.controls + (ImageTranslator.sketch_controls if sketch_model else [])]
+        self.controls.append(resolution_control(card, "training" if sketch_model else "native"))
+        self.multiple = self.G.size_multiple
         # the training sketches' line width as a fraction of the side (a card may state its own)
         self.stroke_width = float(card.get("stroke_width", TRAINING_WIDTH))
 
@@ -162,29 +166,32 @@ class ImageTranslator(Translator):
         """The generator as a function of images, with the code ``z`` bound when there is one."""
         return self.G if z is None else (lambda x: self.G(x, z))
 
-    def sketch_input(self, image: Image.Image, strokes: bool, output_size: str = "input") -> Image.Image:
+    def sketch_input(self, image: Image.Image, strokes: bool, output_size: str = "input",
+                     native: bool = False) -> Image.Image:
         """What the generator is given: with ``strokes``, a line drawing whose lines are thinner or
         wider than the training sketches' has them measured at its own resolution, redrawn at the
-        training width and is scaled to the model's size (:func:`trainer.data.stroke_width.normalise`;
-        lines of a training width, or an image without dark lines, are left as they are); for
-        ``output_size`` "model", scaled to the model's size as :meth:`through` would."""
+        training width and is scaled to the model's size, or kept at its own for ``native``
+        (:func:`trainer.data.stroke_width.normalise`; lines of a training width, or an image without
+        dark lines, are left as they are); for ``output_size`` "model", scaled to the model's size
+        as :meth:`through` would."""
         size = self.image_size
         if strokes:
-            normalised = normalise(image, self.stroke_width, size)
+            normalised = normalise(image, self.stroke_width, image.size if native else size)
             if normalised is not None:
                 return normalised
         if output_size == "model" and image.size != (size, size):
             return image.resize((size, size), Image.BICUBIC)
         return image
 
-    def forward_array(self, image, mode="paper", seed=0, strokes=False, output_size="input"):
+    def forward_array(self, image, mode="paper", seed=0, strokes=False, output_size="input", resolution="native"):
         set_norm_mode(self.G, mode)
         z = self.latent(seed)
+        native = resolution == "native" and output_size == "input"  # output_size "model" is the training size's
         shown = image.size if output_size == "input" else (self.image_size, self.image_size)
-        image = self.sketch_input(image, strokes, output_size)
+        image = self.sketch_input(image, strokes, output_size, native)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            out = self.through(image, self.generator(z))  # G may be a ResNet
+            out = self.through(image, self.generator(z), native=native)  # G may be a ResNet
         if out.shape[1::-1] != shown:  # normalised at the model's size: back to the input's
             out = np.asarray(Image.fromarray(out).resize(shown, Image.BICUBIC))
         return out
@@ -201,15 +208,15 @@ class ImageTranslator(Translator):
                        match_channels(to_tensor(n)[None].to(x.device, x.dtype), xi.shape[0])[0])
         return torch.stack(out)
 
-    def forward_tensor(self, x, tensors, mode="paper", seed=0, strokes=False, output_size="input"):
+    def forward_tensor(self, x, tensors, mode="paper", seed=0, strokes=False, output_size="input",
+                       resolution="native"):
         """``z`` (N, nz): BicycleGAN's standard-normal draws, mapped through the model's fitted
         Gaussian when it has one (as ``seed`` is); default: the seed's code for every image. Modes
         paper and deterministic use each image's own batch statistics and, in paper mode, dropout
         seeded by ``seed``, exactly as :meth:`run` does image by image. ``strokes`` (sketch2photo)
-        normalises each line drawing's strokes at x's own size; ``output_size`` is :meth:`run`'s
-        (nothing is resized here)."""
-        spec = self.card["nets"]["G"]
-        self.check_size(x, 2 ** int(spec["args"].get("num_downs", 8)) if spec["name"] == "unet" else 4)
+        normalises each line drawing's strokes at x's own size; ``output_size`` and ``resolution``
+        are :meth:`run`'s (nothing is resized here)."""
+        self.check_size(x, self.multiple)
         if strokes:
             x = self.normalise_batch(x)
         n = x.shape[0]
@@ -240,11 +247,9 @@ class ImageTranslator(Translator):
         else:
             swap_modules(G, lambda m: isinstance(m, nn.modules.batchnorm._BatchNorm), per_image_norm)
         G.eval()
-        spec = self.card["nets"]["G"]
-        multiple = 2 ** int(spec["args"].get("num_downs", 8)) if spec["name"] == "unet" else 4
         doc = {"mode": "eval (running statistics)" if mode == "eval" else
                "per-image statistics, no dropout (the studio's deterministic mode)"}
-        return [self.onnx_graph(G, input_channels(self.G), multiple, doc)]
+        return [self.onnx_graph(G, input_channels(self.G), self.multiple, doc)]
 
     def onnx_graph(self, G, channels: int, multiple: int, doc: dict):
         """The graph of the prepared generator copy ``G``."""

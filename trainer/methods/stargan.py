@@ -20,6 +20,7 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,7 +42,7 @@ from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Meth
                                   side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
-from trainer.translator import Translator, build_net
+from trainer.translator import Translator, build_net, resolution_control
 
 
 @dataclass
@@ -127,7 +128,10 @@ class StarGraph(nn.Module):
 class StarTranslator(Translator):
     """StarGAN: one checkbox per domain (hair colours exclusive: like radio buttons that may all be
     off), and for a model trained jointly with a class-folder dataset, a class choice. The
-    generator stays in training mode (instance statistics), without touching its running ones."""
+    generator stays in training mode (instance statistics), without touching its running ones.
+    ``resolution``: native (default) runs on the whole image at its own size, padded to a multiple
+    of 4; training does what training did, the centre square (the shorter side's) resized to the
+    model's size, and pastes the edited square back at that size into the unchanged image."""
 
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
@@ -145,6 +149,8 @@ class StarTranslator(Translator):
             self.controls.append(Control("target_class", "choice", "", "Class",
                                          "A class of the second dataset (empty: use the attributes)",
                                          choices=["", *self.classes]))
+        self.controls.append(resolution_control(card))
+        self.multiple = self.G.size_multiple
 
     def check_controls(self, controls):
         values = super().check_controls(controls)
@@ -167,13 +173,22 @@ class StarTranslator(Translator):
             attrs = torch.zeros_like(attrs)
         return torch.cat([attrs, onehot, mask], 1)
 
-    def forward_array(self, image, **values):
+    def forward_array(self, image, resolution="native", **values):
         c = self.label(values)
-        return self.through(image, lambda x: self.G(x, c))
+        if resolution == "native":
+            return self.through(image, lambda x: self.G(x, c), native=True)
+        side = min(image.size)  # the centre square, as StarGAN's training crops (CelebA: 178 of 178x218)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        edited = self.through(image.crop((left, top, left + side, top + side)), lambda x: self.G(x, c))
+        if image.size == (side, side):
+            return edited
+        out = np.array(image.convert("RGB"))
+        out[top:top + side, left:left + side] = edited
+        return out
 
     tensor_args = ("c",)
 
-    def forward_tensor(self, x, tensors, **values):
+    def forward_tensor(self, x, tensors, resolution="native", **values):
         """``c`` (N, label size): the generator's target vector itself, instead of the controls."""
         self.check_size(x, 4)
         label, c = self.label(values), tensors.get("c")

@@ -35,6 +35,8 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
+    size_multiple = 4  # two stride-2 downsamplings: H and W multiples of 4
+
     def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", use_dropout=False, n_blocks=9,
                  padding_type="reflect", residual=False):
         super().__init__()

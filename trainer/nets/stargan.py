@@ -33,6 +33,8 @@ class StarGenerator(nn.Module):
     output is ``A * x + (1 - A) * C``; :attr:`last_attention` keeps A (N, 1, H, W) of the last
     call for the attention loss. Without it the modules and keys are yunjey/stargan's."""
 
+    size_multiple = 4  # two stride-2 downsamplings
+
     def __init__(self, conv_dim=64, c_dim=5, repeat_num=6, attention=False):
         super().__init__()
         layers = [nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False), _inorm(conv_dim),

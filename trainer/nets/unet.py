@@ -74,6 +74,7 @@ class UnetGenerator(nn.Module):
                  upsample="transpose", nz=0):
         super().__init__()
         self.nz = nz
+        self.size_multiple = 2 ** num_downs  # what H and W must be multiples of
         if num_downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (32 px), got {num_downs}")
         up = {"norm": norm, "upsample": upsample}

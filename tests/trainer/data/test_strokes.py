@@ -159,7 +159,7 @@ def test_normalisation_can_be_turned_off(translator):
 def test_only_sketch2photo_models_normalise(translator):
     tensors, card = load_model(MODEL)
     other = type(translator)({**card, "task": "photo2photo"}, tensors)
-    assert {c.name for c in other.controls} == {"mode", "seed"}
+    assert {c.name for c in other.controls} == {"mode", "seed", "resolution"}
 
 
 def test_not_a_drawing_is_translated_as_before(translator):

@@ -135,5 +135,5 @@ def test_import_single_and_paired_reference_generators(tmp_path):
     single.mkdir()
     torch.save(ResnetGenerator(ngf=8, n_blocks=6).state_dict(), single / "latest_net_G.pth")
     t = inference.load(import_checkpoint(single / "latest_net_G.pth", tmp_path / "single.safetensors"))
-    assert [c.choices for c in t.controls] == [["AtoB"], ["translation"]]
+    assert [c.choices for c in t.controls] == [["AtoB"], ["translation"], ["native", "training"]]
     assert t.run(Image.new("RGB", (20, 20))).size == (20, 20)

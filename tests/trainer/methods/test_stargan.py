@@ -55,7 +55,7 @@ def test_translator_checkboxes_and_exclusive_groups(star_run):
     rd, _ = star_run
     t = inference.load(rd / "model.safetensors")
     controls = {c.name: c for c in t.controls}
-    assert list(controls) == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
+    assert list(controls) == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young", "resolution"]
     assert controls["Black_Hair"].group and controls["Black_Hair"].group == controls["Blond_Hair"].group
     assert not controls["Male"].group
     im = Image.new("RGB", (50, 40), "tan")

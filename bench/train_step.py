@@ -18,11 +18,10 @@ or torch.compile(mode="reduce-overhead") are the next step for CUDA.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
+from timing import machine_line, median, time_interleaved
 from trainer import config, registry
 from trainer.device import resolve_device
 from trainer.registry import get_method
@@ -35,7 +34,10 @@ VARIANTS = {  # name: (precision, channels_last, reference optimiser)
 }
 
 
-def build(preset: str, device: torch.device, precision: str, channels_last: bool, reference_adam: bool, extra):
+def build(preset: str, device: torch.device, precision: str, channels_last: bool, reference_adam: bool, extra,
+          warmup: int | None = None):
+    """The method of ``preset`` in a variant's configuration and a synthetic batch, after ``warmup``
+    training steps (default: two n_critic cycles)."""
     raw = config.read_toml(config.preset_path(preset)).get("data", {})
     root = [] if raw.get("synth") or raw.get("root") else ["data.root=."]  # user-data presets: batches are synthetic
     cfg = registry.load_config(preset, [f"train.precision={precision}", *root, *extra])
@@ -67,7 +69,7 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
         batch = {"HR": image(), "LR": torch.rand(b, 3, s // k, s // k, generator=g) * 2 - 1}
     else:
         batch = {"A": image(), "B": image()}
-    for _ in range(2 * getattr(cfg.model, "n_critic", 1)):
+    for _ in range(2 * getattr(cfg.model, "n_critic", 1) if warmup is None else warmup):
         method.train_step(batch)
     return method, batch
 
@@ -85,23 +87,14 @@ def main():
     device = resolve_device(a.device)
     if device.type == "cuda":  # as trainer.run does (and the reference's train.py), for every variant
         torch.backends.cudnn.benchmark = True
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    print(machine_line(device))
     for preset in a.presets:
         made = {v: build(preset, device, *VARIANTS[v], a.set) for v in a.variants}
-        times = {v: [] for v in made}
-        for _ in range(a.rounds):
-            for v, (method, batch) in made.items():
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t = time.perf_counter()
-                for _ in range(a.steps):
-                    method.train_step(batch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times[v].append((time.perf_counter() - t) / a.steps)
-        base = statistics.median(times[a.variants[0]])
+        times = time_interleaved({v: (lambda m=m, b=b: m.train_step(b)) for v, (m, b) in made.items()},
+                                 a.rounds, a.steps, device).wall
+        base = median(times[a.variants[0]])
         for v, ts in times.items():
-            med = statistics.median(ts)
+            med = median(ts)
             print(f"{preset:20s} {v:28s} {med:7.3f} s/step (min {min(ts):.3f})  {base / med:5.2f}x", flush=True)
 
 

@@ -283,11 +283,16 @@ class SketchPage(Page):
         self.canvas.load_array(decoded.preview)
 
     def load_edges(self, path) -> None:
-        """A photo's edges become the sketch (decoded and traced off the UI thread)."""
+        """A photo's edges become the sketch (decoded and traced off the UI thread), traced at the
+        model's size on its longer side, the aspect kept."""
         size = int(self.info.card.get("image_size", 256)) if self.info else 256
+
+        def trace(image):
+            k = size / max(image.size)
+            return api.photo_edges(image.resize((max(1, round(image.width * k)), max(1, round(image.height * k))),
+                                                Image.BICUBIC))
         self.open_async(path, take=lambda decoded: self.canvas.load_array(np.asarray(decoded.prepared),
-                                                                          "Edges from photo"),
-                        prepare=lambda image: api.photo_edges(image, size))
+                                                                          "Edges from photo"), prepare=trace)
 
     def load_sketch_dialog(self):
         path = self.ask_image("Load sketch")

@@ -72,10 +72,16 @@ class SketchCanvas(QWidget):
         return qimage_to_array(self.image)
 
     def load_array(self, array: np.ndarray, text: str = "Load sketch") -> None:
-        """Replace the drawing with ``array`` (scaled to the canvas), undoably."""
+        """Replace the drawing with ``array`` (uint8 HWC), undoably: scaled to fit the canvas with
+        its aspect kept, centred on white (a wide drawing is not squashed)."""
         before = self.image.copy()
-        image = array_to_qimage(array).scaled(self.image.width(), self.image.height(), Qt.IgnoreAspectRatio,
-                                              Qt.SmoothTransformation)
+        scaled = array_to_qimage(array).scaled(self.image.width(), self.image.height(), Qt.KeepAspectRatio,
+                                               Qt.SmoothTransformation)
+        image = QImage(self.image.size(), QImage.Format_RGB888)
+        image.fill(Qt.white)
+        painter = QPainter(image)
+        painter.drawImage((image.width() - scaled.width()) // 2, (image.height() - scaled.height()) // 2, scaled)
+        painter.end()
         self.set_image(image)
         self.undo_stack.push(ImageCommand(self, before, self.image.copy(), text))
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QWheelEvent  # noqa: E402
@@ -136,6 +136,29 @@ def test_edges_from_photo_makes_a_sketch(qtbot, window, models, tmp_path):
     qtbot.waitUntil(lambda: page.canvas.undo_stack.count() > before, timeout=60000)
     a = page.canvas.to_array()
     assert 0.005 < (a.mean(2) < 128).mean() < 0.2  # the square's outline, not a filled area
+    ys, xs = np.nonzero(a.mean(2) < 128)
+    assert 0.9 < (np.ptp(ys) + 1) / (np.ptp(xs) + 1) < 1.1  # still a square: the 3:2 photo is not squashed
+
+
+def test_a_photo_opened_as_a_sketch_is_named_and_a_drawing_is_not(qtbot, window, models, tmp_path):
+    """A sketch2photo model's input must be a line drawing: a photo opened on the Sketch page gets
+    a one-line warning that points to Edges from photo; a wide drawing keeps its aspect."""
+    from trainer import api
+    page, _ = open_model(qtbot, window, models["pix2pix"], "sketch")
+    api.sample_input("photo", 4, 96).save(tmp_path / "photo.png")
+    drawing = Image.new("RGB", (300, 150), "white")
+    ImageDraw.Draw(drawing).ellipse((110, 35, 190, 115), outline="black", width=4)  # a circle
+    drawing.save(tmp_path / "wide.png")
+    channel = page.channel("domain")
+    for name, warned in (("photo.png", True), ("wide.png", False)):
+        stamp = page.latest.get(channel, 0)
+        assert window.open_image(tmp_path / name)
+        qtbot.waitUntil(lambda: page.latest.get(channel, 0) > stamp and page.settled(), timeout=120000)
+        assert bool(page.domain_warning) == warned, (name, page.domain_warning)
+        if warned:
+            assert "Edges from photo" in page.domain_warning
+    ys, xs = np.nonzero(page.canvas.to_array().mean(2) < 128)
+    assert 0.9 < (np.ptp(ys) + 1) / (np.ptp(xs) + 1) < 1.1  # the circle stays round on the square canvas
 
 
 def test_drawing_renders_live_while_the_ui_thread_keeps_ticking(qtbot, window, models):

@@ -60,8 +60,9 @@ class RunsBox(QGroupBox):
                                                       "(terminal, torchrun, another machine)")
         open_run.clicked.connect(self.open_run_dialog)
         self.stop_button = QPushButton("Stop", toolTip="SIGTERM: the job saves a checkpoint and exits")
-        self.resume_steps = QSpinBox(minimum=1, maximum=10 ** 8, toolTip="Total steps after resuming: the run's "
-                                     "own total unless you type another")
+        self.resume_steps = QSpinBox(minimum=1, maximum=10 ** 8, prefix="to ", suffix=" steps",
+                                     toolTip="Resume up to this total step count: the run's own total unless you "
+                                             "type another")
         self.resume_steps_typed = False  # the box follows the selected run's total until the user types
         self.resume_steps.valueChanged.connect(self._resume_steps_edited)
         self.resume_button = QPushButton("Resume", toolTip="Continue a stopped, crashed or finished run")

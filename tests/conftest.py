@@ -82,3 +82,14 @@ def vgg_file(tmp_path_factory):
             torch.save(getattr(torchvision.models, arch)().state_dict(), path)
         return path
     return make
+
+
+def domain_verdict(qtbot, window, page, path):
+    """Open ``path`` in ``window`` and wait for ``page``'s out-of-domain verdict on it: the one-line
+    warning, or None; the output view shows the same line."""
+    channel = page.channel("domain")
+    stamp = page.latest.get(channel, 0)
+    assert window.open_image(path)
+    qtbot.waitUntil(lambda: page.latest.get(channel, 0) > stamp and page.settled(), timeout=120000)
+    assert page.output_view.warning == (page.domain_warning or "")
+    return page.domain_warning

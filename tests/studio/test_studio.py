@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # no
 from PySide6.QtGui import QDropEvent, QWheelEvent  # noqa: E402
 
 from tests import tiny_models  # noqa: E402
+from tests.conftest import domain_verdict  # noqa: E402
 from studio.app import MainWindow  # noqa: E402
 from studio.gap_meter import GapMeter  # noqa: E402
 from trainer import inference  # noqa: E402
@@ -149,14 +150,9 @@ def test_a_photo_opened_as_a_sketch_is_named_and_a_drawing_is_not(qtbot, window,
     drawing = Image.new("RGB", (300, 150), "white")
     ImageDraw.Draw(drawing).ellipse((110, 35, 190, 115), outline="black", width=4)  # a circle
     drawing.save(tmp_path / "wide.png")
-    channel = page.channel("domain")
-    for name, warned in (("photo.png", True), ("wide.png", False)):
-        stamp = page.latest.get(channel, 0)
-        assert window.open_image(tmp_path / name)
-        qtbot.waitUntil(lambda: page.latest.get(channel, 0) > stamp and page.settled(), timeout=120000)
-        assert bool(page.domain_warning) == warned, (name, page.domain_warning)
-        if warned:
-            assert "Edges from photo" in page.domain_warning
+    warning = domain_verdict(qtbot, window, page, tmp_path / "photo.png")
+    assert warning and "Edges from photo" in warning
+    assert domain_verdict(qtbot, window, page, tmp_path / "wide.png") is None
     ys, xs = np.nonzero(page.canvas.to_array().mean(2) < 128)
     assert 0.9 < (np.ptp(ys) + 1) / (np.ptp(xs) + 1) < 1.1  # the circle stays round on the square canvas
 

@@ -1,11 +1,15 @@
 """Studio latency on the bundled sketch2photo: a scripted drawing session on the Sketch page,
-printing, per inference thread count, the time from a stroke's end to its photo on screen (p50 and
-p95), the inference time per render, and the UI thread's longest gap, idle and while a 128 px
-training job runs beside it (the studio's goals on 2 cores: p95 <= 100 ms idle, <= 250 ms beside a
-job; no UI-thread gap over 50 ms).
+printing, per inference precision and thread count, the time from a stroke's end to its photo on
+screen (p50 and p95), the inference time per render, and the UI thread's longest gap, idle and
+while a 128 px training job runs beside it (the studio's goals on 2 cores: p95 <= 50 ms idle,
+<= 150 ms beside a job; no UI-thread gap over 50 ms).
 
     python bench/studio_latency.py [--model assets/models/sketch2photo.safetensors]
-                                   [--threads 1,2] [--strokes 20] [--no-job]
+                                   [--threads 1,2] [--precisions auto,fp32] [--strokes 20] [--no-job]
+
+Precisions are the Preferences' inference precision (auto: bf16 where the CPU computes it); each
+figure's line names the one the model ran in. With the inference times (wall) goes each render's
+CPU time on its lane's thread, the robust figure on a machine busy with other work.
 
 "Idle" means no job of this bench's; other processes on the machine are not stopped (the load
 average printed with each figure says how busy the machine was). The training job is
@@ -50,6 +54,24 @@ def start_job(folder: Path) -> subprocess.Popen:
     return proc
 
 
+LANE_CPU: list[float] = []  # the CPU time (thread_time) of each render on its lane's thread
+
+
+def time_lane_renders() -> None:
+    """Record each render's CPU time on its lane's thread: on a busy machine the work itself, whatever
+    share of the cores the scheduler gave (wall times there measure the other work too)."""
+    from studio.workers import _Lane
+    render = _Lane._render
+
+    def timed(self, req):
+        start = time.thread_time()
+        try:
+            return render(self, req)
+        finally:
+            LANE_CPU.append(time.thread_time() - start)
+    _Lane._render = timed
+
+
 def draw_session(app, page, strokes: int):
     """Strokes of 30 mouse moves ~8 ms apart; returns (stroke end -> on screen, inference times, UI gaps)."""
     from PySide6.QtCore import QPointF
@@ -69,6 +91,7 @@ def draw_session(app, page, strokes: int):
     pump(0.3)
     meter = GapMeter().start()
     finish = []
+    LANE_CPU.clear()
     for k in range(strokes):
         y = 40 + (k * 23) % 420
         c.begin_stroke(QPointF(40, y))
@@ -87,10 +110,24 @@ def draw_session(app, page, strokes: int):
     return finish, infer, meter.worst
 
 
+def use_precision(app, window, page, precision: str) -> None:
+    """The worker set to ``precision`` (as Preferences does) and the page's model reloaded in it."""
+    if precision == window.worker.precision and page.info is not None:
+        return
+    window.worker.configure(window.worker.device, window.worker.threads, precision)
+    page.info = None
+    page._model_chosen(page.model_combo.currentIndex())
+    deadline = time.perf_counter() + 120
+    while (page.info is None or not page.settled()) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(ROOT / "assets" / "models" / "sketch2photo.safetensors"))
     p.add_argument("--threads", default="1,2", help="inference thread counts to compare, e.g. 1,2")
+    p.add_argument("--precisions", default="auto", help="inference precisions to compare, e.g. auto,fp32")
     p.add_argument("--strokes", type=int, default=20)
     p.add_argument("--no-job", action="store_true", help="skip the figures beside a training job")
     a = p.parse_args()
@@ -99,6 +136,7 @@ def main():
     from PySide6.QtWidgets import QApplication
 
     from studio.app import MainWindow
+    time_lane_renders()
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
     w = MainWindow(QSettings(str(tmp / "s.ini"), QSettings.IniFormat), scan_user=False)
@@ -116,14 +154,18 @@ def main():
     for condition in ("idle", "job") if not a.no_job else ("idle",):
         job = start_job(tmp) if condition == "job" else None
         try:
-            for threads in counts:
-                w.worker.threads = threads
-                draw_session(app, page, 3)  # warm-up at this thread count
-                finish, infer, gap = draw_session(app, page, a.strokes)
-                ms = [f * 1000 for f in finish]
-                print(f"{condition:4s} {threads} thread(s): stroke end -> on screen p50 {statistics.median(ms):6.1f} ms, "
-                      f"p95 {percentile(ms, 0.95):6.1f} ms; inference p50 {statistics.median(infer) * 1000:6.1f} ms "
-                      f"({len(infer)} renders); longest UI gap {gap} ms; load {os.getloadavg()[0]:.1f}")
+            for precision in a.precisions.split(","):
+                use_precision(app, w, page, precision)
+                for threads in counts:
+                    w.worker.threads = threads
+                    draw_session(app, page, 3)  # warm-up at this thread count
+                    finish, infer, gap = draw_session(app, page, a.strokes)
+                    ms, cpu = [f * 1000 for f in finish], [c * 1000 for c in LANE_CPU]
+                    print(f"{condition:4s} {page.info.precision} {threads} thread(s): stroke end -> on screen p50 "
+                          f"{statistics.median(ms):6.1f} ms, p95 {percentile(ms, 0.95):6.1f} ms; inference p50 "
+                          f"{statistics.median(infer) * 1000:6.1f} ms ({len(infer)} renders; CPU p50 "
+                          f"{statistics.median(cpu):5.1f} ms, p95 {percentile(cpu, 0.95):5.1f} ms); longest UI gap "
+                          f"{gap} ms; load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             if job is not None:
                 os.killpg(job.pid, 15)

@@ -3,9 +3,13 @@ NCHW, PyTorch's default for-loop Adam, as junyanz/pytorch-CycleGAN-and-pix2pix r
 device) against GAN Studio's (fused Adam; bf16 autocast; channels_last).
 
     python bench/train_step.py pix2pix-sketches pix2pix-facades [--rounds 5] [--steps 3]
+    python bench/train_step.py pix2pix-facades --profile [--top 15] [--threads 1] [--variants bf16]
 
 Batches are made once, so the figure is the step itself. Variants are interleaved round by
-round and the median is reported, because a shared 2-core machine is noisy.
+round and the median is reported, because a shared 2-core machine is noisy. ``--profile`` times
+nothing: it runs ``--steps`` steps of each variant under torch.profiler (CPU, shapes recorded)
+and prints the ``--top`` operators by self CPU time, what docs/performance.md's "Training step:
+profile and changes" reads.
 
 Measured on a lent H100 (torch 2.11, 2026-11-23, --rounds 5 --steps 10; reference = fp32 with
 torch's default foreach Adam on CUDA): pix2pix-facades 0.017 s/step, fp32 (fused Adam) 1.28x,
@@ -21,7 +25,7 @@ import argparse
 
 import torch
 
-from timing import machine_line, median, time_interleaved
+from timing import load_average, machine_line, median, time_interleaved
 from trainer import config, registry
 from trainer.device import resolve_device
 from trainer.registry import get_method
@@ -31,6 +35,7 @@ VARIANTS = {  # name: (precision, channels_last, reference optimiser)
     "fp32": ("off", False, False),
     "bf16": ("bf16", False, False),
     "bf16 + channels_last": ("bf16", True, False),
+    "fp32 + channels_last": ("off", True, False),
 }
 
 
@@ -74,6 +79,18 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
     return method, batch
 
 
+def profile(preset: str, variant: str, method, batch, steps: int, top: int) -> None:
+    """``steps`` steps of ``method`` under torch.profiler; the ``top`` operators by self CPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            method.train_step(batch)
+    print(f"\n== {preset}, {variant}: {steps} steps, top {top} operators by self CPU time", flush=True)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=40),
+          flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("presets", nargs="+")
@@ -83,19 +100,31 @@ def main():
     p.add_argument("--device", default="auto")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--set", action="append", default=[])
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--warmup", type=int, default=None, help="steps before timing (default: two n_critic cycles)")
+    p.add_argument("--profile", action="store_true", help="profile --steps steps per variant instead of timing")
+    p.add_argument("--top", type=int, default=15, help="operators --profile lists")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
     if device.type == "cuda":  # as trainer.run does (and the reference's train.py), for every variant
         torch.backends.cudnn.benchmark = True
     print(machine_line(device))
     for preset in a.presets:
-        made = {v: build(preset, device, *VARIANTS[v], a.set) for v in a.variants}
-        times = time_interleaved({v: (lambda m=m, b=b: m.train_step(b)) for v, (m, b) in made.items()},
-                                 a.rounds, a.steps, device).wall
-        base = median(times[a.variants[0]])
-        for v, ts in times.items():
-            med = median(ts)
-            print(f"{preset:20s} {v:28s} {med:7.3f} s/step (min {min(ts):.3f})  {base / med:5.2f}x", flush=True)
+        made = {v: build(preset, device, *VARIANTS[v], a.set, warmup=a.warmup) for v in a.variants}
+        if a.profile:
+            for v, (m, b) in made.items():
+                profile(preset, v, m, b, a.steps, a.top)
+            continue
+        timed = time_interleaved({v: (lambda m=m, b=b: m.train_step(b)) for v, (m, b) in made.items()},
+                                 a.rounds, a.steps, device)
+        base, base_cpu = median(timed.wall[a.variants[0]]), median(timed.cpu[a.variants[0]])
+        for v, ts in timed.wall.items():
+            med, cpu = median(ts), median(timed.cpu[v])
+            print(f"{preset:20s} {v:28s} {med:7.3f} s/step (min {min(ts):.3f})  {base / med:5.2f}x   "
+                  f"CPU {cpu:7.3f} s/step  {base_cpu / cpu:5.2f}x", flush=True)
+        print(f"load average {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

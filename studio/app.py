@@ -21,7 +21,7 @@ from studio.pages.photo import PhotoPage
 from studio.pages.sketch import SketchPage
 from studio.pages.style import StylePage
 from studio.pages.train import TrainPage
-from studio.preferences import Preferences, device_text
+from studio.preferences import Preferences, device_text, inference_precision
 from studio.workers import DEFAULT_THREADS, InferenceWorker
 
 PAGES = (SketchPage, PhotoPage, AttributesPage, StylePage)
@@ -36,7 +36,8 @@ class MainWindow(QMainWindow):
         self.confirm_imports = True
         self.last_error = ""
         self.worker = InferenceWorker(self.settings.value("device", "auto"),
-                                      int(self.settings.value("threads", DEFAULT_THREADS)))
+                                      int(self.settings.value("threads", DEFAULT_THREADS)),
+                                      inference_precision(self.settings))
         self.entries: list[library.ModelEntry] = []
         self.extra_paths: list[Path] = []
 
@@ -147,7 +148,8 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(bool(stack and stack.canUndo()))
         self.redo_action.setEnabled(bool(stack and stack.canRedo()))
         info = self.page().info if self.page() else None
-        self.model_label.setText(f"Model: {Path(info.path).name}" if info else "No model")
+        self.model_label.setText(f"Model: {Path(info.path).name} ({info.precision})" if info else "No model")
+        self.model_label.setToolTip(f"Inference precision: {info.precision_note}" if info else "")
 
     def undo(self):
         stack = self.page().undo_stack()
@@ -286,7 +288,8 @@ class MainWindow(QMainWindow):
         dialog = Preferences(self.settings, self)
         if dialog.exec() == QDialog.Accepted:
             dialog.store(self.settings)
-            self.worker.configure(dialog.device.currentText(), dialog.threads.value())
+            self.worker.configure(dialog.device.currentText(), dialog.threads.value(),
+                                  dialog.inference_precision.currentText())
             self._update_device_label()
             for page in self.pages.values():
                 page._model_chosen(page.model_combo.currentIndex())

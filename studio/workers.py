@@ -30,6 +30,7 @@ from trainer import api
 _stamps = itertools.count(1)
 PREEMPT_SECONDS = 1.0  # a render running longer than this gives way to a newer request of its channel
 DEFAULT_THREADS = 1  # bench/studio_latency.py: on 2 cores one thread per lane gives the best p95
+DEFAULT_PRECISION = "auto"  # bf16 where the hardware computes it and the model's output holds (fp32 else)
 
 
 def next_stamp() -> int:
@@ -83,11 +84,14 @@ class RenderRequest:
 
 @dataclass
 class ModelInfo:
-    """What the UI needs of a loaded model: its card and declared controls (plain data)."""
+    """What the UI needs of a loaded model: its card and declared controls (plain data), and the
+    precision it runs in ("fp32", "bf16", "fp16") with the reason (``precision_note``)."""
     path: str
     card: dict
     controls: list
     needs_image: bool
+    precision: str = "fp32"
+    precision_note: str = "fp32"
 
 
 class _Lane(QObject):
@@ -140,11 +144,11 @@ class _Lane(QObject):
     # -- the lane's thread
     def _translator(self, path: str):
         p = Path(path)
-        device = self.pool.device
-        key = (str(p), p.stat().st_mtime_ns, device)
+        device, precision = self.pool.device, self.pool.precision
+        key = (str(p), p.stat().st_mtime_ns, device, precision)
         if key not in self._models:
             self._models = {k: v for k, v in self._models.items() if k[0] != str(p)}
-            self._models[key] = api.load_model(p, api.resolve_device(device))
+            self._models[key] = api.load_model(p, api.resolve_device(device), precision)
         return self._models[key]
 
     @Slot()
@@ -169,7 +173,8 @@ class _Lane(QObject):
             if job == "load":
                 try:
                     t = self._translator(path)
-                    self.loaded.emit(ModelInfo(path, t.card, list(t.controls), t.needs_image))
+                    self.loaded.emit(ModelInfo(path, t.card, list(t.controls), t.needs_image, t.precision,
+                                               t.precision_note))
                 except Exception as e:  # noqa: BLE001 - any failure is reported in the view
                     self.load_failed.emit(path, _message(e))
                 continue
@@ -208,15 +213,16 @@ def _message(e: Exception) -> str:
 class InferenceWorker(QObject):
     """The pages' one entry point to inference, living on the UI thread: it routes loads and
     renders to the lane of their page (created on first use) and re-emits the lanes' results.
-    ``threads``: torch threads per lane (0: PyTorch's default)."""
+    ``threads``: torch threads per lane (0: PyTorch's default); ``precision``: the models'
+    inference precision (:data:`trainer.api.INFERENCE_PRECISIONS`; auto: reduced where it holds)."""
     loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)  # path, message
     rendered = Signal(str, int, object, float)  # channel, stamp, array or list of arrays, seconds
     render_failed = Signal(str, int, str)  # channel, stamp, message
 
-    def __init__(self, device: str = "auto", threads: int = DEFAULT_THREADS):
+    def __init__(self, device: str = "auto", threads: int = DEFAULT_THREADS, precision: str = DEFAULT_PRECISION):
         super().__init__()
-        self.device, self.threads = device, threads
+        self.device, self.threads, self.precision = device, threads, precision
         self.lanes: dict[str, tuple[_Lane, QThread]] = {}
         self.stopped = False
 
@@ -242,11 +248,13 @@ class InferenceWorker(QObject):
             self.lane(request.lane).submit(request)
         return request.stamp
 
-    def configure(self, device: str, threads: int) -> None:
-        if device != self.device:
+    def configure(self, device: str, threads: int, precision: str | None = None) -> None:
+        """New settings for the next renders; a new device or precision reloads the models."""
+        precision = self.precision if precision is None else precision
+        if (device, precision) != (self.device, self.precision):
             for lane, _ in self.lanes.values():
                 lane.forget_models()
-        self.device, self.threads = device, threads
+        self.device, self.threads, self.precision = device, threads, precision
 
     def stop(self, timeout_ms: int = 60000) -> bool:
         """Drop pending renders, interrupt running ones and end every lane's thread. Returns

@@ -18,7 +18,7 @@ LAYERS = [
     ("utilities", ["trainer.device", "trainer.progress", "trainer.modelfile", "trainer.rundir",
                    "trainer.distributed", "trainer.metrics", "trainer.losses", "trainer.latent_density",
                    "trainer.domain_check", "trainer.nets", "trainer.data", "trainer.evaluators",
-                   "trainer.images", "trainer.image_pool", "trainer.loss_groups"]),
+                   "trainer.images", "trainer.image_pool", "trainer.loss_groups", "trainer.precisions"]),
     ("settings and runtimes", ["trainer.config", "trainer.controls", "trainer.translator",
                                "trainer.evaluation", "trainer.importers", "trainer.exporters"]),
     ("methods", ["trainer.methods"]),

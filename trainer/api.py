@@ -20,26 +20,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.data.imageio import IMAGE_EXTENSIONS  # the file suffixes open_image reads (".png", ...)
+from trainer.precisions import INFERENCE_PRECISIONS  # load_model's choices (torch-free)
 from trainer.errors import CheckpointImportError, ConfigError, ControlError, ImageError, ModelFileError
 from trainer.loss_groups import LOSS_GROUPS, group_of
 
-__all__ = ["load_model", "read_card", "method_label", "page_of", "card_metrics", "list_presets", "preset_values",
-           "check_job", "new_run_dir", "check_dataset", "open_image", "sample_input", "face_attributes",
-           "photo_edges", "import_checkpoint", "resolve_device", "input_warning", "output_names", "LOSS_GROUPS",
-           "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError", "ConfigError", "ControlError",
-           "ImageError", "ModelFileError"]
+__all__ = ["load_model", "INFERENCE_PRECISIONS", "inference_precisions", "read_card", "method_label", "page_of",
+           "card_metrics", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
+           "sample_input", "face_attributes", "photo_edges", "import_checkpoint", "resolve_device", "input_warning",
+           "output_names", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
+           "ConfigError", "ControlError", "ImageError", "ModelFileError"]
 
 
 # -- models
 
-def load_model(path, device="cpu"):
+def load_model(path, device="cpu", precision: str = "auto"):
     """The model file at ``path`` as a Translator of its method, on ``device`` (a torch.device or
-    its name; see :func:`resolve_device`). The Translator declares its ``controls`` and renders
-    with ``run_array(image, **controls)`` -> uint8 (H, W, 3). Raises ModelFileError (not a model
-    file, a damaged or unsafe one), ValueError (a method this version has no translator for),
-    OSError."""
+    its name; see :func:`resolve_device`), running in ``precision`` (:data:`INFERENCE_PRECISIONS`:
+    auto, the default, is bf16 where the hardware computes it and the method's output holds within
+    2/255 of fp32, else fp32; the Translator's ``precision`` and ``precision_note`` say which and
+    why). The Translator declares its ``controls`` and renders with ``run_array(image, **controls)``
+    -> uint8 (H, W, 3). Raises ModelFileError (not a model file, a damaged or unsafe one),
+    ValueError (a method this version has no translator for, an unknown precision naming the
+    choices, fp16 on the CPU), OSError."""
     from trainer import inference
-    return inference.load(path, device)
+    return inference.load(path, device, precision)
 
 
 def read_card(path) -> dict:
@@ -86,6 +90,19 @@ def input_warning(card: dict, image) -> str | None:
     trained on (e.g. not a face for a faces model), or None."""
     from trainer.domain_check import input_warning as warning
     return warning(card, image)
+
+
+def inference_precisions(device="auto") -> list[str]:
+    """The precisions worth offering on ``device`` (a name or torch.device): auto and fp32 always,
+    bf16 where the hardware computes it (a CPU with native bf16, CUDA), fp16 on CUDA. An unknown
+    or absent device gives auto and fp32."""
+    from trainer.device import cpu_has_bf16
+    try:
+        device = resolve_device(device) if isinstance(device, str) else device
+    except (ValueError, RuntimeError):
+        return ["auto", "fp32"]
+    extra = {"cuda": ["bf16", "fp16"], "cpu": ["bf16"] if cpu_has_bf16() else []}.get(device.type, [])
+    return ["auto", "fp32", *extra]
 
 
 def resolve_device(name: str = "auto"):

@@ -14,10 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from trainer.api import INFERENCE_PRECISIONS
 from trainer.errors import USER_ERRORS
 
 #: what a command reports as one line with exit code 2 (any ValueError is a refusal with a reason)
 ERRORS = (*USER_ERRORS, FileNotFoundError, FileExistsError, ValueError)
+PRECISION_CHOICES = (*INFERENCE_PRECISIONS, "off")  # inference precisions; off is fp32
 
 
 def import_kinds() -> dict[str, str]:
@@ -197,11 +199,12 @@ def cmd_inspect(args) -> int:
     if card.get("kind") != "evaluator" and card.get("method") and not args.no_controls:
         from trainer import inference
         try:
-            controls = inference.load(args.model, "cpu").controls
+            translator = inference.load(args.model, "cpu", args.precision)
         except (ModelFileError, ValueError, KeyError) as e:
             print(f"controls     unavailable ({e})")
         else:
-            print(format_controls(controls))
+            print(f"{'precision':12s} {translator.precision_note} on the CPU")
+            print(format_controls(translator.controls))
     return 0
 
 
@@ -249,8 +252,9 @@ def cmd_translate(args) -> int:
     from trainer.device import resolve_device
     from trainer.progress import Progress
     controls = parse_controls(args.control)
-    translator = inference.load(args.model, resolve_device(args.device))
+    translator = inference.load(args.model, resolve_device(args.device), args.precision)
     translator.check_controls(controls)  # refused before anything is written: names the allowed values
+    print(f"precision {translator.precision_note}", file=sys.stderr)
     out_dir = Path(args.output)
     if not translator.needs_image:
         if args.inputs:
@@ -328,8 +332,10 @@ def cmd_eval(args) -> int:
     sketches = {k: v for k, v in (("sketch_size", args.sketch_size), ("stroke_width", args.stroke_width),
                                   ("controls", parse_controls(args.control))) if v}  # sketch2photo only
     report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress,
-                      picture=picture, **sketches)
+                      picture=picture, precision=args.precision, **sketches)
     print(format_report(report))
+    if "precision" in report:
+        print(f"precision {report['precision']}")
     out = save_report(report, out)
     print(f"wrote {out}" + (f" and {picture}" if picture.is_file() else ""))
     if args.write_card:
@@ -400,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="a model file (.safetensors)")
     i.add_argument("--json", action="store_true", help="print the card alone, as JSON")
     i.add_argument("--no-controls", action="store_true", help="do not load the model to list its controls")
+    i.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                   help="the inference precision to report (default: auto, what translate and the studio use)")
     i.set_defaults(fn=cmd_inspect)
 
     im = sub.add_parser("import", help="convert a reference checkpoint (.pth, .ckpt, .pt) into a model file")
@@ -425,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--count", type=int, default=8, help="samples to write for seed-based models (seed, seed+1, ...)")
     tr.add_argument("-o", "--output", required=True, help="output folder (created)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    tr.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                    help="auto (default: bf16 where the hardware computes it and the model's output holds "
+                         "within 2/255 of fp32, else fp32), fp32 (off), bf16, fp16 (GPU)")
     tr.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
                     help="a model control, e.g. mode=deterministic or seed=3 (repeatable; `gan-trainer inspect "
                          "MODEL` lists them with their ranges)")
@@ -440,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "and their ground truth; style: mixing grid and noise); "
                                                      "default: the report's name with .png")
     va.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: cpu)")
+    va.add_argument("--precision", default="fp32", choices=PRECISION_CHOICES,
+                    help="fp32 (default, so that scores compare across machines), auto, bf16, fp16 (GPU)")
     va.add_argument("--write-card", action="store_true", help="also store the metrics in the model file's card")
     va.add_argument("--no-progress", action="store_true", help="no progress bar")
     va.add_argument("--sketch-size", type=int, metavar="PX", help="sketch2photo: render the held-out sketches "

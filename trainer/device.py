@@ -1,5 +1,6 @@
 """Devices and mixed precision: ``auto`` picks CUDA, then MPS, then the CPU; bf16 autocast where the
-hardware computes it natively, fp16 with a gradient scaler on CUDA when asked."""
+hardware computes it natively, fp16 with a gradient scaler on CUDA when asked. Inference has its
+own choices (:data:`INFERENCE_PRECISIONS`, :func:`inference_dtype`), which a Translator applies."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,7 @@ import os
 
 import torch
 
-PRECISIONS = ("auto", "off", "bf16", "fp16")
+from trainer.precisions import INFERENCE_PRECISIONS, PRECISIONS
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -59,6 +60,30 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
+
+
+def check_inference_precision(precision) -> str:
+    """``precision`` as one of :data:`INFERENCE_PRECISIONS` ("off" is "fp32"); a ValueError naming
+    the choices for anything else."""
+    name = "fp32" if precision == "off" else precision
+    if not isinstance(name, str) or name not in INFERENCE_PRECISIONS:
+        raise ValueError(f"unknown inference precision {precision!r}; choose one of "
+                         f"{', '.join(INFERENCE_PRECISIONS)} (off: fp32)")
+    return name
+
+
+def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype a Translator runs its nets in for ``precision`` on ``device``, None for fp32:
+    :func:`resolve_precision`'s choice (auto: bf16 on a CPU that computes it natively and on CUDA,
+    fp16 on a GPU without bf16, fp32 elsewhere; bf16 as asked; fp16 on a GPU only). ValueError for
+    an unknown precision (naming the choices) or fp16 on the CPU."""
+    name = check_inference_precision(precision)
+    return resolve_precision("off" if name == "fp32" else name, torch.device(device))
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """"fp32", "bf16" or "fp16" for an :func:`inference_dtype`."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -246,12 +246,11 @@ class RunDir:
         return read_json_file(self.status_path, self.warn)
 
     def write_status(self, **fields) -> dict:
-        """Merge ``fields`` into status.json (atomically). A new ``stage`` drops the previous stage's
-        own fields (``stage_*``: the dataset's image counts), so that they never outlive it."""
+        """Merge ``fields`` into status.json (atomically); a field given as None is removed (the
+        dataset's image counts once training starts). Returns the status written."""
         status = self.read_status()
-        if "stage" in fields and fields["stage"] != status.get("stage"):
-            status = {k: v for k, v in status.items() if not k.startswith("stage_")}
         status.update(fields)
+        status = {k: v for k, v in status.items() if v is not None}
         status.setdefault("started", time.time())
         status["updated"] = time.time()
         status["pid"] = os.getpid()

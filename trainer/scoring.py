@@ -20,9 +20,12 @@ def evaluated_methods() -> list[str]:
     return [name for name, cls in METHODS.items() if cls.has_evaluation()]
 
 
-def evaluate(model, data=None, n: int | None = None, device="cpu", progress: bool = True, **options) -> dict:
-    """Score ``model`` (a model file) on ``device``; returns the report ``gan-trainer eval`` writes:
-    model, method, task, data, metrics (nested numbers by name), seconds, date (UTC, ISO 8601).
+def evaluate(model, data=None, n: int | None = None, device="cpu", progress: bool = True, precision="fp32",
+             **options) -> dict:
+    """Score ``model`` (a model file) on ``device`` in inference ``precision`` (fp32 by default, so
+    that scores compare; :meth:`~trainer.translator.Translator.set_precision`); returns the report
+    ``gan-trainer eval`` writes: model, method, task, data, metrics (nested numbers by name),
+    precision (when not fp32), seconds, date (UTC, ISO 8601).
     ``data``: a folder with ground truth (default: held-out seeds of the procedural dataset the
     model was trained on); ``n``: test items; ``options`` go to the evaluation (its picture, the
     sketch size, controls...). Raises :class:`~trainer.errors.EvaluationError` when the method has
@@ -38,9 +41,10 @@ def evaluate(model, data=None, n: int | None = None, device="cpu", progress: boo
     dataset = card.get("training", {}).get("dataset", "")
     if data is None and not dataset:
         raise EvaluationError(f"{model} was not trained on a procedural dataset; pass --data FOLDER with ground truth")
-    translator = load(model, resolve_device(str(device)))
+    translator = load(model, resolve_device(str(device)), precision)
     t0 = time.time()
     metrics = cls.evaluate(translator, data=data, n=n, progress=progress, **options)
     return {"model": str(model), "method": method, "task": card.get("task"), "data": str(data) if data else
-            f"procedural {dataset} (held-out seeds)", "metrics": metrics, "seconds": round(time.time() - t0, 1),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            f"procedural {dataset} (held-out seeds)", "metrics": metrics,
+            **({"precision": translator.precision_note} if translator.dtype is not None else {}),
+            "seconds": round(time.time() - t0, 1), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -13,9 +13,13 @@ convolutional generator on an image at its own size, padded to the network's mul
 
 Images go in as PIL images, paths or uint8 arrays (any size and mode: :func:`trainer.data.imageio.open_image`)
 and come out as uint8 HWC arrays or PIL images; tensors are float NCHW in [-1, 1].
+
+A Translator runs in fp32 until :meth:`Translator.set_precision` gives it a reduced precision
+(bf16 or fp16: :func:`trainer.device.inference_dtype`); its outputs stay float32 / uint8 either way.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from contextlib import contextmanager
@@ -29,6 +33,7 @@ from torch import nn
 from trainer.controls import SEED_MAX, Control, ControlError
 from trainer.data.imageio import open_image
 from trainer.data.transforms import to_tensor, to_uint8
+from trainer.device import autocast, check_inference_precision, inference_dtype, precision_name
 from trainer.errors import OnnxExportError
 from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
@@ -67,6 +72,15 @@ class Translator:
     controls: list[Control] = []
     multiple = 1  # native resolution: the generator's H and W are padded to multiples of this
     max_pixels = NATIVE_MAX_PIXELS  # native resolution: a larger (padded) image runs in blended tiles
+    # whether precision "auto" may run this method's nets in bf16 / fp16: a method sets it True once its
+    # bundled model was measured within 2/255 of fp32 and faster (bench/inference_precision.py)
+    reduced_precision = False
+    # in reduced precision, the weighted layers of each generator (indices in module order, negative from
+    # the end) that stay float32: by default the first, which reads the image
+    full_precision_layers: tuple[int, ...] = (0,)
+    dtype: torch.dtype | None = None  # what the nets compute in (None: fp32); see set_precision
+    precision = "fp32"  # "fp32", "bf16" or "fp16"
+    precision_note = "fp32"  # the precision and why it was chosen, for the studio, inspect and translate
 
     def __init__(self, card: dict, tensors: dict, device="cpu"):
         self.card = card
@@ -80,6 +94,69 @@ class Translator:
 
     def defaults(self) -> dict:
         return {c.name: c.default for c in self.controls}
+
+    def set_precision(self, precision: str = "auto") -> str:
+        """Run the nets in ``precision`` (:data:`trainer.device.INFERENCE_PRECISIONS`; "off" is fp32).
+        fp32 leaves them as loaded (the output bit for bit as before). bf16 / fp16 cast the weights of
+        every convolution and linear layer of :meth:`generators` once, except the
+        :attr:`full_precision_layers` (by default each generator's first: it reads the image, whose
+        8-bit levels bf16 cannot hold), which run in fp32 (:func:`reduce_precision`); :meth:`run_array`
+        and :meth:`run_tensor` run under autocast and the generators hand back float32, so outputs
+        keep their types; a call :meth:`runs_reduced` refuses runs float32 nets, kept beside the
+        reduced ones for a method that refuses any. auto: bf16 (fp16 on a GPU without it) where
+        :func:`trainer.device.inference_dtype` finds it native, the method declares
+        :attr:`reduced_precision` and the card's ``inference.precision`` is not "fp32"; else fp32.
+        Returns the precision in use ("fp32", "bf16" or "fp16", kept in :attr:`precision`, with
+        :attr:`precision_note` saying why). Raises ValueError (an unknown precision, naming the
+        choices; fp16 on the CPU) or RuntimeError (the nets already run in another reduced precision:
+        load the model again)."""
+        name = check_inference_precision(precision)
+        dtype = inference_dtype(name, self.device)
+        why = "asked"
+        if name == "auto":
+            method = self.card.get("method", "this method")
+            if dtype is None:
+                why = "auto: no native bf16 on this CPU" if self.device.type == "cpu" else f"auto: {self.device.type}"
+            elif not self.reduced_precision:
+                dtype, why = None, f"auto: reduced precision is not measured to hold for {method}"
+            elif self.card.get("inference", {}).get("precision") in ("fp32", "off"):
+                dtype, why = None, "auto: the model card asks for fp32"
+            else:
+                why = "auto: within 2/255 of fp32, native here"
+        if dtype != self.dtype:
+            if self.dtype is not None:
+                raise RuntimeError(f"the nets already run in {self.precision}: load the model again for {name}")
+            G = getattr(self, "G", None)
+            full = G if type(self).runs_reduced is not Translator.runs_reduced else None  # for calls it refuses
+            self.G = G if full is None else copy.deepcopy(G)
+            self._nets = {None: full, dtype: self.G}
+            for net in self.generators():
+                reduce_precision(net, dtype, self.full_precision_layers)
+            self.dtype = dtype
+        self.precision = precision_name(dtype)
+        self.precision_note = f"{self.precision} ({why})"
+        return self.precision
+
+    def runs_reduced(self, controls: dict) -> bool:
+        """Whether a call with these checked ``controls`` runs in the reduced precision (when there
+        is one); a method answers False where its output was measured not to hold, and that call runs
+        the float32 nets."""
+        return True
+
+    @contextmanager
+    def autocast(self, controls: dict | None = None):
+        """While the nets run for a call with ``controls``: autocast to :attr:`dtype` on the device
+        with the reduced nets as ``G``, or the float32 nets (fp32, or :meth:`runs_reduced` False)."""
+        if self.dtype is None:
+            yield
+            return
+        reduced = controls is None or self.runs_reduced(controls)
+        self.G = self._nets[self.dtype if reduced else None]
+        try:
+            with autocast(self.device, self.dtype if reduced else None):
+                yield
+        finally:
+            self.G = self._nets[self.dtype]
 
     def check_controls(self, controls: dict) -> dict:
         """The defaults updated with ``controls``, each value checked against its control (kind,
@@ -100,7 +177,7 @@ class Translator:
             raise ValueError("this model translates an image: pass image=")
         if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas)
             image = Image.fromarray(np.ascontiguousarray(image))
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast(values):
             return self.forward_array(open_image(image) if image is not None else None, **values)
 
     def run(self, image=None, **controls) -> Image.Image:
@@ -135,8 +212,8 @@ class Translator:
         elif x is not None:
             raise ValueError(f"this model generates from latents and takes no image: pass "
                              f"{' or '.join(a + '=' for a in self.tensor_args)} (or a seed)")
-        with torch.no_grad():
-            out = self.forward_tensor(x, extra, **values).clamp(-1, 1)
+        with torch.no_grad(), self.autocast(values):
+            out = self.forward_tensor(x, extra, **values).float().clamp(-1, 1)
         return out[0] if single else out
 
     def __call__(self, x: torch.Tensor | None = None, **controls) -> torch.Tensor:
@@ -221,6 +298,66 @@ class Translator:
         (``mode``); a translator ignores those it has not. Raises
         :class:`~trainer.errors.OnnxExportError` when the method has no ONNX export."""
         raise OnnxExportError(f"method {self.card.get('method')!r} has no ONNX export in this version")
+
+
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # the layers reduce_precision casts
+
+
+def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,)) -> None:
+    """``net`` prepared to run under autocast to ``dtype``: the weights of its convolutions and
+    linear layers (:data:`WEIGHTED`) cast once (autocast would cast them again at every call), except
+    those at the indices ``full`` (in module order, negative from the end), which run in float32
+    with autocast off; convolutions channels-last; dropout draws its mask on float32 NCHW input
+    (the mask fp32 draws for the same seed); instance norms on their input's statistics drop
+    running ones that never change (momentum 0) and run one image as batch norm; its output handed
+    back as float32. Norm layers keep float32 parameters."""
+    layers = [m for m in net.modules() if isinstance(m, WEIGHTED)]
+    keep = {i % len(layers) for i in full} if layers else set()
+    for i, m in enumerate(layers):
+        if i in keep:
+            m.forward = functools.partial(_full_precision, m.forward)
+        else:
+            m.to(dtype)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.to(memory_format=torch.channels_last)
+    for m in net.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.register_forward_pre_hook(_float_nchw)
+        elif type(m) is nn.InstanceNorm2d and (m.training or not m.track_running_stats):
+            if m.momentum == 0:
+                m.running_mean = m.running_var = None  # never updated: the same function without their bookkeeping
+            if m.running_mean is None:
+                m.__class__ = _OwnStatisticsNorm2d
+    net.register_forward_hook(_float_output)
+
+
+class _OwnStatisticsNorm2d(nn.InstanceNorm2d):
+    """An instance norm on its input's statistics, without running ones: for one image it is batch
+    norm in training mode, which normalises a channels-last tensor in place of reshaping it."""
+
+    def forward(self, x):
+        if x.dim() == 4 and x.shape[0] == 1:
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        return super().forward(x)
+
+
+def _float_nchw(module, args):
+    return tuple(a.float().contiguous() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                 for a in args)
+
+
+def _full_precision(forward, *args, **kwargs):
+    """A layer's ``forward`` in float32 with autocast off."""
+    device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+    with torch.autocast(device, enabled=False):
+        return forward(*(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args),
+                       **kwargs)
+
+
+def _float_output(module, inputs, output):
+    if isinstance(output, torch.Tensor) and output.is_floating_point():
+        return output.float()
+    return None
 
 
 def input_channels(net) -> int:

@@ -63,11 +63,11 @@ def test_loss_groups_are_the_declared_ones():
     assert api.loss_group("lr_G") is None and api.loss_group("it_s") is None and api.loss_group("step") is None
 
 
-def test_a_new_stage_drops_the_previous_stages_counts(tmp_path):
+def test_a_field_given_as_none_is_removed(tmp_path):
     from trainer.rundir import RunDir
     rd = RunDir(tmp_path / "run")
     rd.write_status(state="running", stage="dataset", stage_done=20, stage_total=20)
     assert rundir.data_stage(rundir.read_status(rd.path)) == (20, 20)
-    status = rd.write_status(stage="train", message="training", step=0)
+    status = rd.write_status(stage="train", message="training", step=0, stage_done=None, stage_total=None)
     assert "stage_done" not in status and "stage_total" not in status and status["state"] == "running"
     assert rundir.read_status(rd.path)["stage"] == "train" and "stage_total" not in rundir.read_status(rd.path)

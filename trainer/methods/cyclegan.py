@@ -15,6 +15,8 @@ import copy
 import itertools
 from dataclasses import dataclass
 
+import torch
+
 from trainer.controls import Control
 from trainer.data.unaligned import UnalignedDataset
 from trainer.errors import ConfigError
@@ -66,6 +68,8 @@ class CycleTranslator(Translator):
     """CycleGAN's two generators: a direction control, the cycle reconstruction on request, and
     the ``resolution`` (native by default: the image at its own size, padded to a multiple of 4).
     A model file with one generator (a shared one-direction model) offers that direction only."""
+
+    reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled shapes-cyclegan (docs/performance.md)
 
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
@@ -173,13 +177,21 @@ class CycleGAN(Method):
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
         losses = {}
         set_requires_grad([self.nets["D_A"], self.nets["D_B"]], False)
+        identity = m.lambda_identity > 0
+        together = self.per_sample() and real_A.shape == real_B.shape
         with self.autocast():
-            fake_B, fake_A = n["G_A"](real_A), n["G_B"](real_B)
+            if identity and together:  # each G's translation and identity images in one pass
+                fake_B, idt_A = self.per_half(n["G_A"], real_A, real_B)
+                fake_A, idt_B = self.per_half(n["G_B"], real_B, real_A)
+            else:
+                fake_B, fake_A = n["G_A"](real_A), n["G_B"](real_B)
             rec_A, rec_B = n["G_B"](fake_B), n["G_A"](fake_A)
             loss_G = 0.0
-            if m.lambda_identity > 0:
-                losses["idt_A"] = l1_loss(n["G_A"](real_B), real_B) * m.lambda_B * m.lambda_identity
-                losses["idt_B"] = l1_loss(n["G_B"](real_A), real_A) * m.lambda_A * m.lambda_identity
+            if identity:
+                if not together:
+                    idt_A, idt_B = n["G_A"](real_B), n["G_B"](real_A)
+                losses["idt_A"] = l1_loss(idt_A, real_B) * m.lambda_B * m.lambda_identity
+                losses["idt_B"] = l1_loss(idt_B, real_A) * m.lambda_A * m.lambda_identity
                 loss_G = losses["idt_A"] + losses["idt_B"]
             losses["G_A"] = gan_loss(m.gan_mode, self.nets["D_A"](fake_B), True, for_discriminator=False)
             losses["G_B"] = gan_loss(m.gan_mode, self.nets["D_B"](fake_A), True, for_discriminator=False)
@@ -189,14 +201,30 @@ class CycleGAN(Method):
         self.optimize("G", loss_G)
         set_requires_grad([self.nets["D_A"], self.nets["D_B"]], True)
         with self.autocast():
-            pooled_B, pooled_A = self.pools["B"].query(fake_B), self.pools["A"].query(fake_A)
-            losses["D_A"] = (gan_loss(m.gan_mode, n["D_A"](real_B), True)
-                             + gan_loss(m.gan_mode, n["D_A"](pooled_B), False)) * 0.5
-            losses["D_B"] = (gan_loss(m.gan_mode, n["D_B"](real_A), True)
-                             + gan_loss(m.gan_mode, n["D_B"](pooled_A), False)) * 0.5
+            # detached as the reference's backward_D_basic does (a pool of size 0 returns the fakes)
+            pooled_B, pooled_A = self.pools["B"].query(fake_B).detach(), self.pools["A"].query(fake_A).detach()
+            for name, real, pooled in (("D_A", real_B, pooled_B), ("D_B", real_A, pooled_A)):
+                if self.per_sample() and real.shape == pooled.shape:
+                    on_real, on_pooled = self.per_half(n[name], real, pooled)
+                else:
+                    on_real, on_pooled = n[name](real), n[name](pooled)
+                losses[name] = (gan_loss(m.gan_mode, on_real, True) + gan_loss(m.gan_mode, on_pooled, False)) * 0.5
         self.optimize("D", losses["D_A"] + losses["D_B"])
         self.end_step()
         return losses
+
+    def per_sample(self) -> bool:
+        """Whether the nets treat each image of a batch on its own (instance norm or none, no
+        dropout), so that two batches may go through a net as one with the same outputs and the
+        same gradients (up to float rounding): fewer passes, and a net's weight gradients summed in
+        one product instead of two."""
+        return self.cfg.model.norm in ("instance", "none") and not self.cfg.model.dropout
+
+    @staticmethod
+    def per_half(net, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(net(a), net(b)) from one pass of net over a and b stacked on the batch axis."""
+        out = net(torch.cat([a, b]))
+        return out[:a.size(0)], out[a.size(0):]
 
     def state(self) -> dict:
         return {**super().state(), "pools": {k: p.state_dict() for k, p in self.pools.items()}}

@@ -122,6 +122,12 @@ class ImageTranslator(Translator):
     model's scale (training); a card's ``inference`` may change their defaults. Tensor API: x
     (N, C, H, W) in [-1, 1] with H and W multiples of 2 ** num_downs."""
 
+    reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled sketch2photo (docs/performance.md)
+    full_precision_layers = (0, -1)  # the image's first and last convolutions
+
+    def runs_reduced(self, controls):  # batch statistics amplify bf16 rounding (up to 5/255): fp32
+        return controls.get("mode") == "eval"
+
     controls = [
         Control("mode", "choice", "paper", "Test-time mode",
                 "paper: batch statistics and dropout noise, as the pix2pix paper; deterministic: no dropout; "

@@ -56,6 +56,8 @@ class SRGANConfig:
 class SuperResTranslator(Translator):
     """SRResNet / SRGAN: any image enlarged by the model's factor, in overlapping tiles."""
 
+    reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled superres-x4 (docs/performance.md)
+
     controls = [
         Control("tile", "int", 128, "Tile size", "input pixels per tile; smaller uses less memory", minimum=16,
                 maximum=2048),

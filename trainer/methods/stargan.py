@@ -16,6 +16,7 @@ yunjey/stargan generators, in and out.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,9 @@ class StarTranslator(Translator):
     ``resolution``: native (default) runs on the whole image at its own size, padded to a multiple
     of 4; training does what training did, the centre square (the shorter side's) resized to the
     model's size, and pastes the edited square back at that size into the unchanged image."""
+
+    reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled faces-attributes (docs/performance.md)
+    full_precision_layers = (0, 1)  # the first two convolutions (instance statistics of a near-flat image)
 
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
@@ -314,6 +318,27 @@ class StarGAN(Method):
                                                       reduction="sum") / logits.size(0)
         return F.cross_entropy(logits[:, self.c_dim:].float(), target_classes)
 
+    def _running_norms(self) -> list[nn.Module]:
+        return [mod for mod in self.G.modules() if isinstance(mod, nn.modules.instancenorm._InstanceNorm)
+                and mod.track_running_stats]
+
+    def _can_reuse_fake(self) -> bool:
+        """Whether G's D-step fake may serve its loss: every running statistic of G then takes the
+        second update the reference's second forward gives it (a momentum, not a cumulative mean)."""
+        return all(mod.momentum is not None for mod in self._running_norms())
+
+    def _norm_stats(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(mod.running_mean.clone(), mod.running_var.clone()) for mod in self._running_norms()]
+
+    def _repeat_norm_update(self, before) -> None:
+        """The running statistics as a second forward of the same batch would leave them: with
+        r1 = (1 - m) r0 + m s, the second update is r2 = (1 - m) r1 + m s = r1 + (1 - m) (r1 - r0)."""
+        with torch.no_grad():
+            for mod, (mean0, var0) in zip(self._running_norms(), before):
+                keep = 1.0 - mod.momentum
+                mod.running_mean.add_(mod.running_mean - mean0, alpha=keep)
+                mod.running_var.add_(mod.running_var - var0, alpha=keep)  # (instance norm counts no batches)
+
     def _step(self, x_real, attrs, classes, update_G: bool, suffix: str, losses: dict):
         m = self.cfg.model
         G, D = self.train_nets["G"], self.train_nets["D"]
@@ -327,10 +352,18 @@ class StarGAN(Method):
                 self.full_label(classes=classes[perm], batch=len(classes))
             tgt, org = {"target_classes": classes[perm]}, {"target_classes": classes}
         set_requires_grad(self.D, True)
+        reuse = update_G and self._can_reuse_fake()
         with self.autocast():
-            src_real, cls_real = D(x_real)
-            x_fake = G(x_real, c_trg)
-            src_fake, _ = D(x_fake.detach())
+            # G has not changed since its last step, so on a G iteration its D-step fake is the one
+            # its own loss takes (the reference computes it again); else no graph is kept for it
+            saved = self._norm_stats() if reuse else None
+            with contextlib.nullcontext() if reuse else torch.no_grad():
+                x_fake = G(x_real, c_trg)
+            # D has no normalisation across the batch: one pass over reals and fakes gives each
+            # sample's outputs as two passes would, and sums D's weight gradients in one product
+            n = x_real.size(0)
+            src, cls = D(torch.cat([x_real, x_fake.detach()]))
+            src_real, src_fake, cls_real = src[:n], src[n:], cls[:n]
             losses["D_real" + suffix] = gan_loss(m.gan_mode, src_real, True)
             losses["D_fake" + suffix] = gan_loss(m.gan_mode, src_fake, False)
             losses["D_cls" + suffix] = self._cls_loss(cls_real, **org)
@@ -343,7 +376,10 @@ class StarGAN(Method):
             return
         set_requires_grad(self.D, False)
         with self.autocast():
-            x_fake = G(x_real, c_trg)
+            if reuse:
+                self._repeat_norm_update(saved)
+            else:
+                x_fake = G(x_real, c_trg)
             src, cls = self.D(x_fake)
             losses["G_fake" + suffix] = gan_loss(m.gan_mode, src, True, for_discriminator=False)
             losses["G_cls" + suffix] = self._cls_loss(cls, **tgt)

@@ -195,7 +195,7 @@ class StyleTranslator(Translator):
         wa, wb = (self.styles(s, s, None, "", psi) for s in (seed_a, seed_b))
         noise = self.noise("const" if noise_mode == "random" else noise_mode, noise_strength, noise_seed)
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():  # the precision run_array uses (fp32 in auto)
             for t in torch.linspace(0, 1, max(2, int(frames))):
                 out.append(to_uint8(self.G.synthesis(torch.lerp(wa, wb, float(t)), noise)[0]))
         return out

@@ -10,6 +10,7 @@ so a plain generator must rebuild absolute colours from nothing; the residual on
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
+from trainer.nets.padding import ReflectionPad2d, ReplicationPad2d
 
 
 class ResnetBlock(nn.Module):
@@ -18,7 +19,7 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim, padding_type="reflect", norm="instance", use_dropout=False):
         super().__init__()
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
-        pads = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d}
+        pads = {"reflect": ReflectionPad2d, "replicate": ReplicationPad2d}
         if padding_type not in (*pads, "zero"):
             raise ValueError(f"padding_type {padding_type!r}: choose reflect, replicate or zero")
         p = 1 if padding_type == "zero" else 0
@@ -45,7 +46,7 @@ class ResnetGenerator(nn.Module):
                              f"must equal output_nc {output_nc}")
         self.residual = residual
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
-        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=bias),
+        model = [ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=bias),
                  norm_fn(ngf), nn.ReLU(True)]
         for i in range(2):
             mult = 2 ** i
@@ -57,7 +58,7 @@ class ResnetGenerator(nn.Module):
             model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
                                          output_padding=1, bias=bias),
                       norm_fn(ngf * mult // 2), nn.ReLU(True)]
-        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
+        model += [ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*model)
 
     def forward(self, x):

@@ -10,6 +10,8 @@ source head and a domain-classification head whose kernel covers the whole featu
 import torch
 from torch import nn
 
+from trainer.nets.small_conv import SmallMapConv2d
+
 
 def _inorm(dim):
     return nn.InstanceNorm2d(dim, affine=True, track_running_stats=True)
@@ -73,8 +75,8 @@ class StarDiscriminator(nn.Module):
         super().__init__()
         layers = [nn.Conv2d(3, conv_dim, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.01)]
         dim = conv_dim
-        for _ in range(1, repeat_num):
-            layers += [nn.Conv2d(dim, dim * 2, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+        for _ in range(1, repeat_num):  # the last ones see maps of 8x8 and 4x4 at 128 px: trainer.nets.small_conv
+            layers += [SmallMapConv2d(dim, dim * 2, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.01)]
             dim *= 2
         kernel = image_size // 2 ** repeat_num
         if kernel < 1:

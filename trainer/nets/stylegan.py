@@ -129,7 +129,9 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
-            d = torch.rsqrt((weight.unsqueeze(0) * style.view(b, 1, c, 1, 1)).pow(2).sum([2, 3, 4]) + 1e-8)
+            # sum over in, k of (w s)^2 = s^2 @ (sum over k of w^2): the (b, out, in, k, k) product
+            # is never formed (it and its backward were 40 % of a 64 px training step on the CPU)
+            d = torch.rsqrt(style.float().pow(2) @ weight.float().pow(2).sum([2, 3]).t() + 1e-8)
             out = out * d.to(out.dtype).view(b, self.out_channel, 1, 1)
         return out
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
+from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
 
 UPSAMPLES = ("transpose", "resize")
 
@@ -26,7 +27,7 @@ UPSAMPLES = ("transpose", "resize")
 def up_conv(cin: int, cout: int, bias: bool, upsample: str) -> nn.Module:
     """The doubling of one U-Net level: junyanz's transposed convolution, or resize-convolution."""
     if upsample == "transpose":
-        return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
+        return SmallMapConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
     if upsample == "resize":
         return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
     raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
@@ -41,7 +42,7 @@ class UnetSkipConnectionBlock(nn.Module):
         self.outermost = outermost
         norm_fn, bias = norm_layer(norm), uses_bias(norm)
         input_nc = outer_nc if input_nc is None else input_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        downconv = SmallMapConv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
         if outermost:

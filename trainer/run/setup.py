@@ -131,7 +131,8 @@ def prepare(job: Job, stop: StopSignals) -> None:
     job.say(f"{cfg.method} on {describe(job.device)}, precision {job.amp_dtype or 'fp32'}, {len(job.dataset)} "
             f"training images, steps {job.step}..{cfg.train.steps}, run directory {rd.path}")
     if job.is_main:
-        rd.write_status(stage="train", message="training", step=job.step)
+        rd.write_status(stage="train", message="training", step=job.step, stage_done=None,
+                        stage_total=None)  # the dataset's counts end with its stage
 
 
 def _open_run_dir(job: Job) -> None:

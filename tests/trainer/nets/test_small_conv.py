@@ -1,0 +1,61 @@
+"""The small-map convolutions compute what nn.Conv2d / nn.ConvTranspose2d compute, with the same
+gradients and second derivatives, on the maps where they take the matrix product and elsewhere."""
+import pytest
+import torch
+from torch import nn
+
+from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
+
+
+def twins(plain_cls, small_cls, *args, **kwargs):
+    torch.manual_seed(0)
+    plain = plain_cls(*args, **kwargs).double()
+    small = small_cls(*args, **kwargs).double()
+    small.load_state_dict(plain.state_dict())
+    assert list(small.state_dict()) == list(plain.state_dict())
+    return plain, small
+
+
+def derivatives(net, x):
+    """Output, weight gradient and a gradient-penalty-like second derivative."""
+    x = x.clone().requires_grad_(True)
+    y = net(x)
+    gx, = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    gw, = torch.autograd.grad(gx.square().sum() + y.sum(), net.weight)
+    return y, gw
+
+
+@pytest.mark.parametrize("cin, cout, k, stride, pad, size, batch", [
+    (16, 64, 4, 2, 1, 4, 2),  # 2 x 2x2 = 8 output positions <= 64 / 2: the product
+    (16, 64, 4, 2, 1, 8, 8),  # 8 x 4x4 = 128 positions: the ordinary convolution
+    (8, 32, 3, 1, 1, 2, 1),
+    (8, 32, 4, 2, 0, 6, 3),
+])
+def test_conv_matches_nn_conv2d(cin, cout, k, stride, pad, size, batch):
+    plain, small = twins(nn.Conv2d, SmallMapConv2d, cin, cout, k, stride, pad)
+    x = torch.randn(batch, cin, size, size, dtype=torch.float64)
+    for a, b in zip(derivatives(plain, x), derivatives(small, x)):
+        torch.testing.assert_close(b, a)
+
+
+@pytest.mark.parametrize("cin, cout, k, stride, pad, out_pad, size, batch", [
+    (64, 16, 4, 2, 1, 0, 1, 1), (64, 16, 4, 2, 1, 0, 4, 2), (32, 8, 3, 2, 1, 1, 2, 2), (16, 8, 4, 2, 1, 0, 8, 2),
+])
+def test_transposed_conv_matches_nn_convtranspose2d(cin, cout, k, stride, pad, out_pad, size, batch):
+    plain, small = twins(nn.ConvTranspose2d, SmallMapConvTranspose2d, cin, cout, k, stride, pad, out_pad)
+    x = torch.randn(batch, cin, size, size, dtype=torch.float64)
+    for a, b in zip(derivatives(plain, x), derivatives(small, x)):
+        torch.testing.assert_close(b, a)
+
+
+def test_product_is_taken_only_while_training_on_small_maps(monkeypatch):
+    calls = []
+    unfold = torch.nn.functional.unfold
+    monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
+    small = SmallMapConv2d(8, 64, 4, 2, 1)
+    with torch.no_grad():
+        small(torch.randn(1, 8, 8, 8))  # inference: the ordinary convolution
+    small(torch.randn(8, 8, 16, 16))  # 8 x 8x8 positions > 64 / 2
+    assert not calls
+    small(torch.randn(1, 8, 8, 8))  # 4x4 positions while training: the product
+    assert calls == [1]

@@ -43,10 +43,12 @@ pure-PyTorch CPU paths run (``fused_leaky_relu`` and ``upfirdn2d`` branch on the
 stands in for tqdm and lmdb when they are not installed (train.py imports them; the step uses
 neither). A checkout too old to have CPU paths stops with a message naming the extension.
 
-The re-creation (bench/train_step.py's "reference" variant) is timed in the same rounds. Measured
-2026-11-29 on 2 cores shared with two background trainings, 1 thread, torch 2.14.1, --rounds 5,
-re-created / real reference step (within 10 % is agreement): see docs/performance.md, "Against
-the reference code".
+The re-creation (bench/train_step.py's "reference" variant) is timed in the same rounds and
+printed as re-created / real (within 10 % is agreement). Measured 2026-11-29 on 2 cores shared
+with other work, 1 thread, torch 2.14.1, CPU clock: pix2pix 256 1.00 and 1.23, CycleGAN 128 1.16
+and 0.84, StarGAN 128 batch 16 0.90: within 10 % in 2 of 5 runs, the rest off by 16-23 % in both
+directions, which is this machine's scatter; agreement is not shown here (docs/performance.md,
+"Training step: profile and changes"). Prefer the real code whenever a checkout is at hand.
 """
 from __future__ import annotations
 

@@ -32,9 +32,10 @@ class FolderJob(QObject):
     progress = Signal(int, int, str)
     done = Signal(int, int, bool, str)  # translated, failed, cancelled, output folder
 
-    def __init__(self, model, inputs, out_dir, controls, device="cpu", names=None):
+    def __init__(self, model, inputs, out_dir, controls, device="cpu", names=None, precision="auto"):
         super().__init__()
         self.model, self.inputs, self.out_dir, self.controls, self.device = model, inputs, Path(out_dir), controls, device
+        self.precision = precision  # the device and precision the pages render in (Preferences)
         self.outputs = api.output_names(names if names is not None else [Path(p).name for p in inputs])
         self.cancel_event = threading.Event()
 
@@ -45,7 +46,7 @@ class FolderJob(QObject):
 
         ok = failed = 0
         try:
-            translator = api.load_model(self.model, self.device)
+            translator = api.load_model(self.model, api.resolve_device(self.device), self.precision)
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except (ValueError, OSError):
             self.done.emit(0, len(self.inputs), False, str(self.out_dir))
@@ -254,8 +255,8 @@ class PhotoPage(Page):
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False
-        self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(),
-                             names=[p.relative_to(src) for p in inputs])
+        self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(), device=self.worker.device,
+                             names=[p.relative_to(src) for p in inputs], precision=self.worker.precision)
         self.job_thread = QThread(self)
         # closing the studio mid-job: stop after the current image and wait for the thread, before
         # Qt tears the page (and the running thread with it) down

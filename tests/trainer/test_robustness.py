@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -486,6 +487,27 @@ def test_the_photo_pages_folder_job_keeps_every_input(qtbot, tmp_path):
     assert results[0][:3] == (3, 0, False)
     out = tmp_path / "out"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.jpg.png", "a.png", "sub", "sub/a.png"]
+
+
+def test_the_folder_job_runs_in_the_pages_device_and_precision(qtbot, tmp_path):
+    """Translate folder... loads the model as the pages do (Preferences: device, inference
+    precision): fp32 gives exactly the fp32 translator's output; an unknown precision fails every
+    image, writing nothing."""
+    from tests import tiny_models
+    from studio.pages.photo import FolderJob
+    from trainer import api
+    model = tiny_models.cyclegan(tmp_path / "m.safetensors")
+    photo = tmp_path / "a.png"
+    Image.effect_noise((24, 16), 60).convert("RGB").save(photo)
+    results = []
+    for precision, out in (("fp32", tmp_path / "fp32"), ("fp8", tmp_path / "bad")):
+        job = FolderJob(model, [photo], out, {}, device="auto", precision=precision)
+        job.done.connect(lambda *a: results.append(a))
+        job.run()
+    assert results[0][:3] == (1, 0, False) and results[1][:3] == (0, 1, False)
+    expected = np.asarray(api.load_model(model, "cpu", "fp32").run(photo))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "fp32" / "a.png")), expected)
+    assert not (tmp_path / "bad").exists()
 
 
 CLOSE_DURING_FOLDER_JOB = """

@@ -14,7 +14,8 @@ CPU time on its lane's thread, the robust figure on a machine busy with other wo
 "Idle" means no job of this bench's; other processes on the machine are not stopped (the load
 average printed with each figure says how busy the machine was). The training job is
 ``gan-trainer train pix2pix-sketches`` at 128 px on a small procedural set, with PyTorch's default
-threads, as a user would start it from the Train page.
+threads and the Train page's lower priority (``--nice``, studio.jobs.JOB_NICE), as a user would
+start it from the Train page.
 """
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def percentile(values, q):
 def start_job(folder: Path) -> subprocess.Popen:
     """A 128 px pix2pix job beside the studio; returns once it is training (past the dataset build)."""
     run = folder / "job"
-    proc = subprocess.Popen([sys.executable, "-m", "trainer", "train", "pix2pix-sketches", "--run-dir", str(run),
+    from studio.jobs import JOB_NICE
+    proc = subprocess.Popen([sys.executable, "-m", "trainer", "--nice", str(JOB_NICE), "train", "pix2pix-sketches",
+                             "--run-dir", str(run),
                              "--no-progress", "--set", "train.steps=1000000", "--set", "data.image_size=128",
                              "--set", "data.synth_n=200", "--set", "train.sample_every=0",
                              "--set", "train.checkpoint_every=1000000"],

@@ -21,6 +21,9 @@ from trainer.rundir import checkpoint_step, pid_alive, run_pid, run_state, run_t
 GRACE_MS = 30_000
 
 
+JOB_NICE = 10  # the priority steps below the studio's that its training jobs run at (gan-trainer --nice)
+
+
 class JobManager(QObject):
     """Starts detached trainer processes (they outlive the studio if the user wants) with their
     output in ``<run>/job.log``, and tracks their pids."""
@@ -68,7 +71,9 @@ class JobManager(QObject):
         # would do the same, but PySide6 6.12's binding corrupts None's reference count.)
         kwargs = {"start_new_session": True} if os.name == "posix" else \
             {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}
-        proc = subprocess.Popen([sys.executable, "-m", "trainer", "--log", str(Path(run_dir) / "job.log"), *args],
+        # at a lower CPU priority (--nice): on a machine of few cores the canvas and the UI stay live
+        proc = subprocess.Popen([sys.executable, "-m", "trainer", "--log", str(Path(run_dir) / "job.log"),
+                                 "--nice", str(JOB_NICE), *args],
                                 cwd=str(Path(__file__).resolve().parents[1]), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
         self.procs[key] = proc

@@ -9,6 +9,7 @@ from __future__ import annotations
 from trainer.controls import SEED_MAX, Control, ControlError
 from trainer.device import check_inference_precision
 from trainer.modelfile import load_model
+from trainer.nets.inference_cache import mark_inference_only
 from trainer.registry import method_of_card
 from trainer.translator import (LUMA, TEST_MODES, Translator, build_net, input_channels, match_channels,
                                 set_norm_mode, upscale_tiled, upscale_tiled_tensor)
@@ -32,5 +33,7 @@ def load(path, device="cpu", precision: str = "fp32") -> Translator:
     except ValueError as e:
         raise type(e)(f"{path}: {e}") from None
     translator = method.Translator(card, tensors, device)
+    for net in translator.generators():  # weights made once in the forms some layers compute with
+        mark_inference_only(net)
     translator.set_precision(precision)
     return translator

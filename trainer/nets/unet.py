@@ -8,7 +8,8 @@ doubling and a 3x3 convolution (Odena, Dumoulin & Olah 2016, "Deconvolution and 
 Artifacts"): even where the stride divides the kernel size, the learnt kernel's four output phases
 rarely weigh alike, so a transposed convolution paints a grid of period 2 into the photo (plain to
 see on the 26,000-step sketch2photo's balls; an evaluator reading 128 px took it for the texture of
-a box). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our format only.
+a box). It is computed on the small map (trainer.nets.resize_conv: 16 multiply-adds where the
+doubled map's convolution takes 36). Its keys differ (``...upconv`` becomes a two-module sequence), so it is our format only.
 
 ``nz`` > 0 takes a latent code as BicycleGAN's ``G_Unet_add_input`` does (Zhu et al. 2017): ``z``
 spread over the image and stacked onto the input's channels; ``z = None`` means zeros, the prior's mean.
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
+from trainer.nets.resize_conv import NearestResizeConv2d
 from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
 
 UPSAMPLES = ("transpose", "resize")
@@ -29,7 +31,9 @@ def up_conv(cin: int, cout: int, bias: bool, upsample: str) -> nn.Module:
     if upsample == "transpose":
         return SmallMapConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
     if upsample == "resize":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+        # the doubling happens inside the convolution (computed on the small map); the empty first
+        # module keeps the keys of the nn.Sequential(nn.Upsample, nn.Conv2d) models were saved with
+        return nn.Sequential(nn.Identity(), NearestResizeConv2d(cin, cout, bias=bias))
     raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
 
 

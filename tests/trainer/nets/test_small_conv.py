@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from trainer.nets.inference_cache import mark_inference_only
 from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
 
 
@@ -48,14 +49,43 @@ def test_transposed_conv_matches_nn_convtranspose2d(cin, cout, k, stride, pad, o
         torch.testing.assert_close(b, a)
 
 
-def test_product_is_taken_only_while_training_on_small_maps(monkeypatch):
+def test_product_rule_by_map_size_precision_and_gradients(monkeypatch):
     calls = []
     unfold = torch.nn.functional.unfold
     monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
     small = SmallMapConv2d(8, 64, 4, 2, 1)
-    with torch.no_grad():
-        small(torch.randn(1, 8, 8, 8))  # inference: the ordinary convolution
-    small(torch.randn(8, 8, 16, 16))  # 8 x 8x8 positions > 64 / 2
+    small(torch.randn(8, 8, 16, 16))  # 8 x 8x8 positions > 64 / 2: the ordinary convolution
     assert not calls
     small(torch.randn(1, 8, 8, 8))  # 4x4 positions while training: the product
     assert calls == [1]
+    with torch.no_grad():
+        small(torch.randn(1, 8, 8, 8))  # float32 inference: the product as well
+        assert calls == [1, 1]
+        small.bfloat16()
+        small(torch.randn(1, 8, 8, 8, dtype=torch.bfloat16))  # 16 positions > 64 / 8 in bf16: ordinary
+        assert calls == [1, 1]
+        small(torch.randn(1, 8, 4, 4, dtype=torch.bfloat16))  # 4 positions: the product
+        assert calls == [1, 1, 1]
+        calls.clear()
+        traced = torch.jit.trace(small.float(), torch.randn(1, 8, 8, 8), check_trace=False)  # tracing: the textbook graph
+        assert not calls and "_convolution" in str(traced.inlined_graph)
+
+
+@pytest.mark.parametrize("cls, plain_cls, args", [
+    (SmallMapConv2d, nn.Conv2d, (16, 64, 4, 2, 1)),
+    (SmallMapConvTranspose2d, nn.ConvTranspose2d, (64, 16, 4, 2, 1)),
+])
+def test_inference_product_matches_and_follows_weight_changes(cls, plain_cls, args):
+    plain, small = twins(plain_cls, cls, *args)
+    mark_inference_only(small)
+    x = torch.randn(2, args[0], 4, 4, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), plain(x))
+        for m in (plain, small):  # in place: a new version of the same storage
+            m.weight.mul_(-0.5)
+        torch.testing.assert_close(small(x), plain(x))
+        small.to(memory_format=torch.channels_last)
+        plain.to(memory_format=torch.channels_last)
+        xc = x.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(small(xc), plain(xc))
+

@@ -1,0 +1,62 @@
+"""Weight-derived tensors (the small-map matrix, the resize-convolution's phase kernels) are cached
+only on nets marked inference-only: fused Adam updates weights in place without bumping their
+versions (not always), so a training net must make them at every call."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trainer.nets.inference_cache import derived, mark_inference_only
+from trainer.nets.resize_conv import NearestResizeConv2d
+from trainer.nets.small_conv import SmallMapConv2d
+
+
+def small_map():
+    return SmallMapConv2d(16, 64, 4, 2, 1), torch.randn(1, 16, 4, 4), \
+        lambda m, x: F.conv2d(x, m.weight, m.bias, stride=2, padding=1)
+
+
+def resize():
+    return NearestResizeConv2d(4, 4), torch.randn(1, 4, 8, 8), \
+        lambda m, x: F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), m.weight, m.bias, padding=1)
+
+
+@pytest.mark.parametrize("make", [small_map, resize])
+@pytest.mark.parametrize("frozen", [False, True])  # a sample under no_grad / a frozen D in G's step
+def test_a_training_net_follows_fused_adam_updates(make, frozen):
+    torch.manual_seed(0)
+    m, x, plain = make()
+    opt = torch.optim.Adam(m.parameters(), lr=0.1, fused=True)
+    for _ in range(2):
+        m(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+        if frozen:
+            m.requires_grad_(False)
+            xg = x.clone().requires_grad_(True)
+            torch.testing.assert_close(m(xg), plain(m, xg), rtol=1e-5, atol=1e-5)
+            m.requires_grad_(True)
+        else:
+            with torch.no_grad():
+                torch.testing.assert_close(m(x), plain(m, x), rtol=1e-5, atol=1e-5)
+
+
+def test_made_once_on_an_inference_only_net_and_again_when_the_weight_changes():
+    m = torch.nn.Linear(3, 2)
+    made = []
+
+    def make():
+        made.append(1)
+        return m.weight.t().contiguous()
+    with torch.no_grad():
+        derived(m, "t", make)
+        derived(m, "t", make)
+        assert len(made) == 2  # not marked: made at every call
+        mark_inference_only(m)
+        derived(m, "t", make)
+        derived(m, "t", make)
+        assert len(made) == 3
+        m.weight.mul_(2)  # a tracked in-place change
+        torch.testing.assert_close(derived(m, "t", make), m.weight.t())
+        m.to(torch.float64)  # a new tensor
+        assert derived(m, "t", make).dtype == torch.float64 and len(made) == 5
+    assert "_derived_t" not in m.state_dict()

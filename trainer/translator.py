@@ -37,6 +37,7 @@ from trainer.device import autocast, check_inference_precision, inference_dtype,
 from trainer.errors import OnnxExportError
 from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
+from trainer.nets.resize_conv import NearestResizeConv2d
 
 __all__ = ["Translator", "Control", "ControlError", "SEED_MAX", "build_net", "input_channels", "match_channels",
            "LUMA", "TEST_MODES", "set_norm_mode", "upscale_tiled", "upscale_tiled_tensor", "tiled_tensor",
@@ -318,6 +319,8 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,)) -> None:
             m.forward = functools.partial(_full_precision, m.forward)
         else:
             m.to(dtype)
+            if isinstance(m, nn.Conv2d) and not isinstance(m, NearestResizeConv2d):  # (its output is doubled)
+                m.forward = functools.partial(_one_column_in_fp32, m, m.forward)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             m.to(memory_format=torch.channels_last)
     for m in net.modules():
@@ -352,6 +355,23 @@ def _full_precision(forward, *args, **kwargs):
     with torch.autocast(device, enabled=False):
         return forward(*(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args),
                        **kwargs)
+
+
+def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):
+    """``conv``'s ``forward``, in float32 where its output is one column wide and taller than one
+    row: oneDNN's CPU bf16 convolution gets that shape wrong from about 256 channels (relative
+    errors over 1, NaN; PyTorch 2.14.1: a 384-channel 4x4 stride-2 convolution of a 6x2 map), which
+    a U-Net meets on images 2**levels times taller than wide. Returns the layer's (reduced) dtype, as
+    autocast would."""
+    if x.dim() == 4 and conv.weight.dtype in (torch.bfloat16, torch.float16) and not isinstance(conv.padding, str):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+        ho = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if wo == 1 and ho > 1:
+            with torch.autocast(x.device.type, enabled=False):
+                bias = None if conv.bias is None else conv.bias.float()
+                return conv._conv_forward(x.float(), conv.weight.float(), bias).to(conv.weight.dtype)
+    return forward(x, *args, **kwargs)
 
 
 def _float_output(module, inputs, output):
@@ -486,9 +506,12 @@ def run_native(fn, x: torch.Tensor, multiple: int, max_pixels: int = NATIVE_MAX_
     runs in blended tiles of about that many (:func:`tiled_tensor`) with ``overlap`` pixels of
     context, their corners on the multiple's grid so that each strided layer samples the same
     pixels as an untiled pass; the per-image normalisations in ``nets`` use statistics measured
-    once on the whole image made small (:func:`shared_statistics`), not each tile's own."""
+    once on the whole image made small (:func:`shared_statistics`), not each tile's own. An image
+    smaller than a net's ``min_size`` (a side under which its inner maps are too small for its
+    reflection pads or instance norms) is mirrored out to it first."""
     h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
+    least = max([multiple] + [getattr(n, "min_size", 0) for n in nets])  # e.g. a ResNet: 2 px innermost
+    ph, pw = max(-h % multiple, least - h), max(-w % multiple, least - w)
     top, left = ph // 2, pw // 2
     x = pad_reflect(x, top, ph - top, left, pw - left)
     H, W = x.shape[-2:]

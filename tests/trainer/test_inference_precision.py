@@ -155,3 +155,25 @@ def test_bundled_models_hold_within_2_of_255_in_bf16(name):
 def test_the_bundled_stylegan_stays_fp32_in_auto(native_bf16):
     t = api.load_model(ASSETS / "faces-style.safetensors")
     assert t.precision == "fp32" and t.dtype is None
+
+
+def test_a_one_column_output_is_computed_in_fp32():
+    """oneDNN's CPU bf16 convolution gets a one-column-wide output of a wide layer wrong (relative
+    errors over 1, NaN): the sketch2photo U-Net meets it on an image three times taller than wide,
+    whose innermost levels are 6x2 and 3x1. Those convolutions run in fp32; the rest stays bf16."""
+    path = ASSETS / "sketch2photo.safetensors"
+    fp32, bf16 = api.load_model(path, "cpu", "fp32"), api.load_model(path, "cpu", "bf16")
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 384, 128) * 2 - 1
+    a, b = fp32(x), bf16(x)
+    assert torch.isfinite(b).all()
+    assert (a - b).abs().max().item() * 127.5 <= 3  # in 8-bit levels, as bf16 holds on square images
+    conv = torch.nn.Conv2d(384, 384, 4, 2, 1, bias=False)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 384, 1), conv)
+    want = net(torch.randn(1, 3, 6, 2, generator=torch.Generator().manual_seed(1)))
+    from trainer.translator import reduce_precision
+    reduce_precision(net, torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = net(torch.randn(1, 3, 6, 2, generator=torch.Generator().manual_seed(1)))
+    assert got.shape == want.shape == (1, 384, 3, 1)
+    assert ((got - want).abs().max() / want.abs().max()).item() < 0.05

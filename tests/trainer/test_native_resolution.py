@@ -156,3 +156,15 @@ def test_translate_takes_the_resolution_control(tiny, tmp_path, capsys):
     assert main(["translate", str(tiny["cyclegan"]), str(tmp_path / "in.png"), "-o", str(tmp_path / "x"),
                  "--control", "resolution=full"]) == 2
     assert "native, training" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["shapes-cyclegan", "faces-attributes"])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 500), (500, 3), (7, 5)])
+def test_tiny_and_thin_images_translate_natively(name, shape):
+    """A ResNet or StarGAN generator's inner maps need 2 px a side (reflection pads, instance norm):
+    smaller images are mirrored out to the net's min_size, run and cropped back to their size."""
+    from trainer import api
+    t = api.load_model(Path(__file__).resolve().parents[2] / "assets" / "models" / f"{name}.safetensors", "cpu")
+    image = (np.random.default_rng(0).random((*shape, 3)) * 255).astype(np.uint8)
+    out = t.run_array(image)
+    assert out.shape == (*shape, 3) and out.dtype == np.uint8

@@ -37,6 +37,7 @@ class ResnetBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     size_multiple = 4  # two stride-2 downsamplings: H and W multiples of 4
+    min_size = 8  # the innermost maps at least 2 px a side: the blocks' reflection pads need them
 
     def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", use_dropout=False, n_blocks=9,
                  padding_type="reflect", residual=False):

@@ -36,6 +36,7 @@ class StarGenerator(nn.Module):
     call for the attention loss. Without it the modules and keys are yunjey/stargan's."""
 
     size_multiple = 4  # two stride-2 downsamplings
+    min_size = 8  # the innermost maps at least 2 px a side: instance norm needs two values
 
     def __init__(self, conv_dim=64, c_dim=5, repeat_num=6, attention=False):
         super().__init__()

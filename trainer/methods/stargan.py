@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from trainer.controls import Control
+from trainer.diffaugment import diff_augment, parse_policy
 from trainer.data.attributes import DEFAULT_ATTRS, HAIR_COLOURS, AttributeDataset
 from trainer.data.folder import FolderDataset, class_names
 from trainer.data.synth import cached_dataset
@@ -70,6 +71,7 @@ class StarGANConfig:
     lambda_mask: float = 0.0  # GANimation: mean(A) on the edit, so the mask cannot saturate to "keep all"
     lambda_tv: float = 0.0  # GANimation: total variation of A (here its L1 form), a smooth mask
     lambda_id: float = 0.0  # identity: |G(x, c_org) - x|, an edit to the labels x has changes nothing
+    diffaugment: str = ""  # "translation,cutout": DiffAugment on every D input (trainer.diffaugment)
 
 
 def exclusive_groups(attrs: list[str]) -> list[list[str]]:
@@ -254,6 +256,10 @@ class StarGAN(Method):
         cls.check_image_size(cfg.data.image_size, m)
         if m.n_critic < 1:
             raise ConfigError("model.n_critic must be at least 1")
+        try:
+            parse_policy(m.diffaugment)
+        except ValueError as e:
+            raise ConfigError(f"model.diffaugment: {e}") from None
         if (m.lambda_mask or m.lambda_tv) and not m.attention:
             raise ConfigError("model.lambda_mask and model.lambda_tv weigh the attention mask: set model.attention = true")
         if m.second_root and not Path(m.second_root).expanduser().is_dir():
@@ -362,7 +368,7 @@ class StarGAN(Method):
             # D has no normalisation across the batch: one pass over reals and fakes gives each
             # sample's outputs as two passes would, and sums D's weight gradients in one product
             n = x_real.size(0)
-            src, cls = D(torch.cat([x_real, x_fake.detach()]))
+            src, cls = D(diff_augment(torch.cat([x_real, x_fake.detach()]), parse_policy(m.diffaugment)))
             src_real, src_fake, cls_real = src[:n], src[n:], cls[:n]
             losses["D_real" + suffix] = gan_loss(m.gan_mode, src_real, True)
             losses["D_fake" + suffix] = gan_loss(m.gan_mode, src_fake, False)
@@ -380,7 +386,7 @@ class StarGAN(Method):
                 self._repeat_norm_update(saved)
             else:
                 x_fake = G(x_real, c_trg)
-            src, cls = self.D(x_fake)
+            src, cls = self.D(diff_augment(x_fake, parse_policy(m.diffaugment)))
             losses["G_fake" + suffix] = gan_loss(m.gan_mode, src, True, for_discriminator=False)
             losses["G_cls" + suffix] = self._cls_loss(cls, **tgt)
             mask = self.G.last_attention

@@ -5,6 +5,7 @@ and losses, interleaved round by round in one process (so both see the same spel
 
     python bench/reference.py --reference ~/src/pytorch-CycleGAN-and-pix2pix [--threads 1]
         [--rounds 5] [--steps 1] [--precision auto fp32] [--workloads pix2pix-256 ...]
+        [--parts train forward]
 
 The checkout's kind is detected from its files; its modules are imported from that path (put on
 sys.path), nothing of it is copied here. Without --reference the bench says how to get one and
@@ -44,11 +45,12 @@ stands in for tqdm and lmdb when they are not installed (train.py imports them; 
 neither). A checkout too old to have CPU paths stops with a message naming the extension.
 
 The re-creation (bench/train_step.py's "reference" variant) is timed in the same rounds and
-printed as re-created / real (within 10 % is agreement). Measured 2026-11-29 on 2 cores shared
-with other work, 1 thread, torch 2.14.1, CPU clock: pix2pix 256 1.00 and 1.23, CycleGAN 128 1.16
-and 0.84, StarGAN 128 batch 16 0.90: within 10 % in 2 of 5 runs, the rest off by 16-23 % in both
-directions, which is this machine's scatter; agreement is not shown here (docs/performance.md,
-"Training step: profile and changes"). Prefer the real code whenever a checkout is at hand.
+printed as re-created / real (within 10 % is agreement). Measured 2026-11-30 with this machine's
+other work paused (2 cores, load average 1-2, 1 thread, 7 rounds, torch 2.14.1, CPU clock):
+pix2pix 256 0.92, CycleGAN 128 0.96: they agree. Earlier runs beside other work scattered by
+16-23 % in both directions (2026-11-29: pix2pix 1.00 and 1.23, CycleGAN 1.16 and 0.84, StarGAN 128
+batch 16 0.90), which is that load's noise, not the re-creation's. Prefer the real code whenever
+a checkout is at hand.
 """
 from __future__ import annotations
 
@@ -386,14 +388,17 @@ def run_workload(key: str, workload: Workload, reference: str | None, a, device:
         train["re-created reference (train_step.py)"] = ours(*recreated, workload.unit_steps)[0]
     for run in forward.values():  # first calls set up kernels and buffers
         run()
-    variants = {f"train: {k}": v for k, v in train.items()}
-    if workload.phases:  # each kind of step timed on its own, weighted as one cycle holds them
+    variants = {f"train: {k}": v for k, v in train.items()} if "train" in a.parts else {}
+    if not variants:
+        train = {}
+    if workload.phases and variants:  # each kind of step timed on its own, weighted as one cycle holds them
         variants = {f"{name} @{kind}": functools.partial(run, phase) for name, run in variants.items()
                     for kind, (phase, _) in workload.phases.items()}
-    variants.update({f"forward: {k}": v for k, v in forward.items()})
+    if "forward" in a.parts:
+        variants.update({f"forward: {k}": v for k, v in forward.items()})
     timings = time_interleaved(variants, a.rounds, a.steps, device)
     clocks = {"wall": timings.wall, "CPU": timings.cpu}
-    if workload.phases:
+    if workload.phases and train:
         clocks = {clock: cycle(times, train, workload.phases) for clock, times in clocks.items()}
     source = f"{SOURCE[reference]} code" if reference else "re-created reference configuration (bench/train_step.py)"
     print(f"\n{key}: {workload.title}; reference: {source}; load average {load_average()}", flush=True)
@@ -417,6 +422,8 @@ def report(clocks: dict[str, dict[str, list[float]]], unit: str) -> None:
     of its part: the median over the rounds of the ratio within a round, so that each ratio pairs
     figures taken side by side."""
     for part, per in (("train", unit), ("forward", "batch")):
+        if f"{part}: reference" not in clocks["wall"]:
+            continue
         print(f"  {'training' if part == 'train' else 'generator forward'}, s per {per}: median (min) on each clock; "
               "ratio to the reference: median of the rounds' ratios")
         for name in (n for n in clocks["wall"] if n.startswith(part + ": ")):
@@ -444,6 +451,8 @@ def main():
                    help="GAN Studio's side: auto (as the presets run: bf16 autocast where native), bf16, fp32")
     p.add_argument("--no-recreation", action="store_true",
                    help="leave out bench/train_step.py's re-created reference configuration")
+    p.add_argument("--parts", nargs="+", default=["train", "forward"], choices=["train", "forward"],
+                   help="what to time: training steps, generator forwards (default both)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, help="also write every round's figures there")
     a = p.parse_args()

@@ -299,6 +299,9 @@ def cmd_translate(args) -> int:
         except ImageError as e:
             failed += 1
             print(f"\nfailed: {e}", file=sys.stderr)
+        except Exception as e:  # an unforeseen failure on one image: the others are still translated
+            failed += 1
+            print(f"\nfailed: {path}: {type(e).__name__}: {e}", file=sys.stderr)
         bar.update(1)
     bar.close()
     print(f"translated {len(inputs) - failed} of {len(inputs)} images into {out_dir}"

@@ -17,6 +17,8 @@ the hair's edge; docs/faces-attributes.md).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -25,6 +27,7 @@ TRANSLATION = 0.125
 CUTOUT = 0.25
 
 
+@functools.lru_cache(maxsize=32)  # read at every D input
 def parse_policy(text: str) -> tuple[str, ...]:
     """``"translation,cutout"`` -> ("translation", "cutout"); "" -> (). Raises ValueError naming
     an unknown policy and the known ones."""

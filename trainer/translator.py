@@ -38,6 +38,7 @@ from trainer.errors import OnnxExportError
 from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
 from trainer.nets.resize_conv import NearestResizeConv2d
+from trainer.nets.small_conv import conv_output_size
 
 __all__ = ["Translator", "Control", "ControlError", "SEED_MAX", "build_net", "input_channels", "match_channels",
            "LUMA", "TEST_MODES", "set_norm_mode", "upscale_tiled", "upscale_tiled_tensor", "tiled_tensor",
@@ -79,6 +80,9 @@ class Translator:
     # in reduced precision, the weighted layers of each generator (indices in module order, negative from
     # the end) that stay float32: by default the first, which reads the image
     full_precision_layers: tuple[int, ...] = (0,)
+    # and those that stay float32 while the net's batch norms normalise by the batch's statistics
+    # (pix2pix's paper and deterministic modes), where a near-flat map amplifies bf16's rounding
+    batch_statistics_full_precision_layers: tuple[int, ...] = ()
     dtype: torch.dtype | None = None  # what the nets compute in (None: fp32); see set_precision
     precision = "fp32"  # "fp32", "bf16" or "fp16"
     precision_note = "fp32"  # the precision and why it was chosen, for the studio, inspect and translate
@@ -101,10 +105,10 @@ class Translator:
         fp32 leaves them as loaded (the output bit for bit as before). bf16 / fp16 cast the weights of
         every convolution and linear layer of :meth:`generators` once, except the
         :attr:`full_precision_layers` (by default each generator's first: it reads the image, whose
-        8-bit levels bf16 cannot hold), which run in fp32 (:func:`reduce_precision`); :meth:`run_array`
-        and :meth:`run_tensor` run under autocast and the generators hand back float32, so outputs
-        keep their types; a call :meth:`runs_reduced` refuses runs float32 nets, kept beside the
-        reduced ones for a method that refuses any. auto: bf16 (fp16 on a GPU without it) where
+        8-bit levels bf16 cannot hold) and, while batch norms use batch statistics, the
+        :attr:`batch_statistics_full_precision_layers`, which run in fp32 (:func:`reduce_precision`);
+        :meth:`run_array` and :meth:`run_tensor` run under autocast and the generators hand back
+        float32, so outputs keep their types. auto: bf16 (fp16 on a GPU without it) where
         :func:`trainer.device.inference_dtype` finds it native, the method declares
         :attr:`reduced_precision` and the card's ``inference.precision`` is not "fp32"; else fp32.
         Returns the precision in use ("fp32", "bf16" or "fp16", kept in :attr:`precision`, with
@@ -127,37 +131,16 @@ class Translator:
         if dtype != self.dtype:
             if self.dtype is not None:
                 raise RuntimeError(f"the nets already run in {self.precision}: load the model again for {name}")
-            G = getattr(self, "G", None)
-            full = G if type(self).runs_reduced is not Translator.runs_reduced else None  # for calls it refuses
-            self.G = G if full is None else copy.deepcopy(G)
-            self._nets = {None: full, dtype: self.G}
             for net in self.generators():
-                reduce_precision(net, dtype, self.full_precision_layers)
+                reduce_precision(net, dtype, self.full_precision_layers, self.batch_statistics_full_precision_layers)
             self.dtype = dtype
         self.precision = precision_name(dtype)
         self.precision_note = f"{self.precision} ({why})"
         return self.precision
 
-    def runs_reduced(self, controls: dict) -> bool:
-        """Whether a call with these checked ``controls`` runs in the reduced precision (when there
-        is one); a method answers False where its output was measured not to hold, and that call runs
-        the float32 nets."""
-        return True
-
-    @contextmanager
-    def autocast(self, controls: dict | None = None):
-        """While the nets run for a call with ``controls``: autocast to :attr:`dtype` on the device
-        with the reduced nets as ``G``, or the float32 nets (fp32, or :meth:`runs_reduced` False)."""
-        if self.dtype is None:
-            yield
-            return
-        reduced = controls is None or self.runs_reduced(controls)
-        self.G = self._nets[self.dtype if reduced else None]
-        try:
-            with autocast(self.device, self.dtype if reduced else None):
-                yield
-        finally:
-            self.G = self._nets[self.dtype]
+    def autocast(self):
+        """While the nets run: autocast to :attr:`dtype` on the device (nothing in fp32)."""
+        return autocast(self.device, self.dtype)
 
     def check_controls(self, controls: dict) -> dict:
         """The defaults updated with ``controls``, each value checked against its control (kind,
@@ -178,7 +161,7 @@ class Translator:
             raise ValueError("this model translates an image: pass image=")
         if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas)
             image = Image.fromarray(np.ascontiguousarray(image))
-        with torch.inference_mode(), self.autocast(values):
+        with torch.inference_mode(), self.autocast():
             return self.forward_array(open_image(image) if image is not None else None, **values)
 
     def run(self, image=None, **controls) -> Image.Image:
@@ -213,7 +196,7 @@ class Translator:
         elif x is not None:
             raise ValueError(f"this model generates from latents and takes no image: pass "
                              f"{' or '.join(a + '=' for a in self.tensor_args)} (or a seed)")
-        with torch.no_grad(), self.autocast(values):
+        with torch.no_grad(), self.autocast():
             out = self.forward_tensor(x, extra, **values).float().clamp(-1, 1)
         return out[0] if single else out
 
@@ -304,20 +287,28 @@ class Translator:
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # the layers reduce_precision casts
 
 
-def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,)) -> None:
+def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_batch_statistics=()) -> None:
     """``net`` prepared to run under autocast to ``dtype``: the weights of its convolutions and
     linear layers (:data:`WEIGHTED`) cast once (autocast would cast them again at every call), except
     those at the indices ``full`` (in module order, negative from the end), which run in float32
-    with autocast off; convolutions channels-last; dropout draws its mask on float32 NCHW input
+    with autocast off, and those at ``full_with_batch_statistics``, which do so while any of the
+    net's batch norms is in training mode (normalises by the batch's statistics: on a near-flat map,
+    such as a mostly white sketch, they amplify bf16's rounding); convolutions channels-last; dropout draws its mask on float32 NCHW input
     (the mask fp32 draws for the same seed); instance norms on their input's statistics drop
     running ones that never change (momentum 0) and run one image as batch norm; its output handed
     back as float32. Norm layers keep float32 parameters."""
     layers = [m for m in net.modules() if isinstance(m, WEIGHTED)]
     keep = {i % len(layers) for i in full} if layers else set()
+    batch_keep = {i % len(layers) for i in full_with_batch_statistics} - keep if layers else set()
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for i, m in enumerate(layers):
         if i in keep:
             m.forward = functools.partial(_full_precision, m.forward)
         else:
+            if i in batch_keep:  # a float32 copy for those calls
+                full_layer = copy.deepcopy(m)
+                m.forward = functools.partial(_full_precision_while, lambda: any(n.training for n in norms),
+                                              functools.partial(_full_precision, full_layer.forward), m.forward)
             m.to(dtype)
             if isinstance(m, nn.Conv2d) and not isinstance(m, NearestResizeConv2d):  # (its output is doubled)
                 m.forward = functools.partial(_one_column_in_fp32, m, m.forward)
@@ -357,6 +348,12 @@ def _full_precision(forward, *args, **kwargs):
                        **kwargs)
 
 
+def _full_precision_while(condition, full_forward, forward, *args, **kwargs):
+    """``full_forward`` (a float32 copy of the layer, autocast off) while ``condition()`` holds,
+    else the reduced ``forward``."""
+    return (full_forward if condition() else forward)(*args, **kwargs)
+
+
 def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):
     """``conv``'s ``forward``, in float32 where its output is one column wide and taller than one
     row: oneDNN's CPU bf16 convolution gets that shape wrong from about 256 channels (relative
@@ -364,9 +361,7 @@ def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):
     a U-Net meets on images 2**levels times taller than wide. Returns the layer's (reduced) dtype, as
     autocast would."""
     if x.dim() == 4 and conv.weight.dtype in (torch.bfloat16, torch.float16) and not isinstance(conv.padding, str):
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
-        ho = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        wo = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        ho, wo = conv_output_size(conv, x.shape[2], x.shape[3])
         if wo == 1 and ho > 1:
             with torch.autocast(x.device.type, enabled=False):
                 bias = None if conv.bias is None else conv.bias.float()

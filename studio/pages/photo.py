@@ -67,7 +67,7 @@ class FolderJob(QObject):
                     Path(tmp).unlink(missing_ok=True)
                     raise
                 ok += 1
-            except (api.ImageError, ValueError, OSError):
+            except Exception:  # a broken image or an unforeseen failure on one: the others go on
                 failed += 1
             self.progress.emit(i + 1, len(self.inputs), Path(path).name)
         self.done.emit(ok, failed, self.cancel_event.is_set(), str(self.out_dir))

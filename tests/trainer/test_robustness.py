@@ -471,6 +471,53 @@ def test_translate_a_folder_with_inputs_of_the_same_stem(tmp_path, capsys):
     assert [Image.open(out / n).width for n in ("a.png", "a.jpg.png", "sub/a.png")] == [20, 24, 28]
 
 
+def _fails_on_green(monkeypatch):
+    """Translator.run raising an unforeseen RuntimeError on the green image only."""
+    from trainer.translator import Translator
+    run = Translator.run
+
+    def flaky(self, image=None, **controls):
+        if Image.open(image).getpixel((0, 0)) == (0, 128, 0):
+            raise RuntimeError("an unforeseen kernel failure")
+        return run(self, image, **controls)
+    monkeypatch.setattr(Translator, "run", flaky)
+
+
+def test_a_folder_translation_goes_on_past_an_unforeseen_failure(tmp_path, capsys, monkeypatch):
+    """One image failing in an unexpected way is reported by name; the images after it are
+    still translated and the exit status says that one failed."""
+    from tests import tiny_models
+    from trainer.cli import main
+    model = tiny_models.cyclegan(tmp_path / "m.safetensors")
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, colour in (("a.png", "red"), ("b.png", "green"), ("c.png", "blue")):
+        Image.new("RGB", (20, 16), colour).save(src / name)
+    _fails_on_green(monkeypatch)
+    assert main(["translate", str(model), str(src), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr()
+    assert "b.png: RuntimeError: an unforeseen kernel failure" in err.err
+    assert "translated 2 of 3 images" in err.out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+def test_the_folder_job_goes_on_past_an_unforeseen_failure(qtbot, tmp_path, monkeypatch):
+    from tests import tiny_models
+    from studio.pages.photo import FolderJob
+    model = tiny_models.cyclegan(tmp_path / "m.safetensors")
+    inputs = []
+    for name, colour in (("a.png", "red"), ("b.png", "green"), ("c.png", "blue")):
+        Image.new("RGB", (20, 16), colour).save(tmp_path / name)
+        inputs.append(tmp_path / name)
+    _fails_on_green(monkeypatch)
+    job = FolderJob(model, inputs, tmp_path / "out", {}, names=[Path(p.name) for p in inputs])
+    results = []
+    job.done.connect(lambda *a: results.append(a))
+    job.run()
+    assert results[0][:3] == (2, 1, False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
 def test_the_photo_pages_folder_job_keeps_every_input(qtbot, tmp_path):
     from tests import tiny_models
     from studio.pages.photo import FolderJob

@@ -124,9 +124,9 @@ class ImageTranslator(Translator):
 
     reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled sketch2photo (docs/performance.md)
     full_precision_layers = (0, -1)  # the image's first and last convolutions
-
-    def runs_reduced(self, controls):  # batch statistics amplify bf16 rounding (up to 5/255): fp32
-        return controls.get("mode") == "eval"
+    # modes paper and deterministic: the second too (its batch norm amplified bf16's rounding 7x on a
+    # mostly white sketch: up to 7/255 on sketch2photo, 2/255 with it in fp32; docs/performance.md)
+    batch_statistics_full_precision_layers = (1,)
 
     controls = [
         Control("mode", "choice", "paper", "Test-time mode",

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.nets.inference_cache import derived
+
 CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 
 
@@ -31,11 +33,13 @@ def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
     if up > 1:
         x = F.pad(x.reshape(b, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(b, c, h * up, w * up)
     p0, p1 = pad
-    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
-    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+    padding = p0 if p0 == p1 and p0 > 0 else 0  # zeros the convolution adds itself (no padded copy)
+    if not padding:
+        x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+        x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
     kh, kw = kernel.shape
     k = torch.flip(kernel, [0, 1]).to(x.dtype).view(1, 1, kh, kw).expand(c, 1, kh, kw)
-    x = F.conv2d(x, k, groups=c)
+    x = F.conv2d(x, k, padding=padding, groups=c)
     return x[:, :, ::down, ::down]
 
 
@@ -89,9 +93,10 @@ class EqualLinear(nn.Module):
         self.activation, self.scale, self.lr_mul = activation, 1 / math.sqrt(in_dim) * lr_mul, lr_mul
 
     def forward(self, x):
+        weight = derived(self, "scaled", lambda: self.weight * self.scale)  # once on an inference-only net
         if self.activation:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
-        return F.linear(x, self.weight * self.scale, None if self.bias is None else self.bias * self.lr_mul)
+            return fused_leaky_relu(F.linear(x, weight), self.bias * self.lr_mul)
+        return F.linear(x, weight, None if self.bias is None else self.bias * self.lr_mul)
 
 
 class ModulatedConv2d(nn.Module):
@@ -122,25 +127,34 @@ class ModulatedConv2d(nn.Module):
         function as the grouped form, and several times faster for batches on the CPU."""
         b, c = x.shape[:2]
         style = self.modulation(style)
-        weight = self.scale * self.weight[0]
         x = x * style.to(x.dtype).view(b, c, 1, 1)
         if self.upsample:
-            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), padding=0, stride=2))
+            out = self.blur(F.conv_transpose2d(x, self.scaled_weight().transpose(0, 1).to(x.dtype), padding=0, stride=2))
         else:
-            out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+            out = F.conv2d(x, self.scaled_weight().to(x.dtype), padding=self.padding)
         if self.demodulate:
-            # sum over in, k of (w s)^2 = s^2 @ (sum over k of w^2): the (b, out, in, k, k) product
-            # is never formed (it and its backward were 40 % of a 64 px training step on the CPU)
-            d = torch.rsqrt(style.float().pow(2) @ weight.float().pow(2).sum([2, 3]).t() + 1e-8)
-            out = out * d.to(out.dtype).view(b, self.out_channel, 1, 1)
+            out = out * self.demodulation(style).to(out.dtype).view(b, self.out_channel, 1, 1)
         return out
+
+    def scaled_weight(self) -> torch.Tensor:
+        """The equalised weight (out, in, k, k): made once on an inference-only net
+        (trainer.nets.inference_cache), at each call otherwise."""
+        return derived(self, "scaled", lambda: self.scale * self.weight[0])
+
+    def demodulation(self, style: torch.Tensor) -> torch.Tensor:
+        """StyleGAN2's demodulation factors (b, out), float32, for the modulation ``style`` (b, in):
+        1 / sqrt(sum over in, k of (w s)^2 + 1e-8), computed as s^2 @ (sum over k of w^2), so the
+        (b, out, in, k, k) product is never formed (it and its backward were 40 % of a 64 px training
+        step on the CPU); the (in, out) sums made once on an inference-only net."""
+        squares = derived(self, "squares", lambda: self.scaled_weight().float().pow(2).sum([2, 3]).t())
+        return torch.rsqrt(style.float().pow(2) @ squares + 1e-8)
 
     def forward_grouped(self, x, style):
         b, c, h, w = x.shape
-        style = self.modulation(style).view(b, 1, c, 1, 1)
-        weight = self.scale * self.weight * style
+        style = self.modulation(style)
+        weight = self.scaled_weight()[None] * style.view(b, 1, c, 1, 1)
         if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + 1e-8).view(b, self.out_channel, 1, 1, 1)
+            weight = weight * self.demodulation(style).to(weight.dtype).view(b, self.out_channel, 1, 1, 1)
         k = self.kernel_size
         x = x.reshape(1, b * c, h, w)
         weight = weight.to(x.dtype)

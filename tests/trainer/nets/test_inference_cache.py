@@ -60,3 +60,26 @@ def test_made_once_on_an_inference_only_net_and_again_when_the_weight_changes():
         m.to(torch.float64)  # a new tensor
         assert derived(m, "t", make).dtype == torch.float64 and len(made) == 5
     assert "_derived_t" not in m.state_dict()
+
+
+def test_a_stylegan_generator_marked_inference_only_computes_what_it_did_and_follows_weight_changes():
+    """StyleGAN2's equalised weights and demodulation sums are made once on an inference-only
+    generator (batch 1: per-sample weights; batch 2: the shared weight): its images equal an
+    unmarked copy's, also after an in-place weight change."""
+    import copy
+
+    from trainer.nets.stylegan import StyleGenerator
+    torch.manual_seed(0)
+    G = StyleGenerator(size=16, style_dim=32, n_mlp=2, channel_multiplier=1, channel_max=32).eval()
+    marked = copy.deepcopy(G)
+    mark_inference_only(marked)
+    for batch in (1, 2):
+        z = torch.randn(batch, 32, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            for _ in range(2):
+                want = G([z], randomize_noise=False)
+                got = marked([z], randomize_noise=False)
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+                for net in (G, marked):
+                    for p in net.parameters():
+                        p.mul_(1.05)  # a tracked in-place change on both

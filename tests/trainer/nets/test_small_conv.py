@@ -89,3 +89,23 @@ def test_inference_product_matches_and_follows_weight_changes(cls, plain_cls, ar
         xc = x.to(memory_format=torch.channels_last)
         torch.testing.assert_close(small(xc), plain(xc))
 
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_product_keeps_the_inputs_memory_format_so_dropout_draws_the_same_mask(channels_last):
+    """What follows may draw random numbers in memory order: pix2pix's dropout after a product layer
+    drew a different mask than after nn.Conv2d for the same seed (paper-mode photos changed)."""
+    plain, small = twins(nn.Conv2d, SmallMapConv2d, 16, 64, 4, 2, 1)
+    x = torch.randn(1, 16, 8, 8, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    outs = []
+    for net in (plain, small):
+        with torch.no_grad():
+            y = net(x)
+        torch.manual_seed(3)
+        outs.append((y, nn.functional.dropout(y, 0.5, training=True)))
+    (y_plain, d_plain), (y_small, d_small) = outs
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert y_small.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(d_small, d_plain)

@@ -47,6 +47,24 @@ def conv_output_size(conv: nn.Conv2d, h: int, w: int) -> tuple[int, int]:
     return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
 
 
+def conv_transpose_product(x: torch.Tensor, matrix: torch.Tensor, kernel_size, stride, padding=(0, 0),
+                           output_padding=(0, 0), dilation=(1, 1)) -> torch.Tensor:
+    """``F.conv_transpose2d`` (no groups, no bias) as one matrix product and col2im: x (N, C, H, W)
+    and ``matrix`` (out * kh * kw, C), the weight (C, out, kh, kw) reshaped to (C, out * kh * kw)
+    and transposed -> (N, out, Ho, Wo). The same sums in another order."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oph, opw) = (_pair(kernel_size), _pair(stride), _pair(padding),
+                                                          _pair(dilation), _pair(output_padding))
+    ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    cols = matrix @ x.reshape(n, c, h * w)  # (n, out*kh*kw, h*w)
+    return F.fold(cols, (ho, wo), (kh, kw), (dh, dw), (ph, pw), (sh, sw))
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
 def _channels_last(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
@@ -97,13 +115,9 @@ class SmallMapConvTranspose2d(nn.ConvTranspose2d):
         n, c, h, w = x.shape
         if not _product_pays(self, n * h * w, self.in_channels, x.dtype):
             return super().forward(x)
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
-        (oph, opw) = self.output_padding
-        ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-        wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
         weight = _matrix(self, lambda w: w.reshape(c, -1).t())  # (out*kh*kw, C)
-        cols = weight @ x.reshape(n, c, h * w)  # (n, out*kh*kw, h*w)
-        out = F.fold(cols, (ho, wo), self.kernel_size, self.dilation, self.padding, self.stride)
+        out = conv_transpose_product(x, weight, self.kernel_size, self.stride, self.padding, self.output_padding,
+                                     self.dilation)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
         return out

@@ -195,7 +195,8 @@ def cmd_inspect(args) -> int:
     if args.json:
         print(json.dumps(card, indent=1))
         return 0
-    print(format_card(card))
+    from trainer.api import method_label
+    print(format_card(card, method_label(card)))
     if card.get("kind") != "evaluator" and card.get("method") and not args.no_controls:
         from trainer import inference
         try:

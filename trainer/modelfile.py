@@ -341,14 +341,17 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def format_card(card: dict) -> str:
-    """The card as readable lines for ``gan-trainer inspect``."""
+def format_card(card: dict, method: str | None = None) -> str:
+    """The card as readable lines for ``gan-trainer inspect``; ``method``: the method as a user
+    knows it (``trainer.api.method_label``), shown with the card's own where they differ."""
     if card.get("kind") == "evaluator":
         return format_evaluator_card(card)
     lines = []
     for key in ("method", "task", "image_size", "channels", "direction", "directions", "domains", "classes", "preset"):
         if key in card and card[key] not in (None, "", []):
-            lines.append(f"{key:12s} {card[key]}")
+            value = f"{method} (the card says {card[key]})" if key == "method" and method not in (None, card[key]) \
+                else card[key]
+            lines.append(f"{key:12s} {value}")
     for name, net in card.get("nets", {}).items():
         lines.append(f"{'net ' + name:12s} {net['name']}({', '.join(f'{k}={v}' for k, v in net['args'].items())})")
     for section in ("training", "metrics", "inference"):

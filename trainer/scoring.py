@@ -44,7 +44,7 @@ def evaluate(model, data=None, n: int | None = None, device="cpu", progress: boo
     translator = load(model, resolve_device(str(device)), precision)
     t0 = time.time()
     metrics = cls.evaluate(translator, data=data, n=n, progress=progress, **options)
-    return {"model": str(model), "method": method, "task": card.get("task"), "data": str(data) if data else
+    return {"model": str(model), "method": cls.name, "task": card.get("task"), "data": str(data) if data else
             f"procedural {dataset} (held-out seeds)", "metrics": metrics,
             **({"precision": translator.precision_note} if translator.dtype is not None else {}),
             "seconds": round(time.time() - t0, 1), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

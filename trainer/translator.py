@@ -292,9 +292,10 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
     linear layers (:data:`WEIGHTED`) cast once (autocast would cast them again at every call), except
     those at the indices ``full`` (in module order, negative from the end), which run in float32
     with autocast off, and those at ``full_with_batch_statistics``, which do so while any of the
-    net's batch norms is in training mode (normalises by the batch's statistics: on a near-flat map,
-    such as a mostly white sketch, they amplify bf16's rounding); convolutions channels-last; dropout draws its mask on float32 NCHW input
-    (the mask fp32 draws for the same seed); instance norms on their input's statistics drop
+    net's batch norms is in training mode (normalises by the batch's statistics: on a near-flat
+    map, such as a mostly white sketch, they amplify bf16's rounding) and keep float32 weights;
+    convolutions channels-last; dropout draws its mask on float32 NCHW input (the mask fp32 draws
+    for the same seed); instance norms on their input's statistics drop
     running ones that never change (momentum 0) and run one image as batch norm; its output handed
     back as float32. Norm layers keep float32 parameters."""
     layers = [m for m in net.modules() if isinstance(m, WEIGHTED)]
@@ -305,13 +306,13 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
         if i in keep:
             m.forward = functools.partial(_full_precision, m.forward)
         else:
-            if i in batch_keep:  # a float32 copy for those calls
-                full_layer = copy.deepcopy(m)
-                m.forward = functools.partial(_full_precision_while, lambda: any(n.training for n in norms),
-                                              functools.partial(_full_precision, full_layer.forward), m.forward)
-            m.to(dtype)
+            if i not in batch_keep:  # (those keep float32 weights, which autocast casts at each reduced call)
+                m.to(dtype)
             if isinstance(m, nn.Conv2d) and not isinstance(m, NearestResizeConv2d):  # (its output is doubled)
                 m.forward = functools.partial(_one_column_in_fp32, m, m.forward)
+            if i in batch_keep:
+                m.__dict__["_batch_norms"] = norms
+                m.forward = functools.partial(_full_precision_with_batch_statistics, m, m.forward)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             m.to(memory_format=torch.channels_last)
     for m in net.modules():
@@ -348,10 +349,12 @@ def _full_precision(forward, *args, **kwargs):
                        **kwargs)
 
 
-def _full_precision_while(condition, full_forward, forward, *args, **kwargs):
-    """``full_forward`` (a float32 copy of the layer, autocast off) while ``condition()`` holds,
-    else the reduced ``forward``."""
-    return (full_forward if condition() else forward)(*args, **kwargs)
+def _full_precision_with_batch_statistics(layer: nn.Module, forward, *args, **kwargs):
+    """``layer``'s ``forward`` in float32 with autocast off while any batch norm of its net
+    normalises by the batch's statistics (in training mode), else under autocast."""
+    if any(n.training for n in layer.__dict__["_batch_norms"]):
+        return _full_precision(forward, *args, **kwargs)
+    return forward(*args, **kwargs)
 
 
 def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):
@@ -360,7 +363,8 @@ def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):
     errors over 1, NaN; PyTorch 2.14.1: a 384-channel 4x4 stride-2 convolution of a 6x2 map), which
     a U-Net meets on images 2**levels times taller than wide. Returns the layer's (reduced) dtype, as
     autocast would."""
-    if x.dim() == 4 and conv.weight.dtype in (torch.bfloat16, torch.float16) and not isinstance(conv.padding, str):
+    reduced = conv.weight.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled(x.device.type)
+    if x.dim() == 4 and reduced and not isinstance(conv.padding, str):
         ho, wo = conv_output_size(conv, x.shape[2], x.shape[3])
         if wo == 1 and ho > 1:
             with torch.autocast(x.device.type, enabled=False):

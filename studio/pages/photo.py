@@ -48,7 +48,7 @@ class FolderJob(QObject):
         try:
             translator = api.load_model(self.model, api.resolve_device(self.device), self.precision)
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        except (ValueError, OSError):
+        except Exception:  # a model that does not load, an output folder that cannot be made
             self.done.emit(0, len(self.inputs), False, str(self.out_dir))
             return
         for i, (path, name) in enumerate(zip(self.inputs, self.outputs)):

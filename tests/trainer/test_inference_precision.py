@@ -117,14 +117,15 @@ def test_the_precision_reaches_the_nets_and_outputs_keep_their_types(models):
         t.set_precision("fp32")
 
 
-def test_pix2pix_batch_statistics_modes_run_the_second_layer_in_fp32(models):
+def test_pix2pix_batch_statistics_modes_run_the_outer_layers_in_fp32(models):
     """Batch statistics amplify bf16's rounding on a mostly white sketch (sketch2photo: up to 7/255):
-    in modes paper and deterministic the second convolution runs from a float32 copy, in eval the
-    reduced one; every mode stays bf16 elsewhere and close to fp32."""
+    in modes paper and deterministic the second, third, fourth and second-last convolutions run in
+    float32, in eval under autocast; every mode stays bf16 elsewhere and close to fp32. Those layers
+    keep their own float32 weights: an edit to them shows in every mode."""
     reduced, before = api.load_model(models["pix2pix"], "cpu", "bf16"), fresh(models["pix2pix"])
-    layers = [m for m in reduced.G.modules() if isinstance(m, torch.nn.Conv2d)]
+    layers = [m for m in reduced.G.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     second = layers[1]
-    assert second.weight.dtype == torch.bfloat16
+    assert second.weight.dtype == torch.float32 and layers[-3].weight.dtype == torch.bfloat16
     seen = []
     second.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     sketch = np.asarray(api.sample_input("sketch", 2, 32))
@@ -132,6 +133,10 @@ def test_pix2pix_batch_statistics_modes_run_the_second_layer_in_fp32(models):
         out = reduced.run_array(sketch, mode=mode, seed=3).astype(int)
         assert np.abs(out - before.run_array(sketch, mode=mode, seed=3)).max() <= 4  # random tiny weights
     assert seen == [torch.float32, torch.float32, torch.bfloat16]
+    first = reduced.run_array(sketch, mode="paper", seed=3)
+    with torch.no_grad():
+        second.weight.mul_(0.5)
+    assert np.abs(reduced.run_array(sketch, mode="paper", seed=3).astype(int) - first).max() > 0
 
 
 def test_sketch2photo_codes_are_drawn_in_fp32_under_autocast():

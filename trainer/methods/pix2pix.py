@@ -124,9 +124,10 @@ class ImageTranslator(Translator):
 
     reduced_precision = True  # bf16: within 2/255 of fp32 on the bundled sketch2photo (docs/performance.md)
     full_precision_layers = (0, -1)  # the image's first and last convolutions
-    # modes paper and deterministic: the second too (its batch norm amplified bf16's rounding 7x on a
-    # mostly white sketch: up to 7/255 on sketch2photo, 2/255 with it in fp32; docs/performance.md)
-    batch_statistics_full_precision_layers = (1,)
+    # modes paper and deterministic (batch statistics, which amplify bf16's rounding on a mostly white
+    # sketch): the outer levels too. sketch2photo at 128-384 px native: up to 7/255 with none of them,
+    # 4/255 with the second alone, 3/255 on 3 pixels of 24 sketches with these (docs/performance.md)
+    batch_statistics_full_precision_layers = (1, 2, 3, -2)
 
     controls = [
         Control("mode", "choice", "paper", "Test-time mode",

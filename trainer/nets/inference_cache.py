@@ -31,8 +31,9 @@ def inference_only(module: nn.Module) -> bool:
 def derived(module: nn.Module, name: str, make: Callable[[], object], *key) -> object:
     """``make()``, a tensor (or tuple of tensors) computed from ``module.weight``: on a module
     marked inference-only and while no gradient is recorded for the weight, made once per the
-    weight's storage, version, dtype and device and ``key``, and cached on the module as ``name``;
-    else made at every call (with its gradient where one is recorded)."""
+    weight's storage, version, dtype and device and ``key``, and cached on the module as ``name``
+    (made outside inference mode, so that a later backward through the frozen net, a latent
+    projection, may use it); else made at every call (with its gradient where one is recorded)."""
     w = module.weight
     if not inference_only(module) or (torch.is_grad_enabled() and w.requires_grad):
         return make()
@@ -40,7 +41,7 @@ def derived(module: nn.Module, name: str, make: Callable[[], object], *key) -> o
     slot = "_derived_" + name
     cached = module.__dict__.get(slot)
     if cached is None or cached[0] != full_key:
-        with torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad():  # an ordinary tensor: a later backward may save it
             cached = (full_key, make())
         module.__dict__[slot] = cached
     return cached[1]

@@ -83,3 +83,20 @@ def test_a_stylegan_generator_marked_inference_only_computes_what_it_did_and_fol
                 for net in (G, marked):
                     for p in net.parameters():
                         p.mul_(1.05)  # a tracked in-place change on both
+
+
+@pytest.mark.parametrize("make", [small_map, resize])
+def test_a_frozen_inference_net_can_be_backpropagated_through_after_inference_mode(make):
+    """The cache is made outside inference mode: a latent projection (gradients to the input
+    through the frozen, loaded net) works after the net ran under torch.inference_mode."""
+    torch.manual_seed(0)
+    m, x, plain = make()
+    mark_inference_only(m)
+    with torch.inference_mode():
+        m(x)
+    m.requires_grad_(False)
+    xg = x.clone().requires_grad_(True)
+    m(xg).square().sum().backward()
+    xp = x.clone().requires_grad_(True)
+    plain(m, xp).square().sum().backward()
+    torch.testing.assert_close(xg.grad, xp.grad, rtol=1e-4, atol=1e-5)

@@ -47,10 +47,11 @@ neither). A checkout too old to have CPU paths stops with a message naming the e
 The re-creation (bench/train_step.py's "reference" variant) is timed in the same rounds and
 printed as re-created / real (within 10 % is agreement). Measured 2026-11-30 with this machine's
 other work paused (2 cores, load average 1-2, 1 thread, 7 rounds, torch 2.14.1, CPU clock):
-pix2pix 256 0.92, CycleGAN 128 0.96: they agree. Earlier runs beside other work scattered by
-16-23 % in both directions (2026-11-29: pix2pix 1.00 and 1.23, CycleGAN 1.16 and 0.84, StarGAN 128
-batch 16 0.90), which is that load's noise, not the re-creation's. Prefer the real code whenever
-a checkout is at hand.
+pix2pix 256 0.92, CycleGAN 128 0.96: they agree; StarGAN 128 batch 16 (3 rounds) 0.77: the
+re-creation does less than yunjey's Solver.train() (66.8 against 86.4 s per n_critic iteration),
+so it does NOT stand in for StarGAN within 10 %. Earlier runs beside other work scattered by 16-23 %
+(2026-11-29: pix2pix 1.00 and 1.23, CycleGAN 1.16 and 0.84, StarGAN 0.90). Prefer the real code
+whenever a checkout is at hand.
 """
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""DiffAugment's geometric policies: shapes, what moves, gradients, and the config check."""
+"""DiffAugment's policies: shapes, what moves, gradients, and the config check."""
 import pytest
 import torch
 
-from trainer.diffaugment import cutout, diff_augment, parse_policy, translation
+from trainer.diffaugment import NOISE, cutout, diff_augment, noise, parse_policy, translation
 
 
 def test_policies_are_parsed_and_unknown_ones_named():
     assert parse_policy("") == () and parse_policy("translation, cutout") == ("translation", "cutout")
-    with pytest.raises(ValueError, match="colour.*known: translation, cutout"):
+    with pytest.raises(ValueError, match="colour.*known: translation, cutout, noise"):
         parse_policy("translation,colour")
 
 
@@ -52,3 +52,14 @@ def test_stargan_config_refuses_an_unknown_policy():
     from trainer.registry import load_config
     with pytest.raises(ConfigError, match="model.diffaugment"):
         load_config("stargan-faces", ["model.diffaugment='colour'"])
+
+
+def test_noise_adds_instance_noise_of_its_std_and_passes_gradients_unchanged():
+    torch.manual_seed(0)
+    x = torch.zeros(4, 3, 32, 32, requires_grad=True)
+    y = noise(x)
+    assert abs(y.std().item() - NOISE) < 0.01 and abs(y.mean().item()) < 0.01
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))
+    assert parse_policy("translation,noise") == ("translation", "noise")
+    assert not torch.equal(diff_augment(x.detach(), ("noise",)), diff_augment(x.detach(), ("noise",)))

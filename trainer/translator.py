@@ -19,7 +19,6 @@ A Translator runs in fp32 until :meth:`Translator.set_precision` gives it a redu
 """
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from contextlib import contextmanager

@@ -3,8 +3,9 @@ BicycleGAN sketch2photo model (default the bundled one): the fraction of held-ou
 three-object scenes whose objects get distinct hues (:mod:`trainer.evaluation.object_hues`), real
 photos against the model's outputs for seeds 0-7; then, with ``--fit N``, the same for the code
 *fitted* to each of N scenes' real photo (Adam on z, L1 to the photo weighted towards the objects):
-whether any code makes the generator paint the objects differently. ``--grid FILE`` saves sketch |
-photo | seeds 0-7 | fitted code for the first scenes.
+whether any code makes the generator paint the objects differently (a model with per-object codes
+gets no code map there: the fit is of the scene code alone). ``--grid FILE`` saves sketch | photo |
+seeds 0-7 (| fitted code) for the first scenes.
 
     python bench/sketch_colours.py --n 100 --fit 24 --grid /work/tmp/colours/grid.png
 
@@ -65,7 +66,7 @@ def main(argv=None):
     t = load(args.model)
     report = {"seeded": distinct_hue_rates(t, n=args.n, seeds=args.seeds)}
     fitted = {}
-    if args.fit or args.grid:
+    if args.fit:
         report["fitted"] = {}
         for count in (2, 3):
             scenes = list(held_out_scenes(count, max(args.fit, 4)))
@@ -79,16 +80,17 @@ def main(argv=None):
     if args.grid:
         rows = []
         for count in (2, 3):
-            scenes, outs = fitted[count]
+            scenes, outs = fitted.get(count, (list(held_out_scenes(count, 4)), None))
             for k, (sketch, photo, _) in enumerate(scenes[:4]):
                 cells = [np.asarray(sketch), np.asarray(photo)]
                 cells += [t.run_array(sketch, seed=s, resolution="training", output_size="model")
                           for s in range(args.seeds)]
-                rows.append(np.concatenate(cells + [outs[k]], 1))
+                rows.append(np.concatenate(cells + ([outs[k]] if outs else []), 1))
         grid = np.concatenate(rows, 0)
         picture = Image.new("RGB", (grid.shape[1], grid.shape[0] + 16), (255, 255, 255))
         draw = ImageDraw.Draw(picture)
-        for i, name in enumerate(["sketch", "real photo"] + [f"seed {s}" for s in range(args.seeds)] + ["fitted code"]):
+        names = ["sketch", "real photo"] + [f"seed {s}" for s in range(args.seeds)] + (["fitted code"] if fitted else [])
+        for i, name in enumerate(names):
             draw.text((i * t.image_size + 4, 2), name, fill=(0, 0, 0))
         picture.paste(Image.fromarray(grid), (0, 16))
         picture.save(args.grid)

@@ -19,7 +19,7 @@ LAYERS = [
                    "trainer.distributed", "trainer.metrics", "trainer.losses", "trainer.latent_density",
                    "trainer.domain_check", "trainer.nets", "trainer.data", "trainer.evaluators",
                    "trainer.images", "trainer.image_pool", "trainer.loss_groups", "trainer.precisions",
-                   "trainer.diffaugment"]),
+                   "trainer.diffaugment", "trainer.region_codes", "trainer.object_segmenter"]),
     ("settings and runtimes", ["trainer.config", "trainer.controls", "trainer.translator",
                                "trainer.evaluation", "trainer.importers", "trainer.exporters"]),
     ("methods", ["trainer.methods"]),

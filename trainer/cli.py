@@ -356,6 +356,25 @@ def cmd_evaluator_train(args) -> int:
     return 0
 
 
+def procedural_training_options(parser, output: str, items: str, n: int, held_out: int, batch: int, width: int,
+                                width_help: str) -> None:
+    """The options of a net trained on procedural images and scored on held-out ones."""
+    parser.add_argument("-o", "--output", help=f"default: {output}")
+    parser.add_argument("--n", type=int, default=n, help=f"training {items} (default: {n})")
+    parser.add_argument("--held-out", type=int, default=held_out, help=f"held-out {items} for the scores in the card")
+    parser.add_argument("--steps", type=int, default=3000, help="optimiser steps (default: 3000)")
+    parser.add_argument("--batch-size", type=int, default=batch, help=f"{items} per step (default: {batch})")
+    parser.add_argument("--width", type=int, default=width, help=f"{width_help} (default: {width})")
+    parser.add_argument("--workers", type=int, default=0, help=f"processes drawing {items} (0: one per core)")
+
+
+def cmd_segmenter_train(args) -> int:
+    from trainer.object_segmenter import train
+    train(args.output, n_train=args.n, n_held_out=args.held_out, steps=args.steps, batch_size=args.batch_size,
+          width=args.width, workers=args.workers)
+    return 0
+
+
 def lower_priority(n: int) -> None:
     """This process at a CPU priority ``n`` steps lower (0..19), before torch starts its threads
     (they inherit it)."""
@@ -484,16 +503,18 @@ def build_parser() -> argparse.ArgumentParser:
     evsub = ev.add_subparsers(dest="evaluator_command", required=True)
     et = evsub.add_parser("train", help="train an evaluator on real procedural images; scores it on held-out ones")
     et.add_argument("dataset", help="sketches, faces or shapes-unpaired")
-    et.add_argument("-o", "--output", help="default: assets/evaluators/DATASET.safetensors")
-    et.add_argument("--n", type=int, default=20000, help="training images")
-    et.add_argument("--held-out", type=int, default=2000, help="held-out images for the accuracy in the card")
-    et.add_argument("--steps", type=int, default=3000, help="optimiser steps (default: 3000)")
-    et.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
-    et.add_argument("--width", type=int, default=32, help="channels of the first layer (default: 32)")
+    procedural_training_options(et, "assets/evaluators/DATASET.safetensors", "images", 20000, 2000, 64, 32,
+                                "channels of the first layer")
     et.add_argument("--input-size", type=int, help="image size it reads (default: the dataset's, 64 for all three)")
     et.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    et.add_argument("--workers", type=int, default=0, help="processes drawing images (0: one per core)")
     et.set_defaults(fn=cmd_evaluator_train)
+
+    sg = sub.add_parser("segmenter", help="the net that finds the objects of a sketch (per-object colours)")
+    sgsub = sg.add_subparsers(dest="segmenter_command", required=True)
+    st = sgsub.add_parser("train", help="train it on procedural sketches; scores it on held-out ones")
+    procedural_training_options(st, "assets/segmenters/sketches.safetensors", "sketches", 8000, 600, 16, 16,
+                                "channels of the U-Net's first level")
+    st.set_defaults(fn=cmd_segmenter_train)
 
     dm = sub.add_parser("demo", help="a one-minute tour: data, training, translation")
     dm.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")

@@ -380,11 +380,12 @@ def _float_output(module, inputs, output):
 
 def input_channels(net) -> int:
     """The image channels ``net`` reads: its first convolution's input channels (less a latent
-    code's ``nz``); 3 for a wrapper function (StarGAN's label, BicycleGAN's code)."""
+    code's ``nz`` and a code map's ``region_nc``); 3 for a wrapper function (StarGAN's label,
+    BicycleGAN's code)."""
     if isinstance(net, nn.Module):
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
-                return m.in_channels - int(getattr(net, "nz", 0) or 0)
+                return m.in_channels - int(getattr(net, "nz", 0) or 0) - int(getattr(net, "region_nc", 0) or 0)
     return 3
 
 

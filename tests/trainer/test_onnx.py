@@ -83,6 +83,19 @@ def test_bicycle_gan_image_and_latent_code(tiny, tmp_path):
     check("bicycle deterministic", path, {"image": x, "z": z}, t.run_tensor(x, z=z, mode="deterministic"))
 
 
+def test_bicycle_gan_with_per_object_codes_takes_the_code_map(tiny, tmp_path):
+    """The graph's ``regions`` input is what the translator's ``code_map`` paints from the seed."""
+    t = inference.load(tiny("bicycle_objects"))
+    (path, doc), = export_onnx(tiny("bicycle_objects"), tmp_path / "o.onnx")
+    assert [i.name for i in session(path).get_inputs()] == ["image", "z", "regions"] and "regions" in doc
+    for i, (n, h, w) in enumerate([(2, 32, 32), (1, 64, 96)]):
+        x, z = batch(n, h, w, seed=i), torch.randn(n, 4, generator=torch.Generator().manual_seed(i))
+        x[:, :, 8:24, 8:24] = 1  # a white square with a dark frame: an object for the enclosure or the net
+        x[:, :, 6:8, 6:26] = x[:, :, 24:26, 6:26] = x[:, :, 6:26, 6:8] = x[:, :, 6:26, 24:26] = -1
+        check("bicycle per-object codes", path, {"image": x, "z": z, "regions": t.code_map(x, seed=5)},
+              t.run_tensor(x, z=z, mode="eval", seed=5))
+
+
 @pytest.mark.parametrize("kind", ["stargan", "attention_stargan"])
 def test_stargan_domain_vector_is_an_input(tiny, tmp_path, kind):
     t = inference.load(tiny(kind))

@@ -36,6 +36,17 @@ def bicycle(path):
                 {"latent_mean": torch.randn(4, generator=g), "latent_scale_tril": tril})
 
 
+def bicycle_objects(path):
+    """``bicycle`` with per-object codes: a code-map U-Net, the colours a seed draws from, and a
+    segmenter (net S)."""
+    g = torch.Generator().manual_seed(2)
+    return save(path, {"G": ("unet", dict(input_nc=3, output_nc=3, num_downs=5, ngf=8, norm="batch", use_dropout=True,
+                                          upsample="resize", nz=4, region_nc=4)),
+                       "S": ("unet", dict(input_nc=3, output_nc=2, num_downs=7, ngf=4, norm="batch"))},
+                {"method": "bicyclegan", "task": "sketch2photo", "direction": "AtoB", "inference": {"mode": "eval"}},
+                {"region_colours": torch.rand(50, 3, generator=g) * 2 - 1})
+
+
 def residual_cyclegan(path):
     args = dict(input_nc=3, output_nc=3, ngf=8, norm="instance", use_dropout=False, n_blocks=1, residual=True)
     return save(path, {"G_A": ("resnet", args), "G_B": ("resnet", args)},
@@ -57,7 +68,7 @@ def fast_style(path):
     return save(path, {"G": ("transformer_net", dict(ngf=4, n_blocks=1))}, {"method": "fast_style", "task": "style"})
 
 
-MAKERS = {"pix2pix": tiny_models.pix2pix, "bicycle": bicycle, "cyclegan": tiny_models.cyclegan,
+MAKERS = {"pix2pix": tiny_models.pix2pix, "bicycle": bicycle, "bicycle_objects": bicycle_objects, "cyclegan": tiny_models.cyclegan,
           "residual_cyclegan": residual_cyclegan, "stargan": tiny_models.stargan,
           "attention_stargan": attention_stargan, "stylegan": tiny_models.stylegan, "dcgan": dcgan,
           "srgan": tiny_models.srresnet, "fast_style": fast_style}
@@ -95,6 +106,7 @@ def assert_uint8_close(batch: torch.Tensor, singles: list[np.ndarray]):
     ("pix2pix", {"mode": "paper", "seed": 5}),
     ("bicycle", {"mode": "eval", "seed": 2}),
     ("bicycle", {"mode": "paper", "seed": 3}),
+    ("bicycle_objects", {"mode": "eval", "seed": 4}),
     ("cyclegan", {"direction": "BtoA"}),
     ("cyclegan", {"direction": "AtoB", "output": "reconstruction"}),
     ("residual_cyclegan", {}),

@@ -11,6 +11,14 @@ At test time ``z`` comes from a seed: each seed one coherent colouring, drawn fr
 training photos (:mod:`trainer.latent_density`). ``encoder_grid`` > 1 pools E to a grid, so a
 code says where each colour is, not only which.
 
+``region_codes``: each object the sketch encloses also gets a colour code of its own (pix2pixHD's
+instance-wise codes, Wang et al. 2018; :mod:`trainer.region_codes`), so that the objects of one
+scene can differ in colour. G reads a code map beside ``z``; in the cVAE half each region's code is
+the photo's mean colour there and E reads the photo with the objects blanked out (``z`` keeps the
+wall and floor), in the cLR half each region gets another training region's colour and the output's
+mean colour there must give it back (L1, weight ``lambda_region``). The export stores the training
+regions' colours, from which a seed draws each object's.
+
 Older files spell this method ``pix2pix`` with ``model.nz`` > 0 (cards: a generator with ``nz``
 > 0); they read as BicycleGAN, and new exports write ``bicyclegan``.
 """
@@ -24,14 +32,17 @@ from torch import nn
 
 from trainer.controls import Control
 from trainer.errors import ConfigError, ModelFileError
-from trainer.exporters.onnx_graphs import image_graph
+from trainer.exporters.onnx_graphs import example_side, image_graph
 from trainer.latent_density import draw, fit_gaussian, posterior_means
 from trainer.losses import kl_divergence, l1_loss
-from trainer.methods.base import REGULARISATION, set_requires_grad
+from trainer.images import image_grid
+from trainer.methods.base import REGULARISATION, set_requires_grad, side_effect_free
 from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, generator_args, latent_size
 from trainer.nets import build
 from trainer.nets.init import init_weights
-from trainer.translator import input_channels, match_channels
+from trainer.object_segmenter import object_regions
+from trainer.region_codes import REGION_CHANNELS, region_map, region_means, seeded_colours
+from trainer.translator import build_net, input_channels, match_channels
 
 LATENT_PRIORS = ("normal", "posterior")
 
@@ -49,6 +60,12 @@ class BicycleGANConfig(Pix2PixConfig):
     # Gaussian fitted to E's codes of up to latent_fit_images training photos (trainer.latent_density)
     latent_prior: str = "normal"
     latent_fit_images: int = 2000
+    # a colour code per object the sketch encloses (trainer.region_codes), read back with this L1 weight
+    region_codes: bool = False
+    lambda_region: float = 1.0
+    # how objects are found in a sketch: "bundled" (the learned segmenter, trainer.object_segmenter), a
+    # segmenter file, or "enclosure" (areas the lines enclose; touching objects join); exports carry it
+    region_segmenter: str = "bundled"
 
 
 def encoder_args(cfg) -> dict:
@@ -59,7 +76,8 @@ def encoder_args(cfg) -> dict:
 
 
 class CodeGraph(nn.Module):
-    """ONNX: ``image`` and standard-normal ``z`` (N, nz), through the fitted Gaussian if any."""
+    """ONNX: ``image`` and standard-normal ``z`` (N, nz), through the fitted Gaussian if any; a
+    generator with per-object codes also takes ``regions``, the (N, 4, H, W) code map."""
 
     def __init__(self, G, fit):
         super().__init__()
@@ -68,9 +86,10 @@ class CodeGraph(nn.Module):
             self.register_buffer("mean", fit[0].detach().cpu().clone())
             self.register_buffer("tril_t", fit[1].detach().cpu().T.contiguous())
 
-    def forward(self, image, z):
+    def forward(self, image, z, regions=None):
         code = self.mean + z @ self.tril_t if self.fitted else z
-        return match_channels(self.G(match_channels(image, input_channels(self.G)), code), 3).clamp(-1, 1)
+        out = self.G(match_channels(image, input_channels(self.G)), code, *(() if regions is None else (regions,)))
+        return match_channels(out, 3).clamp(-1, 1)
 
 
 class LatentImageTranslator(ImageTranslator):
@@ -91,6 +110,16 @@ class LatentImageTranslator(ImageTranslator):
                                      f"latent_mean {tuple(mean.shape)}, latent_scale_tril "
                                      f"{None if tril is None else tuple(tril.shape)}")
             self.latent_fit = (mean.to(self.device), tril.float().to(self.device))
+        # per-object codes: the training regions' colours, from which each seed draws each object's,
+        # and the segmenter that finds the objects (net S; without one, the enclosure rule)
+        self.region_colours = None
+        self.segmenter = build_net(card, tensors, "S", self.device).eval() if "S" in card.get("nets", {}) else None
+        if getattr(self.G, "region_nc", 0):
+            bank = tensors.get("region_colours")
+            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] != 3:
+                raise ModelFileError(f"a generator with per-object codes needs region_colours (M, 3) in the model "
+                                     f"file, got {None if bank is None else tuple(bank.shape)}")
+            self.region_colours = bank.float().clamp(-1, 1).to(self.device)
         if self.nz:  # the seed draws the latent code in every mode
             self.controls[1] = Control(**{**self.controls[1].__dict__, "label": "Seed", "active_when": {},
                                           "help": "Seed of the latent code (one colouring per seed) and, in "
@@ -103,6 +132,24 @@ class LatentImageTranslator(ImageTranslator):
             return None
         eps = torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
         return eps if self.latent_fit is None else draw(*self.latent_fit, eps)
+
+    def generator(self, z, seed=0):
+        """G with the code ``z`` bound and, for per-object codes, each region of the sketch it is
+        given coloured from the seed (:func:`trainer.region_codes.seeded_colours`)."""
+        if self.region_colours is None:
+            return super().generator(z, seed)
+
+        return lambda x: self.G(x, z, self.code_map(x, seed))
+
+    def code_map(self, x: torch.Tensor, seed=0) -> torch.Tensor:
+        """The per-object code map (N, 4, H, W) G reads for sketches ``x`` (N, C, H, W) in [-1, 1]:
+        the objects the model's segmenter finds, each coloured from the seed (what an ONNX graph's
+        ``regions`` input takes). ValueError for a generator without per-object codes."""
+        if self.region_colours is None:
+            raise ValueError("this generator has no per-object codes (model.region_codes)")
+        labels = object_regions(x, self.segmenter)
+        colours = seeded_colours(labels.cpu(), self.region_colours.cpu(), seed).to(x.device)
+        return region_map(labels, colours)
 
     def codes(self, n, seed, z):
         """(n, nz): ``z`` (N(0, 1) draws, mapped through the fitted Gaussian when there is one) or
@@ -119,9 +166,16 @@ class LatentImageTranslator(ImageTranslator):
         if not self.nz:
             return super().onnx_graph(G, channels, multiple, doc)
         fit = "mapped through the model's fitted Gaussian" if self.latent_fit is not None else "the code itself"
-        return image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size,
-                           {**doc, "z": f"(N, {self.nz}) standard-normal draws ({fit})"},
-                           (torch.randn(2, self.nz),), ("z",), {"z": {0: 1}})
+        doc = {**doc, "z": f"(N, {self.nz}) standard-normal draws ({fit})"}
+        extra, names, dynamic = (torch.randn(2, self.nz),), ("z",), {"z": {0: 1}}
+        if self.region_colours is not None:
+            side = example_side(multiple, self.image_size)
+            extra, names = (*extra, torch.zeros(2, REGION_CHANNELS, side, side)), (*names, "regions")
+            dynamic["regions"] = {0: 1, 2: multiple, 3: multiple}
+            doc["regions"] = ("(N, 4, H, W) per-object code map: an RGB colour in [-1, 1] over each object's "
+                              "pixels and 1 in channel 3 there, all 0 elsewhere (trainer.region_codes)")
+        return image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
+                           extra, names, dynamic)
 
 
 class BicycleGAN(Pix2Pix):
@@ -130,7 +184,7 @@ class BicycleGAN(Pix2Pix):
              'Translation", NeurIPS 2017')
     ModelConfig = BicycleGANConfig
     Translator = LatentImageTranslator
-    loss_groups = {**Pix2Pix.loss_groups, "G_kl": REGULARISATION, "G_z": REGULARISATION}
+    loss_groups = {**Pix2Pix.loss_groups, "G_kl": REGULARISATION, "G_z": REGULARISATION, "G_region": REGULARISATION}
     import_kinds = {}  # junyanz's U-Net takes no latent code
 
     @classmethod
@@ -170,24 +224,44 @@ class BicycleGAN(Pix2Pix):
                               "own photo, and BicycleGAN's random-z outputs have none")
 
     def generator_args(self) -> dict:
-        return {**generator_args(self.cfg), "nz": self.cfg.model.nz}
+        m = self.cfg.model
+        return {**generator_args(self.cfg), "nz": m.nz, **({"region_nc": REGION_CHANNELS} if m.region_codes else {})}
 
     def add_encoder(self):
         """E learns with G, in G's optimiser (BicycleGAN steps both after one backward)."""
         m = self.cfg.model
         self.E = self.add_net("E", init_weights(build("latent_encoder", **encoder_args(self.cfg)), m.init_type,
                                                 m.init_gain))
+        self.segmenter = None  # fixed while G learns: not one of the run's nets, but carried by the export
+        if m.region_codes and m.region_segmenter != "enclosure":
+            from trainer.object_segmenter import load
+            self.segmenter = load(None if m.region_segmenter == "bundled" else m.region_segmenter, self.device)
 
     def generator_parameters(self):
         return itertools.chain(self.G.parameters(), self.E.parameters())
 
     def generate(self, real_A, real_B, G):
-        """One pass for both halves: z read from the photo (cVAE-GAN), and z from the prior (cLR-GAN)."""
-        mu, logvar = self.train_nets["E"](real_B)
+        """One pass for both halves: z read from the photo (cVAE-GAN), and z from the prior (cLR-GAN);
+        with region codes, each object's colour read from the photo and drawn from other objects'."""
+        regions, seen = (), real_B
+        self._regions = None
+        if self.cfg.model.region_codes:
+            labels = object_regions(real_A, self.segmenter)
+            k = max(1, int(labels.max()))
+            colours, counts = region_means(real_B.float(), labels, k)
+            present = counts > 0
+            pool = colours[present]
+            drawn = (pool[torch.randint(len(pool), present.shape, device=pool.device)] * present[..., None]
+                     if len(pool) else torch.zeros_like(colours))
+            background = (labels == 0)[:, None].to(real_B.dtype)
+            seen = real_B * background  # E reads the scene without its objects: z keeps wall and floor
+            regions = (torch.cat([region_map(labels, colours), region_map(labels, drawn)]),)
+            self._regions = (labels, k, drawn, present, background)
+        mu, logvar = self.train_nets["E"](seen)
         z_random = torch.randn_like(mu)
         z = torch.cat([mu + torch.randn_like(mu) * (0.5 * logvar).exp(), z_random])
         inputs = torch.cat([real_A, real_A])
-        fake = G(inputs, z)
+        fake = G(inputs, z, *regions)
         self._codes = (mu, logvar, z_random)
         return inputs, fake, fake[:real_A.size(0)]  # the outputs that have a photo to match
 
@@ -198,26 +272,74 @@ class BicycleGAN(Pix2Pix):
         n = mu.size(0)
         losses["G_kl"] = kl_divergence(mu, logvar)
         set_requires_grad(self.E, False)  # the latent's regression teaches G alone
-        losses["G_z"] = l1_loss(self.E(fake[n:])[0], z_random)
+        regions = self._regions
+        losses["G_z"] = l1_loss(self.E(fake[n:] if regions is None else fake[n:] * regions[4])[0], z_random)
         set_requires_grad(self.E, True)
-        return loss_G + m.lambda_kl * losses["G_kl"] + m.lambda_z * losses["G_z"]
+        loss_G = loss_G + m.lambda_kl * losses["G_kl"] + m.lambda_z * losses["G_z"]
+        if regions is not None:  # each object's mean colour gives its drawn code back
+            labels, k, drawn, present, _ = regions
+            means = region_means(fake[n:].float(), labels, k)[0]
+            losses["G_region"] = ((means - drawn).abs().mean(-1) * present).sum() / present.sum().clamp(min=1)
+            loss_G = loss_G + m.lambda_region * losses["G_region"]
+        return loss_G
+
+    def sample(self, batch):
+        """Rows of input | output | target: G with z = 0 and, with region codes, each object's
+        colour read from the target photo."""
+        if not self.cfg.model.region_codes:
+            return super().sample(batch)
+        real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
+        labels = object_regions(real_A, self.segmenter)
+        regions = region_map(labels, region_means(real_B.float(), labels, max(1, int(labels.max())))[0])
+        with side_effect_free(self.G), self.autocast():
+            fake_B = self.G(real_A, None, regions).float()
+        self._sample_outputs = fake_B
+        return image_grid([[a, f, b] for a, f, b in zip(real_A.float(), fake_B, real_B.float())])
 
     def export(self):
         tensors, card = super().export()
-        if self.cfg.model.latent_prior == "posterior":
-            tensors["latent_mean"], tensors["latent_scale_tril"], used = self.fit_latent()
-            card["latent_prior"] = {"name": "posterior", "images": used}
+        m = self.cfg.model
+        if m.latent_prior == "posterior" or m.region_codes:
+            codes, colours, used = self.training_photo_codes()
+            if m.latent_prior == "posterior":
+                tensors["latent_mean"], tensors["latent_scale_tril"] = fit_gaussian(codes)
+                card["latent_prior"] = {"name": "posterior", "images": used}
+            if m.region_codes:
+                if not len(colours):
+                    raise ConfigError("model.region_codes: no object was found in the training sketches, so there "
+                                      "are no object colours to draw from")
+                tensors["region_colours"] = colours
+                if self.segmenter is not None:
+                    from trainer.object_segmenter import card_spec
+                    tensors.update({f"S.{k}": v for k, v in self.segmenter.state_dict().items()})
+                    card["nets"]["S"] = card_spec(self.segmenter)
         return tensors, card
 
-    def fit_latent(self):
-        """A Gaussian over E's codes of up to ``model.latent_fit_images`` training photos, spread
-        evenly over the dataset (each with augmentation seed 0, so an export is repeatable): (mean
-        (nz,), scale_tril (nz, nz), images used). Raises ConfigError for fewer than 2 photos."""
+    def training_photo_codes(self, batch_size: int = 32):
+        """What the export fits, from up to ``model.latent_fit_images`` training pairs spread evenly
+        over the dataset (each with augmentation seed 0, so an export is repeatable): E's mean codes
+        (N, nz) float64 of the photos as E reads them (with region codes: less the objects), the
+        objects' colour codes (M, 3) (with region codes; else empty), and N. Raises ConfigError for
+        fewer than 2 pairs."""
         data = self.dataset("train", log=lambda *a: None)
         if len(data) < 2:
-            raise ConfigError(f"model.latent_prior = 'posterior' fits the codes of the training photos and "
-                              f"this dataset has {len(data)}: export with model.latent_prior = 'normal'")
+            raise ConfigError(f"model.latent_prior = 'posterior' and model.region_codes fit what the training "
+                              f"photos hold and this dataset has {len(data)} pairs: export with "
+                              f"model.latent_prior = 'normal' and without region codes")
         step = max(1, len(data) // self.cfg.model.latent_fit_images)
-        picks = range(0, len(data), step)[:self.cfg.model.latent_fit_images]
-        codes = posterior_means(self.E, (data[(i, 0)]["B"] for i in picks))
-        return (*fit_gaussian(codes), len(picks))
+        picks = list(range(0, len(data), step)[:self.cfg.model.latent_fit_images])
+        colours = []
+
+        def seen():
+            for i in range(0, len(picks), batch_size):
+                items = [data[(j, 0)] for j in picks[i:i + batch_size]]
+                a, b = torch.stack([it["A"] for it in items]), torch.stack([it["B"] for it in items])
+                if self.cfg.model.region_codes:
+                    with torch.no_grad():
+                        labels = object_regions(a.to(self.device), self.segmenter).cpu()
+                    means, counts = region_means(b, labels, max(1, int(labels.max())))
+                    colours.append(means[counts > 0])
+                    b = b * (labels == 0)[:, None].to(b.dtype)  # E reads the scene without its objects
+                yield from b
+        codes = posterior_means(self.E, seen())
+        return codes, (torch.cat(colours).float() if colours else torch.zeros(0, 3)), len(picks)

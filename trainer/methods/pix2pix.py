@@ -169,8 +169,9 @@ class ImageTranslator(Translator):
             raise ValueError("z: this generator takes no latent code (only BicycleGAN's does)")
         return None
 
-    def generator(self, z):
-        """The generator as a function of images, with the code ``z`` bound when there is one."""
+    def generator(self, z, seed=0):
+        """The generator as a function of images, with the code ``z`` bound when there is one
+        (``seed``: BicycleGAN's per-object codes)."""
         return self.G if z is None else (lambda x: self.G(x, z))
 
     def sketch_input(self, image: Image.Image, strokes: bool, output_size: str = "input",
@@ -198,7 +199,7 @@ class ImageTranslator(Translator):
         image = self.sketch_input(image, strokes, output_size, native)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            out = self.through(image, self.generator(z), native=native)  # G may be a ResNet
+            out = self.through(image, self.generator(z, seed), native=native)  # G may be a ResNet
         if out.shape[1::-1] != shown:  # normalised at the model's size: back to the input's
             out = np.asarray(Image.fromarray(out).resize(shown, Image.BICUBIC))
         return out
@@ -231,7 +232,7 @@ class ImageTranslator(Translator):
         set_norm_mode(self.G, mode)
 
         def run(xb, cb):
-            return self.through_tensor(xb, self.generator(cb))
+            return self.through_tensor(xb, self.generator(cb, seed))
         if mode == "eval":
             return run(x, codes)
         outs = []

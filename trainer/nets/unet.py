@@ -13,12 +13,17 @@ doubled map's convolution takes 36). Its keys differ (``...upconv`` becomes a tw
 
 ``nz`` > 0 takes a latent code as BicycleGAN's ``G_Unet_add_input`` does (Zhu et al. 2017): ``z``
 spread over the image and stacked onto the input's channels; ``z = None`` means zeros, the prior's mean.
+``region_nc`` > 0 also stacks a code *map* of that many channels (per-object codes,
+:mod:`trainer.region_codes`); ``regions = None`` means zeros (no object has a code of its own). A
+generator saved without those channels loads as the same function (:meth:`adapt_state`: the first
+convolution's new input channels weigh 0).
 """
 import math
 
 import torch
 from torch import nn
 
+from trainer.nets.adapt import AdaptsState
 from trainer.nets.norm import norm_layer, uses_bias
 from trainer.nets.resize_conv import NearestResizeConv2d
 from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
@@ -68,7 +73,7 @@ class UnetSkipConnectionBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
-class UnetGenerator(nn.Module):
+class UnetGenerator(AdaptsState, nn.Module):
     """U-Net with ``num_downs`` halvings: 7 for 128x128 (``unet_128``), 8 for 256x256 (``unet_256``).
 
     The innermost ``num_downs - 5`` levels have ``ngf * 8`` channels and dropout (the
@@ -76,9 +81,9 @@ class UnetGenerator(nn.Module):
     """
 
     def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False,
-                 upsample="transpose", nz=0):
+                 upsample="transpose", nz=0, region_nc=0):
         super().__init__()
-        self.nz = nz
+        self.nz, self.region_nc = nz, region_nc
         self.size_multiple = 2 ** num_downs  # what H and W must be multiples of
         if num_downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (32 px), got {num_downs}")
@@ -89,15 +94,30 @@ class UnetGenerator(nn.Module):
         block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, **up)
         block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, **up)
         block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, **up)
-        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc + nz, submodule=block,
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc + nz + region_nc, submodule=block,
                                              outermost=True, **up)
 
-    def forward(self, x, z=None):
+    def adapt_state(self, state: dict) -> dict:
+        """``state`` of a generator with fewer code channels (``region_nc`` 0) with the first
+        convolution's weight widened by zero columns for the new ones: the same function."""
+        out = dict(state)
+        key = "model.model.0.weight"
+        w, conv = state.get(key), self.model.model[0]
+        if w is not None and w.dim() == 4 and w.shape[1] < conv.in_channels and w.shape[0] == conv.out_channels:
+            out[key] = torch.cat([w, w.new_zeros(w.shape[0], conv.in_channels - w.shape[1], *w.shape[2:])], 1)
+        return out
+
+    def forward(self, x, z=None, regions=None):
+        """``x`` (N, input_nc, H, W) in [-1, 1]; ``z`` (N, nz) or None; ``regions`` (N, region_nc,
+        H, W) or None -> (N, output_nc, H, W) in [-1, 1]."""
         if self.nz:
             if z is None:
                 z = x.new_zeros(x.size(0), self.nz)
             zmap = z.to(x.dtype).view(z.size(0), self.nz, 1, 1).expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, zmap], 1)
+        if self.region_nc:
+            regions = x.new_zeros(x.size(0), self.region_nc, *x.shape[2:]) if regions is None else regions.to(x.dtype)
+            x = torch.cat([x, regions], 1)
         return self.model(x)
 
 

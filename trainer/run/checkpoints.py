@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save as safetensors_bytes
 
 from trainer.errors import CheckpointError, DiskFullError, ModelFileError
 from trainer.methods.base import Method
-from trainer.modelfile import load_strict, refused_pickle_message, subdict
+from trainer.modelfile import load_model, load_strict, refused_pickle_message, subdict
 from trainer.nets.adapt import AdaptsState
 from trainer.rundir import RunDir, atomic_write, is_disk_full, write_file
 
@@ -110,6 +110,31 @@ def load_nets(path: Path, method: Method) -> None:
         if isinstance(net, AdaptsState):
             state = net.adapt_state(state)
         load_strict(net, state, f"checkpoint {path} net {name}")
+
+
+def load_model_nets(path, method: Method) -> list[str]:
+    """Fine-tuning: the nets of model file ``path`` (an export: :func:`trainer.modelfile.load_model`)
+    into the method's nets of the same names, each through :meth:`AdaptsState.adapt_state` (a
+    narrower first layer widens as the same function); nets the file lacks keep their fresh
+    weights. Returns the names loaded. Raises :class:`ModelFileError` for an unreadable file, a
+    file of another method, one with none of this method's nets, or weights that do not fit."""
+    tensors, card = load_model(path)
+    if not type(method).reads_card(card):
+        raise ModelFileError(f"train.init_from {path}: a {card.get('method', 'unknown')} model, and this run "
+                             f"trains {method.name}")
+    loaded = []
+    for name, net in method.nets.items():
+        state = subdict(tensors, name)
+        if not state:
+            continue
+        if isinstance(net, AdaptsState):
+            state = net.adapt_state(state)
+        load_strict(net, state, f"train.init_from {path} net {name}")
+        loaded.append(name)
+    if not loaded:
+        raise ModelFileError(f"train.init_from {path}: none of this run's nets ({', '.join(method.nets)}) is "
+                             "in the file")
+    return loaded
 
 
 def load_state_file(path: Path) -> dict:

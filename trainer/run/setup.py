@@ -21,7 +21,7 @@ from trainer.device import describe, resolve_device, resolve_precision, use_chan
 from trainer.errors import ConfigError
 from trainer.registry import config_from_dict, get_method
 from trainer.rundir import RunDir, atomic_write
-from trainer.run.checkpoints import resume_checkpoint
+from trainer.run.checkpoints import load_model_nets, resume_checkpoint
 from trainer.run.job import SAMPLE_COUNT, Job
 from trainer.run.signals import StopRequested, StopSignals
 
@@ -122,6 +122,7 @@ def prepare(job: Job, stop: StopSignals) -> None:
     if job.resume:
         _resume(job)
     else:
+        _init_from(job)
         torch.manual_seed(cfg.train.seed + job.world.rank)
     method = job.method
     for name in list(method.train_nets):
@@ -171,11 +172,19 @@ def _resume(job: Job) -> None:
     if loaded is None:
         job.step, job.elapsed_before = 0, 0.0
         job.say(f"{rd.path}: no checkpoint yet; starting from step 0")
+        _init_from(job)
     else:
         job.step, job.elapsed_before, _ = loaded
         job.say(f"resuming {rd.path} at step {job.step}")
     if job.is_main:
         rd.truncate_metrics(job.step)
+
+
+def _init_from(job: Job) -> None:
+    """A run at step 0 with ``train.init_from``: that model file's nets replace the fresh ones."""
+    if job.cfg.train.init_from:
+        names = load_model_nets(Path(job.cfg.train.init_from).expanduser(), job.method)
+        job.say(f"nets {', '.join(names)} from {job.cfg.train.init_from}")
 
 
 # -- data

@@ -294,3 +294,47 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(sketches32, tmp_path):
     assert rd.read_status()["state"] == "finished"
     assert [m["step"] for m in rd.read_metrics()] == [1, 2, 3, 4]  # rank 0 alone writes
     assert a["G.model.model.0.weight"].abs().sum() > 0
+
+
+def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, tmp_path):
+    """``model.region_codes``: G reads a code map per sketch object (its loss logged), the export
+    holds the training objects' colours and the segmenter, and its translator colours each object
+    from the seed; ``train.init_from`` starts a run from a model file's G (a narrower G widens as
+    the same function) and refuses another method's file."""
+    import numpy as np
+    from trainer import inference, object_segmenter
+    from trainer.errors import ModelFileError
+    from trainer.modelfile import load_model
+    seg = object_segmenter.train(tmp_path / "seg.safetensors", n_train=16, n_held_out=8, steps=2, workers=1,
+                                 log=lambda *a: None)
+    assert seg["kind"] == "segmenter" and 0 <= seg["held_out"]["exact"] <= 1
+    base = {"model.nz": 4, "model.nef": 8, "train.checkpoint_every": 4, "model.latent_prior": "posterior",
+            "model.latent_fit_images": 16}
+    run.train(tiny(sketches32, steps=2, **base), tmp_path / "plain", progress=False)
+    plain_G = {k: v for k, v in load_model(tmp_path / "plain" / "model.safetensors")[0].items() if k.startswith("G.")}
+    cfg = tiny(sketches32, steps=4, **base, **{"model.region_codes": True,
+                                                "model.region_segmenter": str(tmp_path / "seg.safetensors"),
+                                                "train.init_from": str(tmp_path / "plain" / "model.safetensors")})
+    rd = RunDir(tmp_path / "r")
+    out = run.train(cfg, rd.path, progress=False, log=lambda *a: None)
+    assert out.state == "finished"
+    assert np.isfinite([m["G_region"] for m in rd.read_metrics()]).all()
+    tensors, card = load_model(rd.path / "model.safetensors")
+    assert card["nets"]["G"]["args"]["region_nc"] == 4 and card["nets"]["S"]["args"]["output_nc"] == 2
+    assert tensors["region_colours"].shape[1] == 3 and tensors["region_colours"].abs().max() <= 1
+    t = inference.load(rd.path / "model.safetensors")
+    assert t.segmenter is not None and t.region_colours is not None
+    sketch = Image.new("RGB", (32, 32), "white")
+    from PIL import ImageDraw
+    ImageDraw.Draw(sketch).ellipse((6, 6, 26, 26), outline=(0, 0, 0), width=2)
+    a = t.run_array(sketch, mode="eval", seed=1)
+    assert a.shape == (32, 32, 3) and np.array_equal(a, t.run_array(sketch, mode="eval", seed=1))
+    # init_from: step 0's G is the file's, its code-map columns zero
+    from trainer.run.checkpoints import load_model_nets
+    fresh = tiny(sketches32, steps=2, **base, **{"model.region_codes": True, "model.region_segmenter": "enclosure"})
+    method = registry.get_method(fresh.method)(fresh, torch.device("cpu"))
+    assert load_model_nets(tmp_path / "plain" / "model.safetensors", method) == ["G"]
+    first = method.G.model.model[0].weight
+    assert torch.equal(first[:, :7], plain_G["G.model.model.0.weight"]) and (first[:, 7:] == 0).all()
+    with pytest.raises(ModelFileError, match="init_from"):
+        load_model_nets(tmp_path / "seg.safetensors", method)

@@ -138,7 +138,6 @@ class LatentImageTranslator(ImageTranslator):
         given coloured from the seed (:func:`trainer.region_codes.seeded_colours`)."""
         if self.region_colours is None:
             return super().generator(z, seed)
-
         return lambda x: self.G(x, z, self.code_map(x, seed))
 
     def code_map(self, x: torch.Tensor, seed=0) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from trainer.modelfile import ModelFileError, load_model, load_strict, save_model
 from trainer.nets.unet import UnetGenerator, unet_depth
-from trainer.region_codes import _compact, components, sketch_regions
+from trainer.region_codes import compact_labels, components, sketch_regions
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "segmenters"
 SEED_MARGIN = 0.016  # a seed keeps this fraction of the side (2 px at 128) from any other label
@@ -119,7 +119,7 @@ def segment(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
             if torch.equal(new, lab):
                 break
             lab = new
-        return _compact(lab.long())
+        return compact_labels(lab.long())
 
 
 def card_spec(net: UnetGenerator) -> dict:

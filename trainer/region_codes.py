@@ -57,7 +57,7 @@ def components(free: torch.Tensor) -> torch.Tensor:
     return torch.where(free.flatten(), parent + 1, 0).view(n, h, w)
 
 
-def _compact(labels: torch.Tensor) -> torch.Tensor:
+def compact_labels(labels: torch.Tensor) -> torch.Tensor:
     """``labels`` (N, H, W), 0 for none, renumbered per image 1..K in order of first appearance
     (raster order), so that numbering does not depend on the batch."""
     out = torch.zeros_like(labels)
@@ -97,7 +97,7 @@ def sketch_regions(x: torch.Tensor) -> torch.Tensor:
             enclosed &= sizes[lab] >= max(1, round(MIN_AREA * h * w))
         r = max(1, round(GROW * min(h, w)))
         grown = F.max_pool2d(enclosed[:, None].float(), 2 * r + 1, 1, r)[:, 0] > 0
-        return _compact(components(grown))
+        return compact_labels(components(grown))
 
 
 def region_means(image: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

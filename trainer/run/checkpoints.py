@@ -106,10 +106,15 @@ def load_nets(path: Path, method: Method) -> None:
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path / 'nets.safetensors'}: unreadable ({e})") from None
     for name, net in method.nets.items():
-        state = subdict(tensors, name)
-        if isinstance(net, AdaptsState):
-            state = net.adapt_state(state)
-        load_strict(net, state, f"checkpoint {path} net {name}")
+        load_net(net, subdict(tensors, name), f"checkpoint {path} net {name}")
+
+
+def load_net(net, state: dict, what: str) -> None:
+    """``state`` into ``net`` strictly, first fitted by :meth:`AdaptsState.adapt_state` when the net
+    can take an earlier shape of itself; ``what`` names the source in a ModelFileError."""
+    if isinstance(net, AdaptsState):
+        state = net.adapt_state(state)
+    load_strict(net, state, what)
 
 
 def load_model_nets(path, method: Method) -> list[str]:
@@ -125,12 +130,9 @@ def load_model_nets(path, method: Method) -> list[str]:
     loaded = []
     for name, net in method.nets.items():
         state = subdict(tensors, name)
-        if not state:
-            continue
-        if isinstance(net, AdaptsState):
-            state = net.adapt_state(state)
-        load_strict(net, state, f"train.init_from {path} net {name}")
-        loaded.append(name)
+        if state:
+            load_net(net, state, f"train.init_from {path} net {name}")
+            loaded.append(name)
     if not loaded:
         raise ModelFileError(f"train.init_from {path}: none of this run's nets ({', '.join(method.nets)}) is "
                              "in the file")

@@ -4,11 +4,12 @@ Pages post :class:`RenderRequest` objects on named channels (``page:output``, Cy
 reconstruction, an attribute strip...). A channel's prefix names its lane: every page renders in
 a lane of its own, so a slow render on one page (a large super-resolution) never holds back the
 newest stroke on another. Each channel keeps only its newest pending request, so a burst of
-requests while drawing collapses to the latest; every result carries the stamp of its request
-and pages ignore a stamp older than their newest. A render that has run for more than
-:data:`PREEMPT_SECONDS` is interrupted when a newer request for its channel arrives, and every
-render is interrupted when the studio closes (between two modules of the forward pass), so
-closing never waits for a long render. The lanes return uint8 arrays; the UI thread turns them
+requests while drawing collapses to the latest (an urgent one runs first, a domain check last);
+every result carries the stamp of its request and pages ignore a stamp older than their newest.
+A render that has run for more than :data:`PREEMPT_SECONDS` (or any, for an urgent request) is
+interrupted when a newer request for its channel arrives, and every render is interrupted when
+the studio closes (between two modules of the forward pass), so closing never waits for a long
+render. The lanes return uint8 arrays; the UI thread turns them
 into QImages. No forward pass ever runs on the UI thread.
 """
 from __future__ import annotations
@@ -165,8 +166,9 @@ class _Lane(QObject):
                     torch.set_num_threads(threads)
                 if self._loads:
                     job, path = "load", self._loads.pop(0)
-                elif self._pending:
-                    job, req = "render", self._pending.pop(next(iter(self._pending)))
+                elif self._pending:  # a stroke's final render first, a domain check last
+                    first = min(self._pending.values(), key=lambda r: (not r.urgent, r.kind == "domain"))
+                    job, req = "render", self._pending.pop(first.channel)
                     self._running = (req.channel, time.perf_counter())
                 else:
                     return

@@ -56,7 +56,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     threads: int = 0  # CPU threads for torch; 0 leaves torch's default
-    # a model file (.safetensors) whose nets start a new run (fine-tuning); nets it lacks start fresh
+    # a model file (.safetensors) or a checkpoint folder (runs/X/checkpoints/step-N) whose nets start a
+    # new run (fine-tuning); nets it lacks start fresh
     init_from: str = ""
 
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-REGION_CHANNELS = 4  # the code map: an RGB code in [-1, 1] and an indicator (1 inside a region)
+REGION_CHANNELS = 4  # the code map: an RGB code in [-1, 1] and an indicator (1 inside a region), then
+# any learned instance features (region_channels)
 GROW = 0.02  # each enclosed area grows by this fraction of the image's shorter side (3 px at 128)
 MIN_AREA = 0.0005  # enclosed areas smaller than this fraction of the image (8 px at 128) are ignored
 LINE_LEVEL = 0.0  # a pixel darker than this (mean of the channels, in [-1, 1]) is a line
@@ -110,35 +111,53 @@ def region_means(image: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[tor
     return sums / counts.clamp(min=1)[..., None], counts
 
 
-def region_map(labels: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
-    """The code map (N, 4, H, W) the generator reads: each region's colour code ``colours``
-    (N, k, 3) in [-1, 1] over its pixels and a fourth channel 1 inside a region, all 0 outside."""
-    k = colours.shape[1]
-    onehot = F.one_hot(labels.clamp(0, k), k + 1)[..., 1:].to(colours.dtype)
-    paint = torch.einsum("nhwk,nkc->nchw", onehot, colours)
-    return torch.cat([paint, onehot.sum(-1)[:, None]], 1)
+def region_channels(features: int = 0) -> int:
+    """The code map's channels for ``features`` learned instance features per object."""
+    return REGION_CHANNELS + features
+
+
+def region_map(labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """The code map (N, 4 + d, H, W) the generator reads: each region's colour code ``codes[..., :3]``
+    (``codes``: (N, k, 3 + d) in [-1, 1]) over its pixels, a fourth channel 1 inside a region, then
+    its d learned instance features ``codes[..., 3:]``; all 0 outside the regions."""
+    n, k, c = codes.shape
+    table = torch.cat([codes.new_zeros(n, 1, c), codes], 1)  # row 0: the background's zeros
+    paint = table[torch.arange(n, device=labels.device).view(n, 1, 1), labels.clamp(0, k)].permute(0, 3, 1, 2)
+    inside = (labels > 0).to(codes.dtype)[:, None]
+    return torch.cat([paint[:, :3], inside, paint[:, 3:]], 1)
 
 
 def seeded_colours(labels: torch.Tensor, bank: torch.Tensor, seed: int) -> torch.Tensor:
-    """Test-time colour codes (N, k, 3): each region's colour drawn from ``bank`` (M, 3) (the
-    training regions' colours) by a generator seeded from ``seed`` and where the region lies (its
-    centroid's cell in an 8 x 8 grid, and its rank among the regions of that cell), so that drawing
-    a new object leaves the other objects' colours as they were."""
+    """Test-time codes (N, k, C): each region's code drawn from ``bank`` (M, C) (the training
+    regions' colours, then any learned features) by a generator seeded from ``seed`` and where the
+    region lies (its centroid's cell in an 8 x 8 grid, and its rank among the regions of that
+    cell), so that drawing a new object leaves the other objects' colours as they were."""
     n, h, w = labels.shape
     k = int(labels.max()) if labels.numel() else 0
-    out = torch.zeros(n, k, 3, dtype=bank.dtype, device=bank.device)
+    out = torch.zeros(n, k, bank.shape[1], dtype=bank.dtype, device=bank.device)
     if k == 0:
         return out
-    ys = torch.arange(h, device=labels.device, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
-    xs = torch.arange(w, device=labels.device, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
-    centre, counts = region_means(torch.stack([ys / h, xs / w], 1), labels, k)
+    # each region's pixel count and centroid (as fractions of the side), by one bincount per sum
+    index = (labels.clamp(0, k) + torch.arange(n, device=labels.device).view(n, 1, 1) * (k + 1)).flatten().cpu()
+    ys = (torch.arange(h, dtype=torch.float64) / h).view(1, h, 1).expand(n, h, w).flatten()
+    xs = (torch.arange(w, dtype=torch.float64) / w).view(1, 1, w).expand(n, h, w).flatten()
+    size = n * (k + 1)
+    counts = torch.bincount(index, minlength=size).view(n, k + 1)[:, 1:]
+    sums = [torch.bincount(index, weights=v, minlength=size).view(n, k + 1)[:, 1:] for v in (ys, xs)]
+    centre = (torch.stack(sums, -1) / counts.clamp(min=1)[..., None]).tolist()
+    counts = counts.tolist()  # plain numbers: one conversion, not one per region
+    rows, regions, picks = [], [], []
     for i in range(n):
         seen: dict[int, int] = {}
         for j in range(k):
-            if counts[i, j] == 0:
+            if counts[i][j] == 0:
                 continue
-            cell = int(min(7, centre[i, j, 0] * 8)) * 8 + int(min(7, centre[i, j, 1] * 8))
+            cell = int(min(7, centre[i][j][0] * 8)) * 8 + int(min(7, centre[i][j][1] * 8))
             rank = seen[cell] = seen.get(cell, -1) + 1
             g = torch.Generator().manual_seed((int(seed) * 1_000_003 + cell * 101 + rank) & 0x7FFF_FFFF_FFFF_FFFF)
-            out[i, j] = bank[int(torch.randint(len(bank), (1,), generator=g))]
+            rows.append(i)
+            regions.append(j)
+            picks.append(int(torch.randint(len(bank), (1,), generator=g)))
+    if picks:
+        out[rows, regions] = bank[picks]
     return out

@@ -473,7 +473,8 @@ def run_pid(run_dir) -> int | None:
     return None
 
 
-def _run_config(run_dir) -> dict:
+def run_config(run_dir) -> dict:
+    """A run folder's config.toml as a dict ({} when it is missing or unreadable)."""
     import tomllib
     try:
         return tomllib.loads((Path(run_dir) / "config.toml").read_text())
@@ -487,14 +488,14 @@ def run_total_steps(run_dir) -> int | None:
     total = read_status(run_dir).get("total_steps")
     if isinstance(total, int) and total > 0:
         return total
-    train = _run_config(run_dir).get("train")
+    train = run_config(run_dir).get("train")
     total = train.get("steps") if isinstance(train, dict) else None
     return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
 
 
 def run_method(run_dir) -> str:
     """The method a run trains (its status's ``method``, else its config.toml's), "" if neither says."""
-    method = read_status(run_dir).get("method") or _run_config(run_dir).get("method")
+    method = read_status(run_dir).get("method") or run_config(run_dir).get("method")
     return method if isinstance(method, str) else ""
 
 

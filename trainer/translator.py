@@ -410,13 +410,17 @@ TEST_MODES = ("paper", "deterministic", "eval")
 def set_norm_mode(net: nn.Module, mode: str) -> None:
     """pix2pix test-time behaviour: ``paper`` = batch statistics and dropout on (as in the paper),
     ``deterministic`` = batch statistics, dropout off, ``eval`` = running statistics, no dropout.
-    Batch statistics are used without updating the running ones."""
+    Batch statistics are used without updating the running ones. Layers already in the mode are
+    left alone (it runs before every render)."""
+    batch, dropout = mode != "eval", mode == "paper"
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.train(mode != "eval")
-            m.track_running_stats = mode == "eval"
-        elif isinstance(m, nn.Dropout):
-            m.train(mode == "paper")
+            if m.training != batch:
+                m.train(batch)
+            if m.track_running_stats == batch:
+                m.track_running_stats = not batch
+        elif isinstance(m, nn.Dropout) and m.training != dropout:
+            m.train(dropout)
 
 
 def upscale_tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int) -> np.ndarray:

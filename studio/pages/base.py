@@ -112,9 +112,15 @@ class Page(QWidget):
         req = self.request()
         if req is not None:
             self.post(req)
-            if req.image is not None and req.image is not self._checked_image:  # a new input: judged once
+            if req.image is not None and req.image is not self._checked_image and self.judge_input():
+                # a new input: judged once
                 self._checked_image = req.image
                 self.post(RenderRequest(req.model, self.channel("domain"), req.image, kind="domain"))
+
+    def judge_input(self) -> bool:
+        """Whether the input is finished enough to be judged against the model's training data
+        (the out-of-domain line); the Sketch page waits for the end of a stroke."""
+        return True
 
     def post(self, req: RenderRequest) -> int:
         self.latest[req.channel] = req.stamp

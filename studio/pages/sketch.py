@@ -175,6 +175,9 @@ class SketchPage(Page):
         return RenderRequest(self.info.path, self.channel(), self.model_input(), controls,
                              urgent=not self.canvas.in_stroke)
 
+    def judge_input(self) -> bool:
+        return not self.canvas.in_stroke  # a half-drawn stroke is not worth a domain check
+
     def show_result(self, channel, result):
         if channel == self.channel("upscale"):
             self._upscaled(result)

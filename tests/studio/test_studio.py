@@ -101,6 +101,23 @@ def test_noise_seed_is_greyed_out_outside_paper_mode(qtbot, window, models):
     assert not seed.isEnabled()
 
 
+def test_the_sketch_page_judges_the_drawing_once_a_stroke_ends(qtbot, window, models):
+    page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
+    rendered(qtbot, page, n)
+    posted = []
+    post = page.post
+    page.post = lambda req: posted.append(req.channel) or post(req)
+    c = page.canvas
+    c.begin_stroke(QPointF(60, 60))
+    c.extend_stroke(QPointF(200, 220))
+    page.refresh()  # a live render mid-stroke: no domain check for a half-drawn line
+    assert page.channel() in posted and page.channel("domain") not in posted
+    c.end_stroke()
+    assert page.channel("domain") in posted
+    assert posted.index(page.channel("domain")) > posted.index(page.channel())
+    rendered(qtbot, page, n)
+
+
 def test_sketch_mouse_strokes_wheel_and_save(qtbot, window, models, tmp_path):
     page, n = open_model(qtbot, window, models["pix2pix"], "sketch")
     rendered(qtbot, page, n)

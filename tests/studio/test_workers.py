@@ -61,6 +61,19 @@ def test_a_newer_request_interrupts_a_long_render_and_clears_the_busy_mark(qtbot
     assert faces.settled() and not faces.output_view.busy
 
 
+def test_an_urgent_render_goes_before_a_domain_check_posted_earlier(qtbot, window, models):
+    faces = loaded(qtbot, window, models["stargan"], "attributes")
+    order = []
+    window.worker.rendered.connect(lambda channel, stamp, *_: order.append(channel))
+    face = np.full((32, 32, 3), 128, np.uint8)
+    faces.post(RenderRequest(faces.info.path, faces.channel("strip"), face, {}, kind="variants",
+                             variants=[{}] * 40))  # keeps the lane busy while the next two queue
+    faces.post(RenderRequest(faces.info.path, faces.channel("domain"), face, kind="domain"))
+    faces.post(RenderRequest(faces.info.path, faces.channel(), face, {}, urgent=True))
+    qtbot.waitUntil(lambda: {faces.channel(), faces.channel("domain")} <= set(order), timeout=60000)
+    assert order.index(faces.channel()) < order.index(faces.channel("domain"))
+
+
 def test_closing_in_the_middle_of_a_slow_render_exits_0(models, tmp_path):
     script = textwrap.dedent(f"""
         import os, sys, time

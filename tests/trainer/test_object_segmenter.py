@@ -36,13 +36,14 @@ def test_segment_grows_each_seed_over_the_foreground_and_drops_specks():
     fg = torch.zeros(128, 128)
     fg[20:60, 20:100] = 1  # one blob of foreground ...
     seed = torch.zeros(128, 128)
-    seed[30:50, 25:55] = 1  # ... holding two seeds: two objects
-    seed[30:50, 70:95] = 1
+    seed[24:56, 25:55] = 1  # ... holding two seeds: two objects
+    seed[24:56, 64:92] = 1
     seed[100, 100] = 1  # a one-pixel speck outside: no object
     lab = object_segmenter.segment(Maps(fg, seed), torch.zeros(2, 3, 128, 128))
     assert lab.shape == (2, 128, 128) and int(lab.max()) == 2
-    assert (lab[:, 30:50, 20:62] == 1).all() and (lab[:, 30:50, 63:100] == 2).all()  # split near the middle
-    assert (lab[:, fg > 0] > 0).all()
+    assert (lab[:, 20:60, 20:59] == 1).all() and (lab[:, 20:60, 60:98] == 2).all()  # split near the middle
+    reach = round(object_segmenter.MAX_GROWTH * 128)  # 6 px: foreground farther from every seed stays 0
+    assert (lab[:, 20:60, 92 + reach:100] == 0).all()
     assert (lab[:, fg == 0] == 0).all()
     # another size comes back at its own size
     assert object_segmenter.segment(Maps(fg, seed), torch.zeros(1, 1, 64, 96)).shape == (1, 64, 96)

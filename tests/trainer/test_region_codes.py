@@ -58,6 +58,10 @@ def test_region_map_paints_each_code_and_region_means_reads_it_back():
     means, counts = region_means(m[:, :3], labels, 2)
     assert torch.allclose(means[0], colours[0]) and torch.allclose(means[1, 0], colours[1, 0])
     assert counts.tolist() == [[16, 36], [9, 0]] and torch.equal(means[1, 1], torch.zeros(3))
+    codes = torch.cat([colours, torch.rand(2, 2, 2)], -1)  # with 2 learned features: after the indicator
+    wide = region_map(labels, codes)
+    assert wide.shape == (2, 6, 16, 16) and torch.equal(wide[:, :4], m)
+    assert torch.allclose(region_means(wide[:, 4:], labels, 2)[0][0], codes[0, :, 3:])
 
 
 def test_seeded_colours_are_the_seeds_and_stay_when_an_object_is_added():
@@ -71,6 +75,9 @@ def test_seeded_colours_are_the_seeds_and_stay_when_an_object_is_added():
     assert torch.equal(b[0, 1], a[0, 0]) and torch.equal(b[0, 2], a[0, 1])
     assert all(any(torch.equal(c, row) for row in bank) for c in b[0])  # every code is a bank colour
     assert seeded_colours(torch.zeros(1, 8, 8, dtype=torch.long), bank, 1).shape == (1, 0, 3)
+    wide = torch.linspace(-1, 1, 500).view(100, 5)  # codes with learned features: whole rows
+    w = seeded_colours(two, wide, 7)
+    assert w.shape == (1, 2, 5) and all(any(torch.equal(c, row) for row in wide) for c in w[0])
 
 
 def test_a_generator_saved_without_a_code_map_loads_as_the_same_function():

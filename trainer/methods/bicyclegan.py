@@ -17,7 +17,10 @@ scene can differ in colour. G reads a code map beside ``z``; in the cVAE half ea
 the photo's mean colour there and E reads the photo with the objects blanked out (``z`` keeps the
 wall and floor), in the cLR half each region gets another training region's colour and the output's
 mean colour there must give it back (L1, weight ``lambda_region``). The export stores the training
-regions' colours, from which a seed draws each object's.
+regions' colours, from which a seed draws each object's. ``region_features`` d > 0 adds pix2pixHD's
+feature encoder F: its d maps of the photo, averaged over each object, join the object's code (what a
+mean colour cannot say: a house's roof and door in a second colour), are read back from the
+cLR output the same way, and are stored with the colours.
 
 Older files spell this method ``pix2pix`` with ``model.nz`` > 0 (cards: a generator with ``nz``
 > 0); they read as BicycleGAN, and new exports write ``bicyclegan``.
@@ -41,7 +44,7 @@ from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, gen
 from trainer.nets import build
 from trainer.nets.init import init_weights
 from trainer.object_segmenter import object_regions
-from trainer.region_codes import REGION_CHANNELS, region_map, region_means, seeded_colours
+from trainer.region_codes import region_channels, region_map, region_means, seeded_colours
 from trainer.translator import build_net, input_channels, match_channels
 
 LATENT_PRIORS = ("normal", "posterior")
@@ -63,9 +66,20 @@ class BicycleGANConfig(Pix2PixConfig):
     # a colour code per object the sketch encloses (trainer.region_codes), read back with this L1 weight
     region_codes: bool = False
     lambda_region: float = 1.0
+    # learned instance features per object beside its colour (pix2pixHD's feature encoder, net F): what one
+    # mean colour cannot say (a house's roof and door in a second colour)
+    region_features: int = 0
     # how objects are found in a sketch: "bundled" (the learned segmenter, trainer.object_segmenter), a
     # segmenter file, or "enclosure" (areas the lines enclose; touching objects join); exports carry it
     region_segmenter: str = "bundled"
+
+
+def feature_encoder_args(cfg) -> dict:
+    """pix2pixHD's feature encoder F: a U-Net 16 channels wide with instance norm, ``region_features``
+    maps in [-1, 1] (tanh)."""
+    from trainer.nets.unet import unet_depth
+    return {"input_nc": cfg.model.output_nc, "output_nc": cfg.model.region_features,
+            "num_downs": unet_depth(cfg.data.image_size), "ngf": 16, "norm": "instance"}
 
 
 def encoder_args(cfg) -> dict:
@@ -77,7 +91,7 @@ def encoder_args(cfg) -> dict:
 
 class CodeGraph(nn.Module):
     """ONNX: ``image`` and standard-normal ``z`` (N, nz), through the fitted Gaussian if any; a
-    generator with per-object codes also takes ``regions``, the (N, 4, H, W) code map."""
+    generator with per-object codes also takes ``regions``, the (N, 4 + d, H, W) code map."""
 
     def __init__(self, G, fit):
         super().__init__()
@@ -115,10 +129,11 @@ class LatentImageTranslator(ImageTranslator):
         self.region_colours = None
         self.segmenter = build_net(card, tensors, "S", self.device).eval() if "S" in card.get("nets", {}) else None
         if getattr(self.G, "region_nc", 0):
-            bank = tensors.get("region_colours")
-            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] != 3:
-                raise ModelFileError(f"a generator with per-object codes needs region_colours (M, 3) in the model "
-                                     f"file, got {None if bank is None else tuple(bank.shape)}")
+            bank, width = tensors.get("region_colours"), self.G.region_nc - 1  # less the indicator
+            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] != width:
+                raise ModelFileError(f"a generator with {self.G.region_nc} code-map channels needs region_colours "
+                                     f"(M, {width}) in the model file, got "
+                                     f"{None if bank is None else tuple(bank.shape)}")
             self.region_colours = bank.float().clamp(-1, 1).to(self.device)
         if self.nz:  # the seed draws the latent code in every mode
             self.controls[1] = Control(**{**self.controls[1].__dict__, "label": "Seed", "active_when": {},
@@ -169,10 +184,12 @@ class LatentImageTranslator(ImageTranslator):
         extra, names, dynamic = (torch.randn(2, self.nz),), ("z",), {"z": {0: 1}}
         if self.region_colours is not None:
             side = example_side(multiple, self.image_size)
-            extra, names = (*extra, torch.zeros(2, REGION_CHANNELS, side, side)), (*names, "regions")
+            c = self.G.region_nc
+            extra, names = (*extra, torch.zeros(2, c, side, side)), (*names, "regions")
             dynamic["regions"] = {0: 1, 2: multiple, 3: multiple}
-            doc["regions"] = ("(N, 4, H, W) per-object code map: an RGB colour in [-1, 1] over each object's "
-                              "pixels and 1 in channel 3 there, all 0 elsewhere (trainer.region_codes)")
+            doc["regions"] = (f"(N, {c}, H, W) per-object code map: an RGB colour in [-1, 1] over each object's "
+                              f"pixels, 1 in channel 3 there{', then its learned features' if c > 4 else ''}, all "
+                              f"0 elsewhere (trainer.region_codes)")
         return image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
                            extra, names, dynamic)
 
@@ -218,26 +235,44 @@ class BicycleGAN(Pix2Pix):
         if m.latent_prior == "posterior" and m.latent_fit_images < 2:
             raise ConfigError("model.latent_prior = 'posterior' needs a latent code (model.nz > 0) and "
                               f"model.latent_fit_images >= 2 (got nz {m.nz}, {m.latent_fit_images} images)")
+        if m.region_features < 0 or (m.region_features and not m.region_codes):
+            raise ConfigError(f"model.region_features = {m.region_features}: 0 or more learned features per object, "
+                              f"and only with model.region_codes = true")
         if m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")
 
     def generator_args(self) -> dict:
         m = self.cfg.model
-        return {**generator_args(self.cfg), "nz": m.nz, **({"region_nc": REGION_CHANNELS} if m.region_codes else {})}
+        return {**generator_args(self.cfg), "nz": m.nz,
+                **({"region_nc": region_channels(m.region_features)} if m.region_codes else {})}
 
     def add_encoder(self):
         """E learns with G, in G's optimiser (BicycleGAN steps both after one backward)."""
         m = self.cfg.model
         self.E = self.add_net("E", init_weights(build("latent_encoder", **encoder_args(self.cfg)), m.init_type,
                                                 m.init_gain))
+        if m.region_features:  # pix2pixHD's feature encoder: per-pixel features, averaged over each object
+            self.F = self.add_net("F", init_weights(build("unet", **feature_encoder_args(self.cfg)), m.init_type,
+                                                    m.init_gain))
         self.segmenter = None  # fixed while G learns: not one of the run's nets, but carried by the export
         if m.region_codes and m.region_segmenter != "enclosure":
             from trainer.object_segmenter import load
             self.segmenter = load(None if m.region_segmenter == "bundled" else m.region_segmenter, self.device)
 
     def generator_parameters(self):
-        return itertools.chain(self.G.parameters(), self.E.parameters())
+        return itertools.chain(self.G.parameters(), self.E.parameters(),
+                               self.F.parameters() if self.cfg.model.region_features else ())
+
+    def region_codes(self, photo, labels, k, net=None):
+        """Each region's code (N, k, 3 + d) and pixel count (N, k): its mean colour in ``photo``
+        (N, 3, H, W) in [-1, 1], then the mean of the feature encoder's d maps over it (``net``,
+        default the trained F; none without ``model.region_features``)."""
+        colours, counts = region_means(photo.float(), labels, k)
+        if not self.cfg.model.region_features:
+            return colours, counts
+        features = (net or self.train_nets["F"])(photo)
+        return torch.cat([colours, region_means(features.float(), labels, k)[0]], -1), counts
 
     def generate(self, real_A, real_B, G):
         """One pass for both halves: z read from the photo (cVAE-GAN), and z from the prior (cLR-GAN);
@@ -247,9 +282,9 @@ class BicycleGAN(Pix2Pix):
         if self.cfg.model.region_codes:
             labels = object_regions(real_A, self.segmenter)
             k = max(1, int(labels.max()))
-            colours, counts = region_means(real_B.float(), labels, k)
+            colours, counts = self.region_codes(real_B, labels, k)
             present = counts > 0
-            pool = colours[present]
+            pool = colours.detach()[present]  # the drawn codes are targets: no gradient into F through them
             drawn = (pool[torch.randint(len(pool), present.shape, device=pool.device)] * present[..., None]
                      if len(pool) else torch.zeros_like(colours))
             background = (labels == 0)[:, None].to(real_B.dtype)
@@ -275,9 +310,13 @@ class BicycleGAN(Pix2Pix):
         losses["G_z"] = l1_loss(self.E(fake[n:] if regions is None else fake[n:] * regions[4])[0], z_random)
         set_requires_grad(self.E, True)
         loss_G = loss_G + m.lambda_kl * losses["G_kl"] + m.lambda_z * losses["G_z"]
-        if regions is not None:  # each object's mean colour gives its drawn code back
+        if regions is not None:  # each object's mean colour (and F's features) gives its drawn code back
             labels, k, drawn, present, _ = regions
-            means = region_means(fake[n:].float(), labels, k)[0]
+            if m.region_features:
+                set_requires_grad(self.F, False)  # as for z: the regression teaches G alone
+            means = self.region_codes(fake[n:], labels, k, self.F if m.region_features else None)[0]
+            if m.region_features:
+                set_requires_grad(self.F, True)
             losses["G_region"] = ((means - drawn).abs().mean(-1) * present).sum() / present.sum().clamp(min=1)
             loss_G = loss_G + m.lambda_region * losses["G_region"]
         return loss_G
@@ -289,7 +328,9 @@ class BicycleGAN(Pix2Pix):
             return super().sample(batch)
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
         labels = object_regions(real_A, self.segmenter)
-        regions = region_map(labels, region_means(real_B.float(), labels, max(1, int(labels.max())))[0])
+        with torch.no_grad():
+            codes = self.region_codes(real_B, labels, max(1, int(labels.max())), getattr(self, "F", None))[0]
+        regions = region_map(labels, codes)
         with side_effect_free(self.G), self.autocast():
             fake_B = self.G(real_A, None, regions).float()
         self._sample_outputs = fake_B
@@ -318,7 +359,7 @@ class BicycleGAN(Pix2Pix):
         """What the export fits, from up to ``model.latent_fit_images`` training pairs spread evenly
         over the dataset (each with augmentation seed 0, so an export is repeatable): E's mean codes
         (N, nz) float64 of the photos as E reads them (with region codes: less the objects), the
-        objects' colour codes (M, 3) (with region codes; else empty), and N. Raises ConfigError for
+        objects' codes (M, 3 + d) (with region codes; else empty), and N. Raises ConfigError for
         fewer than 2 pairs."""
         data = self.dataset("train", log=lambda *a: None)
         if len(data) < 2:
@@ -335,10 +376,13 @@ class BicycleGAN(Pix2Pix):
                 a, b = torch.stack([it["A"] for it in items]), torch.stack([it["B"] for it in items])
                 if self.cfg.model.region_codes:
                     with torch.no_grad():
-                        labels = object_regions(a.to(self.device), self.segmenter).cpu()
-                    means, counts = region_means(b, labels, max(1, int(labels.max())))
-                    colours.append(means[counts > 0])
+                        labels = object_regions(a.to(self.device), self.segmenter)
+                        means, counts = self.region_codes(b.to(self.device), labels, max(1, int(labels.max())),
+                                                          getattr(self, "F", None))
+                    colours.append(means[counts > 0].cpu())
+                    labels = labels.cpu()
                     b = b * (labels == 0)[:, None].to(b.dtype)  # E reads the scene without its objects
                 yield from b
         codes = posterior_means(self.E, seen())
-        return codes, (torch.cat(colours).float() if colours else torch.zeros(0, 3)), len(picks)
+        width = 3 + self.cfg.model.region_features
+        return codes, (torch.cat(colours).float() if colours else torch.zeros(0, width)), len(picks)

@@ -26,7 +26,7 @@ from trainer.errors import CheckpointError, DiskFullError, ModelFileError
 from trainer.methods.base import Method
 from trainer.modelfile import load_model, load_strict, refused_pickle_message, subdict
 from trainer.nets.adapt import AdaptsState
-from trainer.rundir import RunDir, atomic_write, is_disk_full, write_file
+from trainer.rundir import RunDir, atomic_write, is_disk_full, run_config, write_file
 
 
 # -- RNG state
@@ -118,15 +118,28 @@ def load_net(net, state: dict, what: str) -> None:
 
 
 def load_model_nets(path, method: Method) -> list[str]:
-    """Fine-tuning: the nets of model file ``path`` (an export: :func:`trainer.modelfile.load_model`)
-    into the method's nets of the same names, each through :meth:`AdaptsState.adapt_state` (a
-    narrower first layer widens as the same function); nets the file lacks keep their fresh
-    weights. Returns the names loaded. Raises :class:`ModelFileError` for an unreadable file, a
-    file of another method, one with none of this method's nets, or weights that do not fit."""
-    tensors, card = load_model(path)
-    if not type(method).reads_card(card):
-        raise ModelFileError(f"train.init_from {path}: a {card.get('method', 'unknown')} model, and this run "
-                             f"trains {method.name}")
+    """Fine-tuning: the nets of model file ``path`` (an export: :func:`trainer.modelfile.load_model`),
+    or of a run's checkpoint folder (``runs/X/checkpoints/step-N``: its discriminators and encoders
+    too, not its optimisers), into the method's nets of the same names, each through
+    :meth:`AdaptsState.adapt_state` (a narrower first layer widens as the same function); nets the
+    file lacks keep their fresh weights. Returns the names loaded. Raises :class:`ModelFileError`
+    for an unreadable file, a file or run of another method, one with none of this method's nets,
+    or weights that do not fit."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            tensors = load_file(str(path / "nets.safetensors"))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ModelFileError(f"train.init_from {path}: not a checkpoint folder ({e})") from None
+        raw = run_config(path.parents[1]) if len(path.parents) > 1 else {}
+        if not raw or not type(method).reads_config(raw):
+            raise ModelFileError(f"train.init_from {path}: a checkpoint of a {raw.get('method', 'unknown')} run "
+                                 f"(its run's config.toml), and this run trains {method.name}")
+    else:
+        tensors, card = load_model(path)
+        if not type(method).reads_card(card):
+            raise ModelFileError(f"train.init_from {path}: a {card.get('method', 'unknown')} model, and this run "
+                                 f"trains {method.name}")
     loaded = []
     for name, net in method.nets.items():
         state = subdict(tensors, name)

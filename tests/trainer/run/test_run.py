@@ -303,7 +303,7 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
     the same function) and refuses another method's file."""
     import numpy as np
     from trainer import inference, object_segmenter
-    from trainer.errors import ModelFileError
+    from trainer.errors import ConfigError, ModelFileError
     from trainer.modelfile import load_model
     seg = object_segmenter.train(tmp_path / "seg.safetensors", n_train=16, n_held_out=8, steps=2, workers=1,
                                  log=lambda *a: None)
@@ -338,3 +338,22 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
     assert torch.equal(first[:, :7], plain_G["G.model.model.0.weight"]) and (first[:, 7:] == 0).all()
     with pytest.raises(ModelFileError, match="init_from"):
         load_model_nets(tmp_path / "seg.safetensors", method)
+    # learned features per object (pix2pixHD's F), started from the run's checkpoint: D and E come too
+    feats = tiny(sketches32, steps=2, **base, **{"model.region_codes": True, "model.region_features": 2,
+                                                  "model.region_segmenter": str(tmp_path / "seg.safetensors"),
+                                                  "train.init_from": str(rd.path / "checkpoints" / "step-000004")})
+    method = registry.get_method(feats.method)(feats, torch.device("cpu"))
+    assert sorted(load_model_nets(feats.train.init_from, method)) == ["D", "E", "G"]
+    assert method.G.model.model[0].weight.shape[1] == 3 + 4 + 6 and (method.G.model.model[0].weight[:, 11:] == 0).all()
+    out = run.train(feats, tmp_path / "f", progress=False, log=lambda *a: None)
+    assert out.state == "finished"
+    tensors, card = load_model(tmp_path / "f" / "model.safetensors")
+    assert card["nets"]["G"]["args"]["region_nc"] == 6 and "F" not in card["nets"]
+    assert tensors["region_colours"].shape[1] == 5 and tensors["region_colours"].abs().max() <= 1
+    t = inference.load(tmp_path / "f" / "model.safetensors")
+    assert t.code_map(torch.zeros(1, 3, 32, 32), 1).shape == (1, 6, 32, 32)
+    assert t.run_array(sketch, mode="eval", seed=1).shape == (32, 32, 3)
+    with pytest.raises(ModelFileError, match="not a checkpoint folder"):
+        load_model_nets(tmp_path, method)
+    with pytest.raises(ConfigError, match="region_features"):
+        tiny(sketches32, steps=2, **base, **{"model.region_features": 2})

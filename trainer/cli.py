@@ -357,12 +357,12 @@ def cmd_evaluator_train(args) -> int:
 
 
 def procedural_training_options(parser, output: str, items: str, n: int, held_out: int, batch: int, width: int,
-                                width_help: str) -> None:
+                                width_help: str, steps: int = 3000) -> None:
     """The options of a net trained on procedural images and scored on held-out ones."""
     parser.add_argument("-o", "--output", help=f"default: {output}")
     parser.add_argument("--n", type=int, default=n, help=f"training {items} (default: {n})")
     parser.add_argument("--held-out", type=int, default=held_out, help=f"held-out {items} for the scores in the card")
-    parser.add_argument("--steps", type=int, default=3000, help="optimiser steps (default: 3000)")
+    parser.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default: {steps})")
     parser.add_argument("--batch-size", type=int, default=batch, help=f"{items} per step (default: {batch})")
     parser.add_argument("--width", type=int, default=width, help=f"{width_help} (default: {width})")
     parser.add_argument("--workers", type=int, default=0, help=f"processes drawing {items} (0: one per core)")
@@ -512,8 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     sg = sub.add_parser("segmenter", help="the net that finds the objects of a sketch (per-object colours)")
     sgsub = sg.add_subparsers(dest="segmenter_command", required=True)
     st = sgsub.add_parser("train", help="train it on procedural sketches; scores it on held-out ones")
-    procedural_training_options(st, "assets/segmenters/sketches.safetensors", "sketches", 8000, 600, 16, 16,
-                                "channels of the U-Net's first level")
+    procedural_training_options(st, "assets/segmenters/sketches.safetensors", "sketches", 8000, 600, 16, 8,
+                                "channels of the U-Net's first level", steps=8000)
     st.set_defaults(fn=cmd_segmenter_train)
 
     dm = sub.add_parser("demo", help="a one-minute tour: data, training, translation")

@@ -80,7 +80,7 @@ def make_examples(first_seed: int, n: int, size: int = SIZE, workers: int = 0):
     return (np.stack([o[0] for o in out]), np.stack([o[1] for o in out]), [o[2] for o in out])
 
 
-def build(width: int = 16, size: int = SIZE) -> UnetGenerator:
+def build(width: int = 8, size: int = SIZE) -> UnetGenerator:
     """The segmenter: pix2pix's U-Net, ``width`` channels at its first level, 2 output maps."""
     return UnetGenerator(3, 2, unet_depth(size), width, norm="batch")
 
@@ -180,8 +180,8 @@ def exact_rate(net, sketches: np.ndarray, masks: list) -> dict:
             **{f"exact_{k}_objects": float(np.mean(v)) for k, v in sorted(found.items()) if k > 0}}
 
 
-def train(out=None, n_train: int = 8000, n_held_out: int = 600, steps: int = 3000, batch_size: int = 16,
-          width: int = 16, lr: float = 2e-3, workers: int = 0, log=print) -> dict:
+def train(out=None, n_train: int = 8000, n_held_out: int = 600, steps: int = 8000, batch_size: int = 16,
+          width: int = 8, lr: float = 2e-3, workers: int = 0, log=print) -> dict:
     """Train the segmenter on ``n_train`` procedural sketches (Adam, cosine schedule, binary cross
     entropy on both maps) and write it with its held-out scores (:func:`exact_rate`) to ``out``
     (default the bundled path). Returns the card."""

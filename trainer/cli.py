@@ -318,7 +318,7 @@ def cmd_demo(args) -> int:
     cfg = registry.load_config("pix2pix-sketches", ["data.image_size=64", "data.synth_n=400", "train.steps=60",
                                            "train.batch_size=4", "train.sample_every=30",
                                            "train.checkpoint_every=30", "train.log_every=10", "train.decay_steps=0"])
-    run_dir = out / "run"
+    run_dir = run.new_run_dir(cfg, out, "run")  # run, run-2, ...: a second demo keeps the first
     run.train(cfg, run_dir)
     sketch = render(12345, 128)[1]
     sketch.save(out / "sketch.png")
@@ -356,15 +356,34 @@ def cmd_evaluator_train(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (else a usage error naming the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be 1 or more")
+    return value
+
+
+def output_file(text: str) -> str:
+    """An argparse type: a file path that is not an existing folder."""
+    if Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name, such as {Path(text) / 'net.safetensors'}")
+    return str(Path(text).expanduser())
+
+
 def procedural_training_options(parser, output: str, items: str, n: int, held_out: int, batch: int, width: int,
                                 width_help: str, steps: int = 3000) -> None:
     """The options of a net trained on procedural images and scored on held-out ones."""
-    parser.add_argument("-o", "--output", help=f"default: {output}")
-    parser.add_argument("--n", type=int, default=n, help=f"training {items} (default: {n})")
-    parser.add_argument("--held-out", type=int, default=held_out, help=f"held-out {items} for the scores in the card")
-    parser.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default: {steps})")
-    parser.add_argument("--batch-size", type=int, default=batch, help=f"{items} per step (default: {batch})")
-    parser.add_argument("--width", type=int, default=width, help=f"{width_help} (default: {width})")
+    parser.add_argument("-o", "--output", type=output_file, help=f"default: {output}")
+    parser.add_argument("--n", type=positive_int, default=n, help=f"training {items} (default: {n})")
+    parser.add_argument("--held-out", type=positive_int, default=held_out,
+                        help=f"held-out {items} for the scores in the card (default: {held_out})")
+    parser.add_argument("--steps", type=positive_int, default=steps, help=f"optimiser steps (default: {steps})")
+    parser.add_argument("--batch-size", type=positive_int, default=batch, help=f"{items} per step (default: {batch})")
+    parser.add_argument("--width", type=positive_int, default=width, help=f"{width_help} (default: {width})")
     parser.add_argument("--workers", type=int, default=0, help=f"processes drawing {items} (0: one per core)")
 
 

@@ -296,6 +296,21 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
+PATH_KEYS = (("data", "root"), ("train", "init_from"), ("model", "region_segmenter"))
+
+
+def absolute_paths(data: dict) -> dict:
+    """``data`` (a Config's dict) with each :data:`PATH_KEYS` value that names an existing file or
+    folder (``~`` expanded) made absolute, so that a run's config.toml reads the same from any
+    working directory (a resume elsewhere). Other values (empty, a keyword) are left as they are."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for table, key in PATH_KEYS:
+        value = out.get(table, {}).get(key)
+        if isinstance(value, str) and value and Path(value).expanduser().exists():
+            out[table][key] = str(Path(value).expanduser().resolve())
+    return out
+
+
 def to_toml(data: dict) -> str:
     """Flat tables of scalars and lists (all a Config holds) as TOML text."""
     lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]

@@ -145,7 +145,7 @@ def object_regions(x: torch.Tensor, segmenter=None) -> torch.Tensor:
 def load(path=None, device="cpu") -> torch.nn.Module:
     """The segmenter of ``path`` (default the bundled one) in eval mode. Raises
     :class:`ModelFileError` for a file that is not one."""
-    path = Path(path) if path else default_path()
+    path = Path(path).expanduser() if path else default_path()
     tensors, card = load_model(path)
     if card.get("kind") != "segmenter":
         raise ModelFileError(f"{path}: not an object segmenter (kind {card.get('kind')!r})")

@@ -71,3 +71,15 @@ def test_cli_segmenter_train_writes_a_scored_segmenter(tmp_path):
     assert card["kind"] == "segmenter" and card["width"] == 4 and card["held_out"]["n"] == 4
     net = object_segmenter.load(out)
     assert object_segmenter.segment(net, torch.zeros(1, 3, 64, 64)).shape == (1, 64, 64)
+
+
+@pytest.mark.parametrize("args", [["--width", "0"], ["--steps", "0"], ["--n", "0"], ["--held-out", "-1"],
+                                  ["--batch-size", "0"], ["--width", "two"]])
+def test_cli_segmenter_train_refuses_bad_values_before_drawing(tmp_path, capsys, args):
+    from trainer.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["segmenter", "train", "-o", str(tmp_path / "s.safetensors"), *args])
+    assert e.value.code == 2 and args[0] in capsys.readouterr().err
+    assert not (tmp_path / "s.safetensors").exists()
+    with pytest.raises(SystemExit):  # a folder is not a file name
+        main(["segmenter", "train", "-o", str(tmp_path)])

@@ -74,6 +74,9 @@ class BicycleGANConfig(Pix2PixConfig):
     region_segmenter: str = "bundled"
 
 
+MAX_REGION_FEATURES = 64  # pix2pixHD uses 3; far more only adds code-map channels nothing fills
+
+
 def feature_encoder_args(cfg) -> dict:
     """pix2pixHD's feature encoder F: a U-Net 16 channels wide with instance norm, ``region_features``
     maps in [-1, 1] (tanh)."""
@@ -187,9 +190,10 @@ class LatentImageTranslator(ImageTranslator):
             c = self.G.region_nc
             extra, names = (*extra, torch.zeros(2, c, side, side)), (*names, "regions")
             dynamic["regions"] = {0: 1, 2: multiple, 3: multiple}
-            doc["regions"] = (f"(N, {c}, H, W) per-object code map: an RGB colour in [-1, 1] over each object's "
-                              f"pixels, 1 in channel 3 there{', then its learned features' if c > 4 else ''}, all "
-                              f"0 elsewhere (trainer.region_codes)")
+            doc["regions"] = (f"(N, {c}, H, W) per-object code map: channels 0-2 an RGB colour in [-1, 1] over "
+                              f"each object's pixels, channel 3 1 there{', then its learned features' if c > 4 else ''}"
+                              f", all 0 elsewhere; each object's code is a row of the .safetensors model's "
+                              f"region_colours (trainer.region_codes; LatentImageTranslator.code_map paints it)")
         return image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
                            extra, names, dynamic)
 
@@ -235,9 +239,9 @@ class BicycleGAN(Pix2Pix):
         if m.latent_prior == "posterior" and m.latent_fit_images < 2:
             raise ConfigError("model.latent_prior = 'posterior' needs a latent code (model.nz > 0) and "
                               f"model.latent_fit_images >= 2 (got nz {m.nz}, {m.latent_fit_images} images)")
-        if m.region_features < 0 or (m.region_features and not m.region_codes):
-            raise ConfigError(f"model.region_features = {m.region_features}: 0 or more learned features per object, "
-                              f"and only with model.region_codes = true")
+        if not 0 <= m.region_features <= MAX_REGION_FEATURES or (m.region_features and not m.region_codes):
+            raise ConfigError(f"model.region_features = {m.region_features}: 0 to {MAX_REGION_FEATURES} learned "
+                              f"features per object, and only with model.region_codes = true")
         if m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")
@@ -258,7 +262,10 @@ class BicycleGAN(Pix2Pix):
         self.segmenter = None  # fixed while G learns: not one of the run's nets, but carried by the export
         if m.region_codes and m.region_segmenter != "enclosure":
             from trainer.object_segmenter import load
-            self.segmenter = load(None if m.region_segmenter == "bundled" else m.region_segmenter, self.device)
+            try:
+                self.segmenter = load(None if m.region_segmenter == "bundled" else m.region_segmenter, self.device)
+            except ModelFileError as e:
+                raise ModelFileError(f"model.region_segmenter: {e}") from None
 
     def generator_parameters(self):
         return itertools.chain(self.G.parameters(), self.E.parameters(),
@@ -346,8 +353,10 @@ class BicycleGAN(Pix2Pix):
                 card["latent_prior"] = {"name": "posterior", "images": used}
             if m.region_codes:
                 if not len(colours):
-                    raise ConfigError("model.region_codes: no object was found in the training sketches, so there "
-                                      "are no object colours to draw from")
+                    raise ConfigError(f"model.region_codes: the segmenter (model.region_segmenter = "
+                                      f"{m.region_segmenter!r}) found no object in the training sketches, so there "
+                                      f"are no object colours to draw from: is it trained (the held-out scores in "
+                                      f"its card)? The run's checkpoints are kept")
                 tensors["region_colours"] = colours
                 if self.segmenter is not None:
                     from trainer.object_segmenter import card_spec

@@ -125,16 +125,27 @@ def load_model_nets(path, method: Method) -> list[str]:
     file lacks keep their fresh weights. Returns the names loaded. Raises :class:`ModelFileError`
     for an unreadable file, a file or run of another method, one with none of this method's nets,
     or weights that do not fit."""
-    path = Path(path)
+    path = Path(path).expanduser()
+    if path.is_file() and path.name == "nets.safetensors":
+        raise ModelFileError(f"train.init_from {path}: a checkpoint's weights; pass its folder, {path.parent}")
     if path.is_dir():
+        if not (path / "nets.safetensors").is_file():
+            run_hint = (f"; this is a run folder: pass one of its checkpoints ({path / 'checkpoints' / 'step-N'}) "
+                        f"or its model ({path / 'model.safetensors'})" if (path / "config.toml").is_file() else "")
+            raise ModelFileError(f"train.init_from {path}: not a checkpoint folder (no nets.safetensors){run_hint}")
         try:
             tensors = load_file(str(path / "nets.safetensors"))
         except (SafetensorError, OSError, ValueError) as e:
-            raise ModelFileError(f"train.init_from {path}: not a checkpoint folder ({e})") from None
-        raw = run_config(path.parents[1]) if len(path.parents) > 1 else {}
-        if not raw or not type(method).reads_config(raw):
-            raise ModelFileError(f"train.init_from {path}: a checkpoint of a {raw.get('method', 'unknown')} run "
-                                 f"(its run's config.toml), and this run trains {method.name}")
+            raise ModelFileError(f"train.init_from {path}: its nets.safetensors is damaged ({e})") from None
+        run_dir = path.resolve().parents[1] if len(path.resolve().parents) > 1 else path.resolve()
+        raw = run_config(run_dir)
+        if not raw:
+            raise ModelFileError(f"train.init_from {path}: no config.toml in {run_dir}, the run this checkpoint "
+                                 f"should be in, so its method is unknown; pass the checkpoint inside its run "
+                                 f"folder, or an exported model file")
+        if not type(method).reads_config(raw):
+            raise ModelFileError(f"train.init_from {path}: a checkpoint of a {raw.get('method', 'unnamed')} run, "
+                                 f"and this run trains {method.name}")
     else:
         tensors, card = load_model(path)
         if not type(method).reads_card(card):
@@ -144,7 +155,12 @@ def load_model_nets(path, method: Method) -> list[str]:
     for name, net in method.nets.items():
         state = subdict(tensors, name)
         if state:
-            load_net(net, state, f"train.init_from {path} net {name}")
+            try:
+                load_net(net, state, f"train.init_from {path} net {name}")
+            except ModelFileError as e:
+                raise ModelFileError(f"{e}. The file's nets were built with other settings: its model.* keys (ngf, "
+                                     f"nz, region_features...) and data.image_size must be this run's (only a "
+                                     f"narrower code map widens)") from None
             loaded.append(name)
     if not loaded:
         raise ModelFileError(f"train.init_from {path}: none of this run's nets ({', '.join(method.nets)}) is "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainer.config import Config, to_toml
 from trainer.methods.base import BlowUpCheck
-from trainer.errors import CheckpointError, ModelFileError
+from trainer.errors import CheckpointError, ConfigError, ModelFileError
 from trainer.rundir import RunDir, atomic_write
 from trainer.run.finish import ended_badly, finish
 from trainer.run.job import Job, Outcome
@@ -24,7 +24,13 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
     Stopping (SIGTERM, Ctrl-C): while starting up the job stops at once (a procedural dataset being
     made is abandoned, its worker processes ended) with status "stopped"; while training it ends
     the current step, saves a checkpoint and stops. A second signal only says it is saving; a
-    third quits at once without the final checkpoint (the last one written stays)."""
+    third quits at once without the final checkpoint (the last one written stays).
+
+    A new run (not ``resume``) in a folder that already holds one raises ConfigError before
+    anything is written: its checkpoints, metrics and model stay as they were."""
+    if not resume and RunDir(run_dir).exists():
+        raise ConfigError(f"{run_dir} already holds a run: continue it with gan-trainer resume {run_dir}, or "
+                          f"start a new one in another folder (--run-dir)")
     job = open_job(cfg, run_dir, resume, log)
     stop = StopSignals(job.say)
     stop.install()

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainer import distributed
-from trainer.config import Config, apply_overrides, read_toml, to_toml
+from trainer.config import Config, absolute_paths, apply_overrides, read_toml, to_toml
 from trainer.data import synth
 from trainer.data.sampler import StepSampler
 from trainer.device import describe, resolve_device, resolve_precision, use_channels_last
@@ -143,8 +143,8 @@ def _open_run_dir(job: Job) -> None:
     rd.path.mkdir(parents=True, exist_ok=True)
     for p in rd.clean():
         job.say(f"removed {p.relative_to(rd.path)} (left by an interrupted job)")
-    if not job.resume:
-        atomic_write(rd.config_path, to_toml(cfg.to_dict()))
+    if not job.resume:  # with absolute paths: a resume from another folder reads the same files
+        atomic_write(rd.config_path, to_toml(absolute_paths(cfg.to_dict())))
     rd.write_status(state="running", step=job.step, total_steps=cfg.train.steps, method=cfg.method,
                     preset=cfg.preset, message="starting", started=time.time(), device=describe(job.device),
                     stage="starting")

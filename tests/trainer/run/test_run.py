@@ -357,3 +357,36 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
         load_model_nets(tmp_path, method)
     with pytest.raises(ConfigError, match="region_features"):
         tiny(sketches32, steps=2, **base, **{"model.region_features": 2})
+
+
+def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sketches32, tmp_path, monkeypatch):
+    """``train`` into a folder that holds a run is refused before anything is written; the
+    config.toml of a new run names its data folder and other files absolutely (a resume from
+    elsewhere reads the same files); ``train.init_from`` says what is wrong with a near miss."""
+    from trainer.errors import ConfigError, ModelFileError
+    from trainer.run.checkpoints import load_model_nets
+    monkeypatch.chdir(sketches32.parent)
+    cfg = tiny(sketches32.name, steps=2, **{"train.checkpoint_every": 2})
+    rd = RunDir(tmp_path / "r")
+    run.train(cfg, rd.path, progress=False, log=lambda *a: None)
+    assert config.read_toml(rd.config_path)["data"]["root"] == str(sketches32.resolve())
+    before = {p: p.read_bytes() for p in rd.path.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="already holds a run.*resume"):
+        run.train(cfg, rd.path, progress=False, log=lambda *a: None)
+    assert {p: p.read_bytes() for p in rd.path.rglob("*") if p.is_file()} == before
+    method = registry.get_method(cfg.method)(cfg, torch.device("cpu"))
+    with pytest.raises(ModelFileError, match="run folder: pass one of its checkpoints"):
+        load_model_nets(rd.path, method)
+    step = rd.path / "checkpoints" / "step-000002"
+    with pytest.raises(ModelFileError, match="pass its folder"):
+        load_model_nets(step / "nets.safetensors", method)
+    loose = tmp_path / "copied" / "step-000002"
+    loose.parent.mkdir()
+    loose.mkdir()
+    (loose / "nets.safetensors").write_bytes((step / "nets.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match="no config.toml in .*its method is unknown"):
+        load_model_nets(loose, method)
+    (loose / "nets.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(ModelFileError, match="damaged"):
+        load_model_nets(loose, method)
+    assert sorted(load_model_nets(step, method)) == ["D", "G"]

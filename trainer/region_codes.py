@@ -111,9 +111,50 @@ def region_means(image: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[tor
     return sums / counts.clamp(min=1)[..., None], counts
 
 
-def region_channels(features: int = 0) -> int:
-    """The code map's channels for ``features`` learned instance features per object."""
-    return REGION_CHANNELS + features
+def region_channels(features: int = 0, palette: int = 1) -> int:
+    """The code map's channels for ``palette`` colours and ``features`` learned instance features
+    per object."""
+    return REGION_CHANNELS + 3 * (palette - 1) + features
+
+
+def region_palette(image: torch.Tensor, labels: torch.Tensor, k: int, colours: int = 2,
+                   rounds: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each region's ``colours`` (1 or 2) dominant colours: ``image`` (N, 3, H, W), ``labels``
+    (N, H, W) as for :func:`region_means`. One colour is the mean; two are 2-means (Lloyd's
+    ``rounds``) over the region's pixels, started from their split by brightness around the mean.
+    Returns ((N, k, 3 * colours) in the image's range, the larger cluster first: a house's wall
+    colour, then its roof's and door's; (N, k) pixel counts). A cluster left empty takes the
+    region's mean. Differentiable in ``image`` (the assignments are not). ValueError for another
+    number of colours."""
+    if colours not in (1, 2):
+        raise ValueError(f"region_palette takes 1 or 2 colours, got {colours}")
+    mean, counts = region_means(image, labels, k)
+    if colours == 1:
+        return mean, counts
+    n = image.shape[0]
+    lab = labels.clamp(0, k)
+    rows = torch.arange(n, device=labels.device).view(n, 1, 1)
+    pixels = image.permute(0, 2, 3, 1)  # (N, H, W, 3)
+    with torch.no_grad():
+        own = torch.cat([mean.new_zeros(n, 1, 3), mean], 1)[rows, lab]  # each pixel's region mean
+        assign = ((pixels - own).sum(-1) > 0).long()  # 1: brighter than its region's mean
+
+    def centres(assign):
+        out = []
+        for c in range(colours):
+            centre, size = region_means(image, torch.where(assign == c, lab, 0), k)
+            out.append((torch.where(size[..., None] > 0, centre, mean), size))
+        return out
+
+    with torch.no_grad():
+        for _ in range(rounds):
+            table = torch.stack([torch.cat([c.new_zeros(n, 1, 3), c], 1) for c, _ in centres(assign)], -2)
+            assign = (pixels[..., None, :] - table[rows, lab]).square().sum(-1).argmin(-1)  # (N, H, W)
+    found = centres(assign)
+    order = torch.stack([size for _, size in found], -1).argsort(-1, descending=True)  # (N, k, colours)
+    stacked = torch.stack([c for c, _ in found], -2)  # (N, k, colours, 3)
+    ranked = stacked.gather(2, order[..., None].expand(-1, -1, -1, 3))
+    return ranked.flatten(2), counts
 
 
 def region_map(labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ from PIL import Image, ImageDraw
 
 from trainer.data.transforms import to_tensor
 from trainer.nets.unet import UnetGenerator
-from trainer.region_codes import (components, region_map, region_means, seeded_colours, sketch_regions)
+from trainer.region_codes import (components, region_map, region_means, region_palette, seeded_colours,
+                                  sketch_regions)
 
 
 def drawing(shapes, size=128, width=3):
@@ -62,6 +63,24 @@ def test_region_map_paints_each_code_and_region_means_reads_it_back():
     wide = region_map(labels, codes)
     assert wide.shape == (2, 6, 16, 16) and torch.equal(wide[:, :4], m)
     assert torch.allclose(region_means(wide[:, 4:], labels, 2)[0][0], codes[0, :, 3:])
+
+
+def test_region_palette_finds_an_objects_two_colours_largest_first():
+    image = torch.full((1, 3, 16, 16), -1.0)
+    labels = torch.zeros(1, 16, 16, dtype=torch.long)
+    labels[0, 2:10, 2:10], labels[0, 12:15, 12:15] = 1, 2
+    image[0, :, 2:8, 2:10] = torch.tensor([0.5, -0.5, 0.0]).view(3, 1, 1)  # a wall, 48 px
+    image[0, :, 8:10, 2:10] = torch.tensor([-0.2, 0.9, 0.3]).view(3, 1, 1)  # its roof, 16 px
+    image[0, :, 12:15, 12:15] = 0.25  # one flat colour: both entries are it
+    image.requires_grad_(True)
+    codes, counts = region_palette(image, labels, 2, 2)
+    expected = torch.tensor([[[0.5, -0.5, 0.0, -0.2, 0.9, 0.3], [0.25] * 6]])
+    assert codes.shape == (1, 2, 6) and torch.allclose(codes, expected) and counts.tolist() == [[64, 9]]
+    codes.sum().backward()
+    assert image.grad.abs().sum() > 0  # the colours pass gradient back to the image
+    assert torch.allclose(region_palette(image, labels, 2, 1)[0], region_means(image, labels, 2)[0])
+    with pytest.raises(ValueError, match="1 or 2"):
+        region_palette(image, labels, 2, 3)
 
 
 def test_seeded_colours_are_the_seeds_and_stay_when_an_object_is_added():

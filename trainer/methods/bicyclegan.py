@@ -20,7 +20,9 @@ mean colour there must give it back (L1, weight ``lambda_region``). The export s
 regions' colours, from which a seed draws each object's. ``region_features`` d > 0 adds pix2pixHD's
 feature encoder F: its d maps of the photo, averaged over each object, join the object's code (what a
 mean colour cannot say: a house's roof and door in a second colour), are read back from the
-cLR output the same way, and are stored with the colours.
+cLR output the same way, and are stored with the colours. ``region_palette`` 2 makes the colour
+part of a code the object's two dominant colours (2-means over its pixels, the larger cluster
+first) instead of its mean: the same idea without anything to learn.
 
 Older files spell this method ``pix2pix`` with ``model.nz`` > 0 (cards: a generator with ``nz``
 > 0); they read as BicycleGAN, and new exports write ``bicyclegan``.
@@ -44,7 +46,7 @@ from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, gen
 from trainer.nets import build
 from trainer.nets.init import init_weights
 from trainer.object_segmenter import object_regions
-from trainer.region_codes import region_channels, region_map, region_means, seeded_colours
+from trainer.region_codes import region_channels, region_map, region_means, region_palette, seeded_colours
 from trainer.translator import build_net, input_channels, match_channels
 
 LATENT_PRIORS = ("normal", "posterior")
@@ -69,6 +71,9 @@ class BicycleGANConfig(Pix2PixConfig):
     # learned instance features per object beside its colour (pix2pixHD's feature encoder, net F): what one
     # mean colour cannot say (a house's roof and door in a second colour)
     region_features: int = 0
+    # colours per object code: 1 its mean colour, 2 its two dominant colours (2-means: a house's walls, then
+    # its roof and door)
+    region_palette: int = 1
     # how objects are found in a sketch: "bundled" (the learned segmenter, trainer.object_segmenter), a
     # segmenter file, or "enclosure" (areas the lines enclose; touching objects join); exports carry it
     region_segmenter: str = "bundled"
@@ -239,6 +244,9 @@ class BicycleGAN(Pix2Pix):
         if m.latent_prior == "posterior" and m.latent_fit_images < 2:
             raise ConfigError("model.latent_prior = 'posterior' needs a latent code (model.nz > 0) and "
                               f"model.latent_fit_images >= 2 (got nz {m.nz}, {m.latent_fit_images} images)")
+        if m.region_palette not in (1, 2) or (m.region_palette > 1 and not m.region_codes):
+            raise ConfigError(f"model.region_palette = {m.region_palette}: 1 (each object's mean colour) or 2 (its "
+                              f"two dominant colours), and 2 only with model.region_codes = true")
         if not 0 <= m.region_features <= MAX_REGION_FEATURES or (m.region_features and not m.region_codes):
             raise ConfigError(f"model.region_features = {m.region_features}: 0 to {MAX_REGION_FEATURES} learned "
                               f"features per object, and only with model.region_codes = true")
@@ -249,7 +257,7 @@ class BicycleGAN(Pix2Pix):
     def generator_args(self) -> dict:
         m = self.cfg.model
         return {**generator_args(self.cfg), "nz": m.nz,
-                **({"region_nc": region_channels(m.region_features)} if m.region_codes else {})}
+                **({"region_nc": region_channels(m.region_features, m.region_palette)} if m.region_codes else {})}
 
     def add_encoder(self):
         """E learns with G, in G's optimiser (BicycleGAN steps both after one backward)."""
@@ -272,10 +280,11 @@ class BicycleGAN(Pix2Pix):
                                self.F.parameters() if self.cfg.model.region_features else ())
 
     def region_codes(self, photo, labels, k, net=None):
-        """Each region's code (N, k, 3 + d) and pixel count (N, k): its mean colour in ``photo``
-        (N, 3, H, W) in [-1, 1], then the mean of the feature encoder's d maps over it (``net``,
-        default the trained F; none without ``model.region_features``)."""
-        colours, counts = region_means(photo.float(), labels, k)
+        """Each region's code (N, k, 3 p + d) and pixel count (N, k): its mean colour in ``photo``
+        (N, 3, H, W) in [-1, 1] (p = ``model.region_palette`` 2: its two dominant colours), then the
+        mean of the feature encoder's d maps over it (``net``, default the trained F; none without
+        ``model.region_features``)."""
+        colours, counts = region_palette(photo.float(), labels, k, self.cfg.model.region_palette)
         if not self.cfg.model.region_features:
             return colours, counts
         features = (net or self.train_nets["F"])(photo)
@@ -368,7 +377,7 @@ class BicycleGAN(Pix2Pix):
         """What the export fits, from up to ``model.latent_fit_images`` training pairs spread evenly
         over the dataset (each with augmentation seed 0, so an export is repeatable): E's mean codes
         (N, nz) float64 of the photos as E reads them (with region codes: less the objects), the
-        objects' codes (M, 3 + d) (with region codes; else empty), and N. Raises ConfigError for
+        objects' codes (M, 3 p + d) (with region codes; else empty), and N. Raises ConfigError for
         fewer than 2 pairs."""
         data = self.dataset("train", log=lambda *a: None)
         if len(data) < 2:
@@ -393,5 +402,5 @@ class BicycleGAN(Pix2Pix):
                     b = b * (labels == 0)[:, None].to(b.dtype)  # E reads the scene without its objects
                 yield from b
         codes = posterior_means(self.E, seen())
-        width = 3 + self.cfg.model.region_features
+        width = 3 * self.cfg.model.region_palette + self.cfg.model.region_features
         return codes, (torch.cat(colours).float() if colours else torch.zeros(0, width)), len(picks)

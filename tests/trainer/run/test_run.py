@@ -355,6 +355,15 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
     assert t.run_array(sketch, mode="eval", seed=1).shape == (32, 32, 3)
     with pytest.raises(ModelFileError, match="not a checkpoint folder"):
         load_model_nets(tmp_path, method)
+    # two colours per object (region_palette 2): 3 code channels more, the bank's rows 6 wide
+    pal = tiny(sketches32, steps=2, **base, **{"model.region_codes": True, "model.region_palette": 2,
+                                                "model.region_segmenter": str(tmp_path / "seg.safetensors"),
+                                                "train.init_from": str(rd.path / "checkpoints" / "step-000004")})
+    assert run.train(pal, tmp_path / "p", progress=False, log=lambda *a: None).state == "finished"
+    tensors, card = load_model(tmp_path / "p" / "model.safetensors")
+    assert card["nets"]["G"]["args"]["region_nc"] == 7 and tensors["region_colours"].shape[1] == 6
+    with pytest.raises(ConfigError, match="region_palette"):
+        tiny(sketches32, steps=2, **base, **{"model.region_codes": True, "model.region_palette": 3})
     with pytest.raises(ConfigError, match="region_features"):
         tiny(sketches32, steps=2, **base, **{"model.region_features": 2})
 

@@ -46,3 +46,14 @@ def test_bundled_cyclegan_is_closer_to_the_hidden_cartoon_than_doing_nothing():
     assert m["l1"] < 0.85 * m["l1_identity"], m
     assert m["psnr"] > m["psnr_identity"] + 1.0, m
     assert m["domain_accuracy"] >= 0.6, m
+
+
+def test_bundled_faces_attributes_edits_keep_the_face():
+    """StarGAN edits on held-out faces: near the counterfactual, the no-change edit near the input,
+    the attributes read as targeted (measured on 200 faces: L1 ratio 0.336, no-change 0.0042, all
+    five 0.982)."""
+    from trainer.evaluation.attributes import evaluate
+    m = evaluate(inference.load(ASSETS / "faces-attributes.safetensors"), n=24, progress=False)
+    assert m["l1_ratio_to_baseline"] <= 0.45, m
+    assert m["no_change_l1"] <= 0.015, m
+    assert m["all_targets_accuracy"] >= 0.85 and min(m["accuracy"].values()) >= 0.85, m

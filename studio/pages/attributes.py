@@ -47,6 +47,7 @@ class AttributesPage(Page):
     def __init__(self, worker, parent=None):
         super().__init__(worker, parent)
         self.image = None
+        self.sample_attrs = None  # the true attributes of the sample face shown (None: the user's face)
         self.strip_arrays = []
         self.input_view = ImageView("Open a face photo or pick a sample.")
         self.output_view = ImageView("The edited face appears here.")
@@ -97,6 +98,8 @@ class AttributesPage(Page):
         self.panel.set_controls(info.controls)
         if self.image is None:
             self.samples.setCurrentIndex(1)
+        elif self.sample_attrs:  # a reloaded model (new precision, device...): the sample's boxes stay ticked
+            self.panel.set_values({k: v for k, v in self.sample_attrs.items() if k in self.panel.widgets}, emit=False)
 
     def _sample_chosen(self, index):
         seed = self.samples.itemData(index)
@@ -107,6 +110,7 @@ class AttributesPage(Page):
         # a sample's true attributes are known: start from them, so each tick changes one thing
         self.panel.set_values({k: v for k, v in attrs.items() if k in self.panel.widgets}, emit=False)
         self.set_image(api.sample_input("face", 1000 + seed, max(64, size), attrs))
+        self.sample_attrs = attrs
 
     def set_image(self, image, preview=None):
         self.image = image
@@ -114,6 +118,7 @@ class AttributesPage(Page):
         self.refresh()
 
     def take_image(self, decoded) -> None:
+        self.sample_attrs = None  # a face of the user's: its attributes are not known
         self.set_image(decoded.image, decoded.preview)
 
     def open_dialog(self):

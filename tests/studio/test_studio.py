@@ -254,6 +254,21 @@ def test_attributes_checkboxes_rerender_and_stay_exclusive(qtbot, window, models
     assert window.open_image(tmp_path / "face.png")
 
 
+def test_a_sample_faces_boxes_stay_ticked_when_the_model_reloads(qtbot, window, models):
+    """A sample face starts with its true attributes ticked, and a reload of the model (a new
+    precision or device in Preferences) keeps them; a face of the user's does not get them."""
+    from trainer import api
+    page, n = open_model(qtbot, window, models["stargan"], "attributes")
+    rendered(qtbot, page, n)
+    page.samples.setCurrentIndex(2)
+    truth = {k: v for k, v in api.face_attributes(1001).items() if k in tiny_models.DOMAINS}
+    assert {k: page.panel.values()[k] for k in truth} == truth
+    page.model_ready(page.info)  # what a reload does
+    assert {k: page.panel.values()[k] for k in truth} == truth
+    page.take_image(type("Decoded", (), {"image": Image.new("RGB", (64, 64), "tan"), "preview": None})())
+    assert page.sample_attrs is None
+
+
 def test_style_page_crossover_extremes_equal_pure_seeds(qtbot, window, models, tmp_path):
     page, n = open_model(qtbot, window, models["stylegan"], "style")
     rendered(qtbot, page, n)

@@ -182,9 +182,13 @@ def test_bundled_models_without_a_reference_equivalent_are_refused(model, fmt, r
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_bundled_stargan_exports(tmp_path):
-    done = export_reference(MODELS / "faces-attributes.safetensors", tmp_path / "200000-G.ckpt", "stargan")
-    assert "--g_conv_dim 32" in done.options and "--image_size 64" in done.options
+def test_the_bundled_stargan_has_an_attention_mask_and_is_refused_as_yunjeys(tmp_path):
+    """The bundled faces-attributes uses GANimation's attention mask, which yunjey's Generator lacks:
+    refused with the reason and the way out (ONNX), nothing written. Plain StarGANs export
+    (test_stargan_round_trip)."""
+    with pytest.raises(ExportRefused, match="attention mask.*--onnx"):
+        export_reference(MODELS / "faces-attributes.safetensors", tmp_path / "200000-G.ckpt", "stargan")
+    assert not list(tmp_path.iterdir())
 
 
 def test_attention_stargan_and_custom_channels_are_refused(tiny, tmp_path):  # noqa: F811

@@ -99,7 +99,7 @@ def encoder_args(cfg) -> dict:
 
 class CodeGraph(nn.Module):
     """ONNX: ``image`` and standard-normal ``z`` (N, nz), through the fitted Gaussian if any; a
-    generator with per-object codes also takes ``regions``, the (N, 4 + d, H, W) code map."""
+    generator with per-object codes also takes ``regions``, the (N, G.region_nc, H, W) code map."""
 
     def __init__(self, G, fit):
         super().__init__()
@@ -164,7 +164,7 @@ class LatentImageTranslator(ImageTranslator):
         return lambda x: self.G(x, z, self.code_map(x, seed))
 
     def code_map(self, x: torch.Tensor, seed=0) -> torch.Tensor:
-        """The per-object code map (N, 4, H, W) G reads for sketches ``x`` (N, C, H, W) in [-1, 1]:
+        """The per-object code map (N, G.region_nc, H, W) G reads for sketches ``x`` (N, C, H, W) in [-1, 1]:
         the objects the model's segmenter finds, each coloured from the seed (what an ONNX graph's
         ``regions`` input takes). ValueError for a generator without per-object codes."""
         if self.region_colours is None:

@@ -111,6 +111,14 @@ def region_means(image: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[tor
     return sums / counts.clamp(min=1)[..., None], counts
 
 
+def per_pixel(codes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each pixel's region code: ``codes`` (N, k, C), ``labels`` (N, H, W) (0: none, above k: k)
+    -> (N, H, W, C), zeros outside the regions."""
+    n, k, c = codes.shape
+    table = torch.cat([codes.new_zeros(n, 1, c), codes], 1)  # row 0: the background's zeros
+    return table[torch.arange(n, device=labels.device).view(n, 1, 1), labels.clamp(0, k)]
+
+
 def region_channels(features: int = 0, palette: int = 1) -> int:
     """The code map's channels for ``palette`` colours and ``features`` learned instance features
     per object."""
@@ -131,13 +139,10 @@ def region_palette(image: torch.Tensor, labels: torch.Tensor, k: int, colours: i
     mean, counts = region_means(image, labels, k)
     if colours == 1:
         return mean, counts
-    n = image.shape[0]
     lab = labels.clamp(0, k)
-    rows = torch.arange(n, device=labels.device).view(n, 1, 1)
     pixels = image.permute(0, 2, 3, 1)  # (N, H, W, 3)
     with torch.no_grad():
-        own = torch.cat([mean.new_zeros(n, 1, 3), mean], 1)[rows, lab]  # each pixel's region mean
-        assign = ((pixels - own).sum(-1) > 0).long()  # 1: brighter than its region's mean
+        assign = ((pixels - per_pixel(mean, lab)).sum(-1) > 0).long()  # 1: brighter than its region's mean
 
     def centres(assign):
         out = []
@@ -148,8 +153,8 @@ def region_palette(image: torch.Tensor, labels: torch.Tensor, k: int, colours: i
 
     with torch.no_grad():
         for _ in range(rounds):
-            table = torch.stack([torch.cat([c.new_zeros(n, 1, 3), c], 1) for c, _ in centres(assign)], -2)
-            assign = (pixels[..., None, :] - table[rows, lab]).square().sum(-1).argmin(-1)  # (N, H, W)
+            nearest = torch.stack([per_pixel(c, lab) for c, _ in centres(assign)], -2)  # (N, H, W, colours, 3)
+            assign = (pixels[..., None, :] - nearest).square().sum(-1).argmin(-1)
     found = centres(assign)
     order = torch.stack([size for _, size in found], -1).argsort(-1, descending=True)  # (N, k, colours)
     stacked = torch.stack([c for c, _ in found], -2)  # (N, k, colours, 3)
@@ -158,12 +163,10 @@ def region_palette(image: torch.Tensor, labels: torch.Tensor, k: int, colours: i
 
 
 def region_map(labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """The code map (N, 4 + d, H, W) the generator reads: each region's colour code ``codes[..., :3]``
-    (``codes``: (N, k, 3 + d) in [-1, 1]) over its pixels, a fourth channel 1 inside a region, then
-    its d learned instance features ``codes[..., 3:]``; all 0 outside the regions."""
-    n, k, c = codes.shape
-    table = torch.cat([codes.new_zeros(n, 1, c), codes], 1)  # row 0: the background's zeros
-    paint = table[torch.arange(n, device=labels.device).view(n, 1, 1), labels.clamp(0, k)].permute(0, 3, 1, 2)
+    """The code map (N, 1 + C, H, W) the generator reads: each region's colour code ``codes[..., :3]``
+    (``codes``: (N, k, C) in [-1, 1]) over its pixels, a fourth channel 1 inside a region, then the
+    rest of its code ``codes[..., 3:]`` (a second colour, learned features); all 0 outside."""
+    paint = per_pixel(codes, labels).permute(0, 3, 1, 2)
     inside = (labels > 0).to(codes.dtype)[:, None]
     return torch.cat([paint[:, :3], inside, paint[:, 3:]], 1)
 

@@ -1,6 +1,7 @@
 """Seconds per training step of a preset: the reference implementation's configuration (fp32,
 NCHW, PyTorch's default for-loop Adam, as junyanz/pytorch-CycleGAN-and-pix2pix runs on this
-device) against GAN Studio's (fused Adam; bf16 autocast; channels_last).
+device; oneDNN's direct convolutions: no small-map products, no Winograd) against GAN Studio's
+(fused Adam; bf16 autocast; channels_last; the small-map products; Winograd in float32 on the CPU).
 
     python bench/train_step.py pix2pix-sketches pix2pix-facades [--rounds 5] [--steps 3]
     python bench/train_step.py pix2pix-facades --profile [--top 15] [--threads 1] [--variants bf16]
@@ -45,7 +46,8 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
     training steps (default: two n_critic cycles)."""
     raw = config.read_toml(config.preset_path(preset)).get("data", {})
     root = [] if raw.get("synth") or raw.get("root") else ["data.root=."]  # user-data presets: batches are synthetic
-    cfg = registry.load_config(preset, [f"train.precision={precision}", *root, *extra])
+    plain = ["train.winograd=off"] if reference_adam else []  # the reference's direct convolutions
+    cfg = registry.load_config(preset, [f"train.precision={precision}", *root, *plain, *extra])
     torch.manual_seed(0)
     amp = None if precision == "off" else torch.bfloat16
     method = get_method(cfg.method)(cfg, device, amp, channels_last)
@@ -53,11 +55,14 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
         for opt in method.optimizers.values():
             for group in opt.param_groups:
                 group["fused"], group["foreach"] = False, (None if device.type == "cuda" else False)
+        from trainer.nets.small_conv import SmallMapConv2d, SmallMapConvTranspose2d
         from trainer.nets.stylegan import ModulatedConv2d
         for net in method.nets.values():  # rosinality trains with the grouped (fused=True) modulated conv
             for m in net.modules():
                 if isinstance(m, ModulatedConv2d):
                     m.grouped = True
+                if isinstance(m, (SmallMapConv2d, SmallMapConvTranspose2d)):  # oneDNN's convolution, as theirs
+                    m.direct = True
     s, b = cfg.data.image_size, cfg.train.batch_size
     g = torch.Generator().manual_seed(0)
     image = lambda: torch.rand(b, 3, s, s, generator=g) * 2 - 1  # noqa: E731

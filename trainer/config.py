@@ -43,6 +43,8 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps
     precision: str = "auto"  # auto, off, bf16, fp16
     channels_last: str = "auto"  # auto, on, off
+    # Winograd F(4x4, 3x3) for residual blocks' 3x3 convolutions: auto = training in float32 on the CPU
+    winograd: str = "auto"  # auto, on, off
     lr: float = 2e-4
     lr_D: float = 0.0  # > 0: the discriminators' own rate (TTUR, Heusel et al. 2017); 0: lr
     beta1: float = 0.5
@@ -154,6 +156,7 @@ INT_RANGES = {
 FLOAT_RANGES = {"train.lr": (">0", 10.0), "train.lr_D": (0.0, 10.0), "train.beta1": (0.0, 0.9999),
                 "train.beta2": (0.0, 0.9999)}
 CHOICES = {"train.precision": ("auto", "off", "bf16", "fp16"), "train.channels_last": ("auto", "on", "off"),
+           "train.winograd": ("auto", "on", "off"),
            "data.direction": ("AtoB", "BtoA"), "data.preprocess": ("resize_and_crop", "crop", "resize")}
 ZERO_MEANS = {"train.sample_every": "0: no samples", "train.checkpoint_every": "0: only at the end",
               "train.keep_checkpoints": "0: keep all", "train.threads": "0: torch's default",

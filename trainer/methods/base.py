@@ -32,12 +32,13 @@ from torch import nn
 from trainer.data.attributes import find_image_folder
 from trainer.data.layout import check_layout
 from trainer.data.synth import cached_dataset
-from trainer.device import autocast
+from trainer.device import autocast, use_winograd
 from trainer.errors import ConfigError, EvaluationError, LossBlowUp, NonFiniteLoss
 from trainer.images import image_grid
 from trainer.loss_groups import DISCRIMINATOR, GENERATOR, LOSS_GROUPS, REGULARISATION
 from trainer.losses import GAN_MODES
 from trainer.nets.init import spread_columns
+from trainer.nets.winograd import set_winograd
 
 __all__ = ["Method", "NonFiniteLoss", "LossBlowUp", "BlowUpCheck", "linear_decay", "fit_moments",
            "set_requires_grad", "side_effect_free", "image_grid", "DISCRIMINATOR", "GENERATOR", "REGULARISATION",
@@ -269,9 +270,11 @@ class Method:
         return root
 
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
-        """``net`` on the method's device (channels-last when asked) under ``name``: checkpointed,
-        and DDP-wrapped by the run loop in :attr:`train_nets`."""
+        """``net`` on the method's device (channels-last when asked; Winograd 3x3 convolutions as
+        ``train.winograd`` says) under ``name``: checkpointed, and DDP-wrapped by the run loop in
+        :attr:`train_nets`."""
         net = net.to(self.device)
+        set_winograd(net, use_winograd(self.cfg.train.winograd, self.device, self.amp_dtype))
         if self.channels_last:  # 4-d weights only (StyleGAN's modulated weights are 5-d)
             for t in [*net.parameters(), *net.buffers()]:
                 if t.dim() == 4:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
+from trainer.nets.winograd import WinogradConv2d
 
 
 class NLayerDiscriminator(nn.Module):
@@ -24,7 +25,7 @@ class NLayerDiscriminator(nn.Module):
             seq += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1, bias=bias),
                     norm_fn(ndf * mult), nn.LeakyReLU(0.2, True)]
         prev, mult = mult, min(2 ** n_layers, 8)
-        seq += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=bias),
+        seq += [WinogradConv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=bias),
                 norm_fn(ndf * mult), nn.LeakyReLU(0.2, True),
                 nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)

@@ -11,6 +11,7 @@ from torch import nn
 
 from trainer.nets.norm import norm_layer, uses_bias
 from trainer.nets.padding import ReflectionPad2d, ReplicationPad2d
+from trainer.nets.winograd import WinogradConv2d
 
 
 class ResnetBlock(nn.Module):
@@ -24,11 +25,11 @@ class ResnetBlock(nn.Module):
             raise ValueError(f"padding_type {padding_type!r}: choose reflect, replicate or zero")
         p = 1 if padding_type == "zero" else 0
         block = [pads[padding_type](1)] if p == 0 else []
-        block += [nn.Conv2d(dim, dim, kernel_size=3, padding=p, bias=bias), norm_fn(dim), nn.ReLU(True)]
+        block += [WinogradConv2d(dim, dim, kernel_size=3, padding=p, bias=bias), norm_fn(dim), nn.ReLU(True)]
         if use_dropout:
             block.append(nn.Dropout(0.5))
         block += [pads[padding_type](1)] if p == 0 else []
-        block += [nn.Conv2d(dim, dim, kernel_size=3, padding=p, bias=bias), norm_fn(dim)]
+        block += [WinogradConv2d(dim, dim, kernel_size=3, padding=p, bias=bias), norm_fn(dim)]
         self.conv_block = nn.Sequential(*block)
 
     def forward(self, x):

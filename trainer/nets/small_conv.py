@@ -25,8 +25,9 @@ from trainer.nets.inference_cache import derived, inference_only
 
 def _plain(m: nn.Module, x: torch.Tensor) -> bool:
     """Whether the ordinary convolution runs whatever the map: when tracing or exporting to ONNX
-    (the graph stays the textbook one), and for what the product does not cover."""
-    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    (the graph stays the textbook one), when the module's ``direct`` is set (bench/train_step.py's
+    re-created reference), and for what the product does not cover."""
+    return (m.direct or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
             or m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str) or x.dim() != 4)
 
 
@@ -86,7 +87,10 @@ def _matrix(m: nn.Module, make) -> torch.Tensor:
 class SmallMapConv2d(nn.Conv2d):
     """``nn.Conv2d`` (zero padding, no groups for the product) whose output map of at most
     ``out_channels / 2`` positions is computed as patches x weight: (N, C, H, W) -> (N, out, Ho, Wo),
-    in x's memory format (what follows may draw random numbers in memory order: dropout's mask)."""
+    in x's memory format (what follows may draw random numbers in memory order: dropout's mask).
+    ``direct = True`` runs the ordinary convolution whatever the map."""
+
+    direct = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _plain(self, x):
@@ -107,7 +111,10 @@ class SmallMapConv2d(nn.Conv2d):
 class SmallMapConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (zero padding, no groups, no output_size argument for the product)
     whose input map of at most ``in_channels / 2`` positions is computed as weight x input and
-    col2im: (N, C, H, W) -> (N, out, Ho, Wo)."""
+    col2im: (N, C, H, W) -> (N, out, Ho, Wo). ``direct = True`` runs the ordinary transposed
+    convolution whatever the map."""
+
+    direct = False
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if _plain(self, x) or output_size is not None:

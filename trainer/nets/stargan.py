@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trainer.nets.small_conv import SmallMapConv2d
+from trainer.nets.winograd import WinogradConv2d
 
 
 def _inorm(dim):
@@ -21,9 +22,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, dim_in, dim_out):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(dim_in, dim_out, kernel_size=3, stride=1, padding=1, bias=False), _inorm(dim_out),
+            WinogradConv2d(dim_in, dim_out, kernel_size=3, stride=1, padding=1, bias=False), _inorm(dim_out),
             nn.ReLU(inplace=True),
-            nn.Conv2d(dim_out, dim_out, kernel_size=3, stride=1, padding=1, bias=False), _inorm(dim_out))
+            WinogradConv2d(dim_out, dim_out, kernel_size=3, stride=1, padding=1, bias=False), _inorm(dim_out))
 
     def forward(self, x):
         return x + self.main(x)

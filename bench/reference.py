@@ -48,8 +48,11 @@ The re-creation (bench/train_step.py's "reference" variant) is timed in the same
 printed as re-created / real (within 10 % is agreement). Measured 2026-11-30 with this machine's
 other work paused (2 cores, load average 1-2, 1 thread, 7 rounds, torch 2.14.1, CPU clock):
 pix2pix 256 0.92, CycleGAN 128 0.96: they agree; StarGAN 128 batch 16 (3 rounds) 0.77: the
-re-creation does less than yunjey's Solver.train() (66.8 against 86.4 s per n_critic iteration),
-so it does NOT stand in for StarGAN within 10 %. Earlier runs beside other work scattered by 16-23 %
+re-creation did less than yunjey's Solver.train() (66.8 against 86.4 s per n_critic iteration).
+Since the re-creation also runs oneDNN's direct convolutions on small maps (2026-11-30, load
+0.8-1.1): pix2pix 256 1.00 (3 rounds), StarGAN 0.89 (2 rounds), still just outside 10 % (one
+discriminator pass over reals and fakes, no graph for the D step's fake), so it does NOT quite
+stand in for StarGAN. Earlier runs beside other work scattered by 16-23 %
 (2026-11-29: pix2pix 1.00 and 1.23, CycleGAN 1.16 and 0.84, StarGAN 0.90). Prefer the real code
 whenever a checkout is at hand.
 """

@@ -344,8 +344,8 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
 def format_card(card: dict, method: str | None = None) -> str:
     """The card as readable lines for ``gan-trainer inspect``; ``method``: the method as a user
     knows it (``trainer.api.method_label``), shown with the card's own where they differ."""
-    if card.get("kind") == "evaluator":
-        return format_evaluator_card(card)
+    if card.get("kind") in ("evaluator", "segmenter"):
+        return format_helper_card(card)
     lines = []
     for key in ("method", "task", "image_size", "channels", "direction", "directions", "domains", "classes", "preset"):
         if key in card and card[key] not in (None, "", []):
@@ -365,17 +365,21 @@ def format_card(card: dict, method: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def format_evaluator_card(card: dict) -> str:
-    """An evaluator's card: what it scores, how it was trained, its held-out accuracy."""
+def format_helper_card(card: dict) -> str:
+    """An evaluator's or object segmenter's card: what it reads, how it was trained, its held-out
+    scores."""
     net = card.get("net", {})
-    lines = [f"{'kind':12s} evaluator of {card.get('dataset', '?')}",
-             f"{'notes':12s} {card.get('notes', '')}",
-             f"{'input_size':12s} {card.get('input_size', '?')}",
-             f"{'heads':12s} " + ", ".join(f"{k}({v})" for k, v in net.get("heads", {}).items())]
-    for section in ("trained", "held_out", "held_out_nuisance"):
+    lines = [f"{'kind':12s} {card.get('kind')} of {card.get('dataset', '?')}"]
+    for key in ("notes", "input_size", "width", "stored_dtype"):
+        if key in card:
+            lines.append(f"{key:12s} {card[key]}")
+    if net.get("heads"):
+        lines.append(f"{'heads':12s} " + ", ".join(f"{k}({v})" for k, v in net["heads"].items()))
+    for section in ("trained", "training", "held_out", "held_out_nuisance"):
         if card.get(section):
             lines.append(f"{section}:")
-            lines += [f"  {k:22s} {v:.4f}" if isinstance(v, float) and section != "trained" else f"  {k:22s} {v}"
+            lines += [f"  {k:22s} {v:.4f}" if isinstance(v, float) and section.startswith("held_out")
+                      else f"  {k:22s} {v}"
                       for k, v in card[section].items()]
     return "\n".join(lines)
 

@@ -11,8 +11,9 @@ normalisation modes (:data:`TEST_MODES`, :func:`set_norm_mode`), the one tiler
 blended tiles) and native resolution (:func:`resolution_control`, :func:`run_native`: a fully
 convolutional generator on an image at its own size, padded to the network's multiple).
 
-Images go in as PIL images, paths or uint8 arrays (any size and mode: :func:`trainer.data.imageio.open_image`)
-and come out as uint8 HWC arrays or PIL images; tensors are float NCHW in [-1, 1].
+Images go in as PIL images, paths or arrays (any size and mode: :func:`trainer.data.imageio.open_image`,
+:func:`trainer.data.imageio.image_from_array`) and come out as uint8 HWC arrays or PIL images;
+tensors are float NCHW in [-1, 1].
 
 A Translator runs in fp32 until :meth:`Translator.set_precision` gives it a reduced precision
 (bf16 or fp16: :func:`trainer.device.inference_dtype`); its outputs stay float32 / uint8 either way.
@@ -30,7 +31,7 @@ from PIL import Image
 from torch import nn
 
 from trainer.controls import SEED_MAX, Control, ControlError
-from trainer.data.imageio import open_image
+from trainer.data.imageio import image_from_array, open_image
 from trainer.data.transforms import to_tensor, to_uint8
 from trainer.device import autocast, check_inference_precision, inference_dtype, precision_name
 from trainer.errors import OnnxExportError
@@ -158,8 +159,8 @@ class Translator:
         values = self.check_controls(controls)
         if self.needs_image and image is None:
             raise ValueError("this model translates an image: pass image=")
-        if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas)
-            image = Image.fromarray(np.ascontiguousarray(image))
+        if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas), or floats in [0, 1]
+            image = image_from_array(image)
         with torch.inference_mode(), self.autocast():
             return self.forward_array(open_image(image) if image is not None else None, **values)
 

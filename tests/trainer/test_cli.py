@@ -295,3 +295,11 @@ def test_inspect_names_the_method_as_a_user_knows_it(capsys, tmp_path):
                                                                "pix2pix)"]
     assert main(["inspect", str(ROOT / "assets" / "models" / "faces-style.safetensors"), "--no-controls"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split() == ["method", "stylegan"]
+
+
+def test_inspect_shows_a_segmenters_card(capsys):
+    from tests.conftest import ROOT
+    assert main(["inspect", str(ROOT / "assets" / "segmenters" / "sketches.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "segmenter of sketches" in out and "input_size   128" in out and "width        8" in out
+    assert "held_out:" in out and "exact_3_objects" in out and "training:" in out

@@ -230,3 +230,13 @@ def test_chw_in_chw_out_and_clear_errors(tiny):
     star = inference.load(tiny("stargan"))
     with pytest.raises(ValueError, match=r"c: expected a tensor of shape \(1, 5\)"):
         star.run_tensor(x, c=torch.zeros(1, 3))
+
+
+def test_run_array_takes_float_arrays_in_0_1_and_names_bad_ones(tmp_path):
+    from trainer.data.imageio import ImageError
+    t = inference.load(tiny_models.pix2pix(tmp_path / "p.safetensors"))
+    rng = np.random.default_rng(0)
+    u8 = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    assert np.array_equal(t.run_array(u8.astype(np.float32) / 255), t.run_array(u8))
+    with pytest.raises(ImageError, match=r"values in \[0, 1\], got 0 to 255"):
+        t.run_array(u8.astype(np.float64))

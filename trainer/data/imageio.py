@@ -86,6 +86,40 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError(f"{name}: truncated or corrupt image ({e})") from None
 
 
+def image_from_array(a) -> Image.Image:
+    """An 8-bit RGB PIL image from an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
+    (alpha over white): uint8 as it is, bool as black and white, other integers in 0-255, floats in
+    [0, 1] (times 255, rounded). Raises :class:`ImageError` naming the shape, dtype or values that
+    do not fit (NaN, a float above 1: pass uint8 for 0-255), or a size over ``MAX_PIXELS``."""
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise ImageError(f"image array of shape {a.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    if a.size == 0:
+        raise ImageError(f"image array of shape {a.shape} has no pixels")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ImageError(f"image array of {a.shape[1]}x{a.shape[0]} is over the limit of {MAX_PIXELS:,} pixels")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageError("image array holds NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 or hi > 1:
+            raise ImageError(f"a float image array must hold values in [0, 1], got {lo:g} to {hi:g} "
+                             "(for 0-255 values pass uint8)")
+        a = np.round(a * 255).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise ImageError(f"an integer image array must hold values in 0-255, got {lo} to {hi}")
+        a = a.astype(np.uint8)
+    else:
+        raise ImageError(f"image array of dtype {a.dtype}: pass uint8 (0-255) or float (0-1)")
+    return _to_8bit_rgb(Image.fromarray(np.ascontiguousarray(a)))
+
+
 @dataclass
 class ScanReport:
     """The usable images of a folder and the files skipped, with reasons."""

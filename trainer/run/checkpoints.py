@@ -106,7 +106,13 @@ def load_nets(path: Path, method: Method) -> None:
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path / 'nets.safetensors'}: unreadable ({e})") from None
     for name, net in method.nets.items():
-        load_net(net, subdict(tensors, name), f"checkpoint {path} net {name}")
+        try:
+            load_net(net, subdict(tensors, name), f"checkpoint {path} net {name}")
+        except ModelFileError as e:
+            raise ModelFileError(f"{e}. A resume builds the nets from the run's config.toml and the --set "
+                                 f"given, and a model.* change (ngf, nz, region_features...) or a new "
+                                 f"data.image_size no longer fits the checkpoint: resume without it, or start "
+                                 f"a new run from this checkpoint with --set train.init_from={path}") from None
 
 
 def load_net(net, state: dict, what: str) -> None:

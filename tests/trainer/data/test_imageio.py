@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer.data.imageio import ImageError, open_image, scan_images
+from trainer.data.imageio import ImageError, image_from_array, open_image, scan_images
 
 
 def save(im, path, **kw):
@@ -92,3 +92,29 @@ def test_folder_without_images_is_an_error_naming_it(tmp_path):
         scan_images(tmp_path, log=None)
     with pytest.raises(ImageError, match="no such folder"):
         scan_images(tmp_path / "nope", log=None)
+
+
+@pytest.mark.parametrize("array, expected", [
+    (np.full((4, 5), 200, np.uint8), (200, 200, 200)),
+    (np.full((4, 5, 1), 7, np.uint8), (7, 7, 7)),
+    (np.full((4, 5, 3), 0.5, np.float32), (128, 128, 128)),  # floats in [0, 1]
+    (np.ones((4, 5), bool), (255, 255, 255)),
+    (np.full((4, 5, 3), 9, np.int64), (9, 9, 9)),
+    (np.dstack([np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5), np.uint8)]), (255, 255, 255)),  # alpha 0: white
+])
+def test_image_from_array_any_usual_array(array, expected):
+    im = image_from_array(array)
+    assert im.mode == "RGB" and im.size == (5, 4) and im.getpixel((2, 1)) == expected
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.full((4, 5, 3), 200.0), r"float image array must hold values in \[0, 1\], got 200 to 200 \(for 0-255"),
+    (np.full((4, 5), np.nan, np.float32), "NaN or infinite"),
+    (np.full((4, 5), 300, np.int32), "integer image array must hold values in 0-255, got 300 to 300"),
+    (np.zeros((4, 5, 2), np.uint8), r"shape \(4, 5, 2\): expected"),
+    (np.zeros((0, 5), np.uint8), "no pixels"),
+    (np.zeros((4, 5), complex), "dtype complex128"),
+])
+def test_image_from_array_names_what_is_wrong(array, message):
+    with pytest.raises(ImageError, match=message):
+        image_from_array(array)

@@ -399,3 +399,12 @@ def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sk
     with pytest.raises(ModelFileError, match="damaged"):
         load_model_nets(loose, method)
     assert sorted(load_model_nets(step, method)) == ["D", "G"]
+
+
+def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
+    cfg = tiny(sketches32, steps=2, **{"train.checkpoint_every": 2})
+    assert run.train(cfg, tmp_path / "r", progress=False).state == "finished"
+    with pytest.raises(Exception, match=r"does not match its network.*a model\.\* change.*resume without it, "
+                                        r"or start a new run from this checkpoint with --set train\.init_from="):
+        run.resume(tmp_path / "r", ["train.steps=4", "model.ngf=16"], progress=False)
+    assert RunDir(tmp_path / "r").checkpoints()[-1][0] == 2  # nothing trained over

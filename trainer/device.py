@@ -109,7 +109,8 @@ def use_winograd(setting: str, device: torch.device, amp_dtype) -> bool:
     (trainer.nets.winograd): ``on``, ``off``, or ``auto`` = on the CPU in float32 (``amp_dtype``
     None), where it makes those layers 1.45-1.6x faster; CUDA's cuDNN picks its own algorithms, and
     in bf16 oneDNN's kernels are faster. The layers check the rest at each call (float32, outside
-    autocast, gradients recorded, large enough). Raises ValueError for another value."""
+    autocast, large enough; with or without gradients, as StarGAN's D step makes its fakes without).
+    Raises ValueError for another value."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"winograd must be auto, on or off, got {setting!r}")
     return setting == "on" or (setting == "auto" and device.type == "cpu" and amp_dtype is None)

@@ -375,6 +375,7 @@ def format_helper_card(card: dict) -> str:
             lines.append(f"{key:12s} {card[key]}")
     if net.get("heads"):
         lines.append(f"{'heads':12s} " + ", ".join(f"{k}({v})" for k, v in net["heads"].items()))
+    lines += [f"{'net.' + k:12s} {v}" for k, v in net.items() if k != "heads" and not isinstance(v, (dict, list))]
     for section in ("trained", "training", "held_out", "held_out_nuisance"):
         if card.get(section):
             lines.append(f"{section}:")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -159,7 +160,8 @@ class Translator:
         values = self.check_controls(controls)
         if self.needs_image and image is None:
             raise ValueError("this model translates an image: pass image=")
-        if isinstance(image, np.ndarray):  # uint8 HW or HWC (the studio's canvas), or floats in [0, 1]
+        if not isinstance(image, (str, os.PathLike, Image.Image)) and not hasattr(image, "read") \
+                and image is not None:  # arrays: uint8 HW or HWC (the studio's canvas), floats in [0, 1]...
             image = image_from_array(image)
         with torch.inference_mode(), self.autocast():
             return self.forward_array(open_image(image) if image is not None else None, **values)

@@ -86,16 +86,24 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError(f"{name}: truncated or corrupt image ({e})") from None
 
 
+FLOAT_SLACK = 1e-3  # float images a little outside [0, 1] (resampling, arithmetic) are clipped
+
+
 def image_from_array(a) -> Image.Image:
     """An 8-bit RGB PIL image from an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
     (alpha over white): uint8 as it is, bool as black and white, other integers in 0-255, floats in
-    [0, 1] (times 255, rounded). Raises :class:`ImageError` naming the shape, dtype or values that
-    do not fit (NaN, a float above 1: pass uint8 for 0-255), or a size over ``MAX_PIXELS``."""
-    a = np.asarray(a)
+    [0, 1] (times 255, rounded; within ``FLOAT_SLACK`` outside it, clipped). Raises
+    :class:`ImageError` naming the type, shape, dtype or values that do not fit (a torch tensor:
+    use run_tensor; channels first; NaN; a float above 1: pass uint8 for 0-255), or a size over
+    ``MAX_PIXELS``."""
+    if not isinstance(a, np.ndarray):
+        raise ImageError(f"an image array must be a numpy array, got {type(a).__module__}.{type(a).__name__}"
+                         + (" (for torch tensors in [-1, 1] use run_tensor)" if type(a).__module__ == "torch" else ""))
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
-        raise ImageError(f"image array of shape {a.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+        hint = " (channels first? pass a.transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] in (1, 3, 4) else ""
+        raise ImageError(f"image array of shape {a.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4){hint}")
     if a.size == 0:
         raise ImageError(f"image array of shape {a.shape} has no pixels")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
@@ -106,10 +114,10 @@ def image_from_array(a) -> Image.Image:
         if not np.isfinite(a).all():
             raise ImageError("image array holds NaN or infinite values")
         lo, hi = float(a.min()), float(a.max())
-        if lo < 0 or hi > 1:
-            raise ImageError(f"a float image array must hold values in [0, 1], got {lo:g} to {hi:g} "
+        if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+            raise ImageError(f"a float image array must hold values in [0, 1], got {lo:.6g} to {hi:.6g} "
                              "(for 0-255 values pass uint8)")
-        a = np.round(a * 255).astype(np.uint8)
+        a = np.round(np.clip(a.astype(np.float64), 0, 1) * 255).astype(np.uint8)
     elif np.issubdtype(a.dtype, np.integer):
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi > 255:

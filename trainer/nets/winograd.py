@@ -19,7 +19,8 @@ transforms would lose precision, so :class:`WinogradConv2d` uses it only in floa
 outside autocast, on a training net (``train.winograd``, :func:`trainer.device.use_winograd`), and
 runs as ``nn.Conv2d`` otherwise: on nets loaded for inference, under autocast, on CUDA (cuDNN
 chooses its own Winograd kernels), while tracing or exporting. Each input shape is compiled once
-(a few seconds; at most ``MAX_SHAPES`` per process). If ``torch.compile`` cannot build the kernel
+(with and without gradients apart: 5-50 s each on a busy 2-core CPU, announced once on the
+log; at most ``MAX_SHAPES`` per process). If ``torch.compile`` cannot build the kernel
 (no C++ compiler), it says so once and falls back to the direct convolution. Measured in
 docs/performance.md, "Winograd".
 """
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MIN_CHANNELS = 128  # in and out channels at least this many ...
 MIN_POSITIONS = 30 * 30  # ... and at least this many output positions per image
-MAX_SHAPES = 16  # input shapes compiled per process; further shapes run the direct convolution
+MAX_SHAPES = 16  # (input shape, grad mode) pairs compiled per process; further ones run the direct convolution
 
 # Toom-Cook points 0, +-1, +-2 and infinity: 6x6 tiles, F(4x4, 3x3) and F(3x3, 4x4) (Lavin and Gray,
 # section 4.2); B^T depends on the points only
@@ -132,10 +133,14 @@ class WinogradConv2d(nn.Conv2d):
         p = self.padding[0]
         if (x.shape[2] + 2 * p - r + 1) * (x.shape[3] + 2 * p - r + 1) < MIN_POSITIONS:
             return False
-        shape = tuple(x.shape)
+        shape = (tuple(x.shape), torch.is_grad_enabled())  # torch.compile builds a kernel for each
         if shape not in _shapes:
             if len(_shapes) >= MAX_SHAPES:
                 return False
+            if not _shapes:
+                log.warning("Winograd convolutions (train.winograd, float32 on the CPU): compiling their kernels, "
+                            "once per input shape, 5-50 s each; the first steps are slower (train.winograd=off "
+                            "skips this)")
             _shapes.add(shape)
         return True
 

@@ -118,3 +118,19 @@ def test_image_from_array_any_usual_array(array, expected):
 def test_image_from_array_names_what_is_wrong(array, message):
     with pytest.raises(ImageError, match=message):
         image_from_array(array)
+
+
+def test_image_from_array_hints_and_slack():
+    import torch
+    with pytest.raises(ImageError, match="numpy array, got torch.Tensor .for torch tensors in .-1, 1. use run_tensor"):
+        image_from_array(torch.rand(8, 8, 3))
+    with pytest.raises(ImageError, match="numpy array, got builtins.list"):
+        image_from_array([[0, 1], [1, 0]])
+    with pytest.raises(ImageError, match=r"channels first\? pass a.transpose\(1, 2, 0\)"):
+        image_from_array(np.zeros((3, 16, 16), np.uint8))
+    a = np.full((4, 4), 0.5, np.float32)
+    a[0, 0], a[0, 1] = 1.0000001, -1e-7  # rounding outside [0, 1] is clipped
+    im = image_from_array(a)
+    assert im.getpixel((0, 0)) == (255, 255, 255) and im.getpixel((1, 0)) == (0, 0, 0)
+    with pytest.raises(ImageError, match="got 0.5 to 1.01"):
+        image_from_array(np.where(a > 1, 1.01, 0.5).astype(np.float32))

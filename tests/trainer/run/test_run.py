@@ -404,7 +404,7 @@ def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sk
 def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
     cfg = tiny(sketches32, steps=2, **{"train.checkpoint_every": 2})
     assert run.train(cfg, tmp_path / "r", progress=False).state == "finished"
-    with pytest.raises(Exception, match=r"does not match its network.*a model\.\* change.*resume without it, "
-                                        r"or start a new run from this checkpoint with --set train\.init_from="):
+    with pytest.raises(Exception, match=r"does not match its network.*a model\.\* change.*config\.toml\): resume "
+                                        r"without it\. Nets of another size start a new run"):
         run.resume(tmp_path / "r", ["train.steps=4", "model.ngf=16"], progress=False)
     assert RunDir(tmp_path / "r").checkpoints()[-1][0] == 2  # nothing trained over

@@ -63,6 +63,8 @@ def build(preset: str, device: torch.device, precision: str, channels_last: bool
                     m.grouped = True
                 if isinstance(m, (SmallMapConv2d, SmallMapConvTranspose2d)):  # oneDNN's convolution, as theirs
                     m.direct = True
+        if hasattr(method, "plain_passes"):  # StarGAN: yunjey's passes, without the step's shortcuts
+            method.plain_passes = True
     s, b = cfg.data.image_size, cfg.train.batch_size
     g = torch.Generator().manual_seed(0)
     image = lambda: torch.rand(b, 3, s, s, generator=g) * 2 - 1  # noqa: E731

@@ -345,6 +345,10 @@ class StarGAN(Method):
                 mod.running_mean.add_(mod.running_mean - mean0, alpha=keep)
                 mod.running_var.add_(mod.running_var - var0, alpha=keep)  # (instance norm counts no batches)
 
+    # True: the step in yunjey's order with none of the shortcuts below (D's fake made with G's graph,
+    # reals and fakes in two D passes, G's fake computed again): bench/train_step.py's re-creation
+    plain_passes = False
+
     def _step(self, x_real, attrs, classes, update_G: bool, suffix: str, losses: dict):
         m = self.cfg.model
         G, D = self.train_nets["G"], self.train_nets["D"]
@@ -358,18 +362,23 @@ class StarGAN(Method):
                 self.full_label(classes=classes[perm], batch=len(classes))
             tgt, org = {"target_classes": classes[perm]}, {"target_classes": classes}
         set_requires_grad(self.D, True)
-        reuse = update_G and self._can_reuse_fake()
+        reuse = update_G and self._can_reuse_fake() and not self.plain_passes
         with self.autocast():
             # G has not changed since its last step, so on a G iteration its D-step fake is the one
             # its own loss takes (the reference computes it again); else no graph is kept for it
             saved = self._norm_stats() if reuse else None
-            with contextlib.nullcontext() if reuse else torch.no_grad():
+            with contextlib.nullcontext() if reuse or self.plain_passes else torch.no_grad():
                 x_fake = G(x_real, c_trg)
             # D has no normalisation across the batch: one pass over reals and fakes gives each
             # sample's outputs as two passes would, and sums D's weight gradients in one product
             n = x_real.size(0)
-            src, cls = D(diff_augment(torch.cat([x_real, x_fake.detach()]), parse_policy(m.diffaugment)))
-            src_real, src_fake, cls_real = src[:n], src[n:], cls[:n]
+            policy = parse_policy(m.diffaugment)
+            if self.plain_passes:
+                src_real, cls_real = D(diff_augment(x_real, policy))
+                src_fake, _ = D(diff_augment(x_fake.detach(), policy))
+            else:
+                src, cls = D(diff_augment(torch.cat([x_real, x_fake.detach()]), policy))
+                src_real, src_fake, cls_real = src[:n], src[n:], cls[:n]
             losses["D_real" + suffix] = gan_loss(m.gan_mode, src_real, True)
             losses["D_fake" + suffix] = gan_loss(m.gan_mode, src_fake, False)
             losses["D_cls" + suffix] = self._cls_loss(cls_real, **org)

@@ -97,10 +97,12 @@ def test_cyclegan_step_is_junyanz_update(identity):
     assert_same_nets(method, nets, t.lr)
 
 
-def test_stargan_step_is_yunjey_update():
+@pytest.mark.parametrize("plain_passes", [False, True])  # True: the bench's re-creation, without the shortcuts
+def test_stargan_step_is_yunjey_update(plain_passes):
     cfg, method = make("stargan-celeba", ["data.image_size=32", "train.batch_size=4", "model.g_conv_dim=8",
                                           "model.d_conv_dim=8", "model.g_repeat_num=2", "model.d_repeat_num=4",
                                           "model.n_critic=2"])
+    method.plain_passes = plain_passes
     m, t = cfg.model, cfg.train
     G, D = copy.deepcopy(method.nets["G"]), copy.deepcopy(method.nets["D"])
     opt_G, opt_D = plain_adam(G.parameters(), t), plain_adam(D.parameters(), t)

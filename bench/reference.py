@@ -50,9 +50,10 @@ other work paused (2 cores, load average 1-2, 1 thread, 7 rounds, torch 2.14.1, 
 pix2pix 256 0.92, CycleGAN 128 0.96: they agree; StarGAN 128 batch 16 (3 rounds) 0.77: the
 re-creation did less than yunjey's Solver.train() (66.8 against 86.4 s per n_critic iteration).
 Since the re-creation also runs oneDNN's direct convolutions on small maps (2026-11-30, load
-0.8-1.1): pix2pix 256 1.00 (3 rounds), StarGAN 0.89 (2 rounds), still just outside 10 % (one
-discriminator pass over reals and fakes, no graph for the D step's fake), so it does NOT quite
-stand in for StarGAN. Earlier runs beside other work scattered by 16-23 %
+0.8-1.1): pix2pix 256 1.00 (3 rounds), StarGAN 0.89 (2 rounds); and since it also runs yunjey's
+passes for StarGAN (``StarGAN.plain_passes``: the D step's fake made with G's graph, reals and fakes
+in two D passes, G's fake computed again), StarGAN 0.92 (2 rounds, load 1.0-1.6): within 10 %,
+they agree for all three. Earlier runs beside other work scattered by 16-23 %
 (2026-11-29: pix2pix 1.00 and 1.23, CycleGAN 1.16 and 0.84, StarGAN 0.90). Prefer the real code
 whenever a checkout is at hand.
 """

@@ -43,7 +43,7 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps
     precision: str = "auto"  # auto, off, bf16, fp16
     channels_last: str = "auto"  # auto, on, off
-    # Winograd F(4x4, 3x3) for residual blocks' 3x3 convolutions: auto = training in float32 on the CPU
+    # Winograd for residual blocks' 3x3 and PatchGAN's stride-1 4x4 convolutions: auto = float32 on the CPU
     winograd: str = "auto"  # auto, on, off
     lr: float = 2e-4
     lr_D: float = 0.0  # > 0: the discriminators' own rate (TTUR, Heusel et al. 2017); 0: lr

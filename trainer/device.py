@@ -105,9 +105,9 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
 
 
 def use_winograd(setting: str, device: torch.device, amp_dtype) -> bool:
-    """Whether residual blocks compute their 3x3 convolutions by Winograd's F(4x4, 3x3)
-    (trainer.nets.winograd): ``on``, ``off``, or ``auto`` = on the CPU in float32 (``amp_dtype``
-    None), where it makes those layers 1.45-1.6x faster; CUDA's cuDNN picks its own algorithms, and
+    """Whether residual blocks' 3x3 and PatchGAN's stride-1 4x4 convolutions run by Winograd's
+    minimal filtering (trainer.nets.winograd): ``on``, ``off``, or ``auto`` = on the CPU in float32
+    (``amp_dtype`` None), where it makes those layers 1.2-1.45x faster; CUDA's cuDNN picks its own algorithms, and
     in bf16 oneDNN's kernels are faster. The layers check the rest at each call (float32, outside
     autocast, large enough; with or without gradients, as StarGAN's D step makes its fakes without).
     Raises ValueError for another value."""

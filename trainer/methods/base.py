@@ -270,7 +270,7 @@ class Method:
         return root
 
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
-        """``net`` on the method's device (channels-last when asked; Winograd 3x3 convolutions as
+        """``net`` on the method's device (channels-last when asked; Winograd convolutions as
         ``train.winograd`` says) under ``name``: checkpointed, and DDP-wrapped by the run loop in
         :attr:`train_nets`."""
         net = net.to(self.device)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MIN_CHANNELS = 128  # in and out channels at least this many ...
 MIN_POSITIONS = 30 * 30  # ... and at least this many output positions per image
-MAX_SHAPES = 16  # (input shape, grad mode) pairs compiled per process; further ones run the direct convolution
+MAX_SHAPES = 16  # kernels compiled per process (see _uses_winograd); further ones run the direct convolution
 
 # Toom-Cook points 0, +-1, +-2 and infinity: 6x6 tiles, F(4x4, 3x3) and F(3x3, 4x4) (Lavin and Gray,
 # section 4.2); B^T depends on the points only
@@ -133,7 +133,9 @@ class WinogradConv2d(nn.Conv2d):
         p = self.padding[0]
         if (x.shape[2] + 2 * p - r + 1) * (x.shape[3] + 2 * p - r + 1) < MIN_POSITIONS:
             return False
-        shape = (tuple(x.shape), torch.is_grad_enabled())  # torch.compile builds a kernel for each
+        # torch.compile builds a kernel for each shape, grad mode and frozen or trained weight (a
+        # discriminator's, frozen during G's step)
+        shape = (tuple(x.shape), torch.is_grad_enabled(), self.weight.requires_grad)
         if shape not in _shapes:
             if len(_shapes) >= MAX_SHAPES:
                 return False

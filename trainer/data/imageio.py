@@ -115,8 +115,8 @@ def image_from_array(a) -> Image.Image:
             raise ImageError("image array holds NaN or infinite values")
         lo, hi = float(a.min()), float(a.max())
         if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
-            raise ImageError(f"a float image array must hold values in [0, 1], got {lo:.6g} to {hi:.6g} "
-                             "(for 0-255 values pass uint8)")
+            hint = "pass (x + 1) / 2 for values in [-1, 1]" if lo >= -1 and hi <= 1 else "pass uint8 for 0-255 values"
+            raise ImageError(f"a float image array must hold values in [0, 1], got {lo:.6g} to {hi:.6g} ({hint})")
         a = np.round(np.clip(a.astype(np.float64), 0, 1) * 255).astype(np.uint8)
     elif np.issubdtype(a.dtype, np.integer):
         lo, hi = int(a.min()), int(a.max())

@@ -27,8 +27,12 @@ def train(cfg: Config, run_dir, resume: bool = False, log=print, progress: bool 
     third quits at once without the final checkpoint (the last one written stays).
 
     A new run (not ``resume``) in a folder that already holds one raises ConfigError before
-    anything is written: its checkpoints, metrics and model stay as they were."""
-    if not resume and RunDir(run_dir).exists():
+    anything is written: its checkpoints, metrics and model stay as they were. A run that failed or
+    was stopped before its first step (no checkpoint, no metrics: settings that did not fit) is
+    nothing to keep, and a new run may take its folder."""
+    rd = RunDir(run_dir)
+    if not resume and rd.exists() and not (rd.read_status().get("state") in ("failed", "stopped")
+                                            and not rd.checkpoints() and not rd.read_metrics()):
         raise ConfigError(f"{run_dir} already holds a run: continue it with gan-trainer resume {run_dir}, or "
                           f"start a new one in another folder (--run-dir)")
     job = open_job(cfg, run_dir, resume, log)

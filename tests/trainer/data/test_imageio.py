@@ -108,7 +108,7 @@ def test_image_from_array_any_usual_array(array, expected):
 
 
 @pytest.mark.parametrize("array, message", [
-    (np.full((4, 5, 3), 200.0), r"float image array must hold values in \[0, 1\], got 200 to 200 \(for 0-255"),
+    (np.full((4, 5, 3), 200.0), r"float image array must hold values in \[0, 1\], got 200 to 200 \(pass uint8 for 0-255"),
     (np.full((4, 5), np.nan, np.float32), "NaN or infinite"),
     (np.full((4, 5), 300, np.int32), "integer image array must hold values in 0-255, got 300 to 300"),
     (np.zeros((4, 5, 2), np.uint8), r"shape \(4, 5, 2\): expected"),
@@ -132,5 +132,7 @@ def test_image_from_array_hints_and_slack():
     a[0, 0], a[0, 1] = 1.0000001, -1e-7  # rounding outside [0, 1] is clipped
     im = image_from_array(a)
     assert im.getpixel((0, 0)) == (255, 255, 255) and im.getpixel((1, 0)) == (0, 0, 0)
+    with pytest.raises(ImageError, match=r"pass \(x \+ 1\) / 2 for values in \[-1, 1\]"):
+        image_from_array(np.full((4, 4), -0.5, np.float32))
     with pytest.raises(ImageError, match="got 0.5 to 1.01"):
         image_from_array(np.where(a > 1, 1.01, 0.5).astype(np.float32))

@@ -408,3 +408,16 @@ def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
                                         r"without it\. Nets of another size start a new run"):
         run.resume(tmp_path / "r", ["train.steps=4", "model.ngf=16"], progress=False)
     assert RunDir(tmp_path / "r").checkpoints()[-1][0] == 2  # nothing trained over
+
+
+def test_a_run_that_failed_before_its_first_step_leaves_its_folder_free(sketches32, tmp_path):
+    from trainer.errors import ModelFileError
+    first = tiny(sketches32, steps=2, **{"train.checkpoint_every": 2})
+    assert run.train(first, tmp_path / "a", progress=False).state == "finished"
+    step = tmp_path / "a" / "checkpoints" / "step-000002"
+    wrong = tiny(sketches32, steps=2, **{"model.ngf": 16, "train.init_from": str(step)})
+    with pytest.raises(ModelFileError):
+        run.train(wrong, tmp_path / "b", progress=False, log=lambda *a: None)
+    assert RunDir(tmp_path / "b").read_status()["state"] == "failed"
+    right = tiny(sketches32, steps=2, **{"train.init_from": str(step)})
+    assert run.train(right, tmp_path / "b", progress=False, log=lambda *a: None).state == "finished"

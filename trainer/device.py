@@ -104,16 +104,21 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-def use_winograd(setting: str, device: torch.device, amp_dtype) -> bool:
+WINOGRAD_MIN_STEPS = 200  # auto: a shorter run spends more compiling the kernels (5-50 s each) than they save
+
+
+def use_winograd(setting: str, device: torch.device, amp_dtype, steps: int = WINOGRAD_MIN_STEPS) -> bool:
     """Whether residual blocks' 3x3 and PatchGAN's stride-1 4x4 convolutions run by Winograd's
     minimal filtering (trainer.nets.winograd): ``on``, ``off``, or ``auto`` = on the CPU in float32
-    (``amp_dtype`` None), where it makes those layers 1.2-1.45x faster; CUDA's cuDNN picks its own algorithms, and
+    (``amp_dtype`` None) for a run of at least ``WINOGRAD_MIN_STEPS`` steps (``steps``, the run's
+    total), where it makes those layers 1.2-1.45x faster; CUDA's cuDNN picks its own algorithms, and
     in bf16 oneDNN's kernels are faster. The layers check the rest at each call (float32, outside
     autocast, large enough; with or without gradients, as StarGAN's D step makes its fakes without).
     Raises ValueError for another value."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"winograd must be auto, on or off, got {setting!r}")
-    return setting == "on" or (setting == "auto" and device.type == "cpu" and amp_dtype is None)
+    return setting == "on" or (setting == "auto" and device.type == "cpu" and amp_dtype is None
+                               and steps >= WINOGRAD_MIN_STEPS)
 
 
 def describe(device: torch.device) -> str:

@@ -8,7 +8,9 @@ The output ``output`` is (N, 3, H', W') in [-1, 1]. The batch is dynamic everywh
 :data:`MAX_BATCH`); height and width are dynamic wherever the network is fully convolutional, in
 the multiples it needs, up to :data:`MAX_SIDE`. Test-time batch statistics become per-image
 statistics without dropout (a graph is deterministic). The model's card is stored in the graph's
-metadata (``gan_studio``), with a line of documentation per input (``inputs``).
+metadata (``gan_studio``), with a line of documentation per input (``inputs``) and what a graph
+needs to make its inputs (a per-object BicycleGAN's ``region_colours``, its bank of object codes
+as JSON rows).
 """
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ def write_graph(g: Graph, path: Path, card: dict) -> None:
         program.save(tmp)
         model = onnx.load(tmp)
         meta = {"gan_studio": json.dumps(card), "inputs": json.dumps({k: v for k, v in g.doc.items()}),
-                "output": "(N, 3, H', W') in [-1, 1]"}
+                "output": "(N, 3, H', W') in [-1, 1]", **g.metadata}
         onnx.helper.set_model_props(model, meta)
         onnx.save(model, tmp)
         mask = os.umask(0)

@@ -156,10 +156,15 @@ class Translator:
         return {name: known[name].check(value) for name, value in values.items()}
 
     def run_array(self, image=None, **controls) -> np.ndarray:
-        """The output as a uint8 HWC array (what the studio's worker hands to the UI thread)."""
+        """The output as a uint8 HWC array (what the studio's worker hands to the UI thread). Raises
+        ValueError for a missing image, or an image given to a model that generates from a seed."""
         values = self.check_controls(controls)
         if self.needs_image and image is None:
             raise ValueError("this model translates an image: pass image=")
+        if not self.needs_image and image is not None:
+            seeded = any(c.name == "seed" for c in self.controls)
+            raise ValueError("this model generates from a seed and takes no image: leave image out"
+                             + (" (and pass seed=)" if seeded else ""))
         if not isinstance(image, (str, os.PathLike, Image.Image)) and not hasattr(image, "read") \
                 and image is not None:  # arrays: uint8 HW or HWC (the studio's canvas), floats in [0, 1]...
             image = image_from_array(image)

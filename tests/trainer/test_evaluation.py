@@ -92,9 +92,9 @@ def test_evaluator_training_writes_a_loadable_scored_file(tmp_path):
     ev = Evaluator.load(out)
     assert card["input_size"] == ev.input_size == 24  # it reads images at the size it was trained at
     assert set(card["held_out"]) == {"acc_domain", "accuracy"} and 0 <= ev.accuracy <= 1
-    assert ev.card["trained"]["steps"] == 3
+    assert ev.card["training"]["steps"] == 3
     assert ev.predict([np.zeros((20, 30, 3), np.uint8)])["domain"].shape == (1,)
-    assert "held_out_nuisance" not in card and card["trained"]["nuisance"] is False
+    assert "held_out_nuisance" not in card and card["training"]["nuisance"] is False
 
 
 def test_nuisance_changes_the_chosen_half_within_range_and_keeps_the_scene():
@@ -116,7 +116,7 @@ def test_sketches_evaluator_trains_under_nuisance_and_scores_both(tmp_path):
     from trainer.evaluators.training import train
     card = train("sketches", tmp_path / "s.safetensors", n_train=16, n_held_out=8, steps=2, batch_size=8, width=4,
                  workers=1, log=None)
-    assert card["trained"]["nuisance"] is True
+    assert card["training"]["nuisance"] is True
     # counts are scored under nuisance too; the clean photo's look only on clean photos
     assert {"r2_saturation", "r2_colourfulness", "r2_brightness"} <= set(card["held_out"])
     assert set(card["held_out_nuisance"]) == {k for k in card["held_out"] if not k.startswith("r2_")}

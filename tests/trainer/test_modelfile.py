@@ -367,3 +367,6 @@ def test_the_bundled_cards_pass_the_checks():
     assert files
     for path in files:
         assert isinstance(read_card(path), dict)
+    for path in [*root.glob("evaluators/*.safetensors"), *root.glob("segmenters/*.safetensors")]:
+        card = read_card(path)  # a helper's card names its sections as a model's does
+        assert {"training", "held_out"} <= set(card) and "trained" not in card, path

@@ -88,6 +88,11 @@ def test_bicycle_gan_with_per_object_codes_takes_the_code_map(tiny, tmp_path):
     t = inference.load(tiny("bicycle_objects"))
     (path, doc), = export_onnx(tiny("bicycle_objects"), tmp_path / "o.onnx")
     assert [i.name for i in session(path).get_inputs()] == ["image", "z", "regions"] and "regions" in doc
+    import onnx
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert "metadata region_colours" in doc["regions"]  # the bank travels with the graph, as the model file's
+    torch.testing.assert_close(torch.tensor(json.loads(props["region_colours"])), t.region_colours.cpu(), atol=1e-6,
+                               rtol=0)
     for i, (n, h, w) in enumerate([(2, 32, 32), (1, 64, 96)]):
         x, z = batch(n, h, w, seed=i), torch.randn(n, 4, generator=torch.Generator().manual_seed(i))
         x[:, :, 8:24, 8:24] = 1  # a white square with a dark frame: an object for the enclosure or the net

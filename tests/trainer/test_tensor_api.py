@@ -240,3 +240,13 @@ def test_run_array_takes_float_arrays_in_0_1_and_names_bad_ones(tmp_path):
     assert np.array_equal(t.run_array(u8.astype(np.float32) / 255), t.run_array(u8))
     with pytest.raises(ImageError, match=r"values in \[0, 1\], got 0 to 255"):
         t.run_array(u8.astype(np.float64))
+    mask = rng.integers(0, 2, (40, 48))
+    with pytest.raises(ImageError, match=r"only 0 and 1.*astype\(bool\)"):
+        t.run_array(mask)
+    assert np.array_equal(t.run_array(mask.astype(bool)), t.run_array(mask.astype(np.uint8) * 255))
+    with pytest.raises(ImageError, match=r"\(3, 64, 4\): 64x3 pixels, under 8 on a side \(channels first"):
+        t.run_array(np.zeros((3, 64, 4), np.uint8))
+    s = inference.load(tiny_models.stylegan(tmp_path / "s.safetensors"))
+    with pytest.raises(ValueError, match=r"generates from a seed and takes no image: leave image out \(and pass seed=\)"):
+        s.run_array(u8, seed=1)
+    assert s.run_array(seed=1).ndim == 3

@@ -161,7 +161,7 @@ def train(name: str, out=None, n_train: int = 20000, n_held_out: int = 2000, ste
     bar.close()
     net = net.to(memory_format=torch.contiguous_format).eval().cpu()
     card = {"kind": "evaluator", "dataset": name, "net": net_args, "input_size": size, "notes": spec.notes,
-            "trained": {"n_train": n_train, "steps": steps, "batch_size": batch_size, "lr": lr,
+            "training": {"n_train": n_train, "steps": steps, "batch_size": batch_size, "lr": lr,
                         "nuisance": spec.nuisance, "train_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED,
                         "n_held_out": n_held_out,
                         "seconds": round(time.time() - t0, 1),

@@ -23,13 +23,15 @@ __all__ = ["Graph", "swap_modules", "per_image_norm", "ImageGraph", "example_sid
 @dataclass
 class Graph:
     """One ONNX graph to write: the module, example inputs, their names, dynamic axes as
-    ``{input: {axis: multiple}}`` (0 = the batch) and a line of documentation per input."""
+    ``{input: {axis: multiple}}`` (0 = the batch), a line of documentation per input, and further
+    metadata entries (JSON text) for what a caller needs to make the inputs."""
     suffix: str
     module: nn.Module
     example: tuple
     names: list[str]
     dynamic: dict[str, dict[int, int]]
     doc: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def swap_modules(net: nn.Module, pick, make) -> nn.Module:

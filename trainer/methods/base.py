@@ -274,7 +274,7 @@ class Method:
         ``train.winograd`` says) under ``name``: checkpointed, and DDP-wrapped by the run loop in
         :attr:`train_nets`."""
         net = net.to(self.device)
-        set_winograd(net, use_winograd(self.cfg.train.winograd, self.device, self.amp_dtype))
+        set_winograd(net, use_winograd(self.cfg.train.winograd, self.device, self.amp_dtype, self.cfg.train.steps))
         if self.channels_last:  # 4-d weights only (StyleGAN's modulated weights are 5-d)
             for t in [*net.parameters(), *net.buffers()]:
                 if t.dim() == 4:

@@ -30,6 +30,7 @@ Older files spell this method ``pix2pix`` with ``model.nz`` > 0 (cards: a genera
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import torch
@@ -198,9 +199,14 @@ class LatentImageTranslator(ImageTranslator):
             doc["regions"] = (f"(N, {c}, H, W) per-object code map: channels 0-2 an RGB colour in [-1, 1] over "
                               f"each object's pixels, channel 3 1 there{', then its learned features' if c > 4 else ''}"
                               f", all 0 elsewhere; each object's code is a row of the .safetensors model's "
-                              f"region_colours (trainer.region_codes; LatentImageTranslator.code_map paints it)")
-        return image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
-                           extra, names, dynamic)
+                              f"region_colours (trainer.region_codes; LatentImageTranslator.code_map paints it; "
+                              f"the graph's metadata region_colours holds them as JSON rows)")
+        graph = image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
+                            extra, names, dynamic)
+        if self.region_colours is not None:
+            graph.metadata["region_colours"] = json.dumps([[round(v, 6) for v in row]
+                                                           for row in self.region_colours.cpu().tolist()])
+        return graph
 
 
 class BicycleGAN(Pix2Pix):

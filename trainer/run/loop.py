@@ -73,14 +73,27 @@ def _train_steps(job: Job, stop: StopSignals, progress: bool) -> str:
 def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> Outcome:
     """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
     extends it. ``overrides`` are written into its ``config.toml``, and put back as they were when
-    they do not fit the checkpoint (ModelFileError, CheckpointError, re-raised)."""
+    they do not fit the checkpoint (ModelFileError, CheckpointError, re-raised; a ModelFileError
+    names the model.* settings the overrides changed), with the run's status as it was."""
     cfg = load_run_config(run_dir, overrides)
     rd = RunDir(run_dir)
     before = rd.config_path.read_bytes()
+    status = rd.status_path.read_bytes() if rd.status_path.is_file() else None
+    changed = changed_model_settings(load_run_config(run_dir), cfg) if overrides else []
     if overrides:
         atomic_write(rd.config_path, to_toml(cfg.to_dict()))
     try:
         return train(cfg, run_dir, resume=True, log=log, progress=progress)
-    except (ModelFileError, CheckpointError):  # the overrides do not fit the checkpoint: the run stays as it was
+    except (ModelFileError, CheckpointError) as e:  # the overrides do not fit the checkpoint: the run stays as it was
         atomic_write(rd.config_path, before)
+        if status is not None:
+            atomic_write(rd.status_path, status)
+        if isinstance(e, ModelFileError) and changed:
+            raise ModelFileError(f"--set {', '.join(changed)} changed the nets: {e}") from None
         raise
+
+
+def changed_model_settings(old: Config, new: Config) -> list[str]:
+    """``model.KEY=NEW (the run has OLD)`` for each model setting that differs between two configs."""
+    a, b = old.to_dict().get("model", {}), new.to_dict().get("model", {})
+    return [f"model.{k}={b.get(k)!r} (the run has {a.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]

@@ -144,13 +144,14 @@ def test_use_winograd_setting():
     assert use_winograd("auto", cpu, None) and not use_winograd("auto", cpu, torch.bfloat16)
     assert not use_winograd("auto", cuda, None) and not use_winograd("off", cpu, None)
     assert use_winograd("on", cuda, torch.bfloat16)
+    assert not use_winograd("auto", cpu, None, steps=50) and use_winograd("on", cpu, None, steps=50)
     with pytest.raises(ValueError, match="winograd must be auto, on or off"):
         use_winograd("yes", cpu, None)
 
 
 def _losses_and_weights(preset, overrides, setting, batches):
     cfg = registry.load_config(preset, ["data.root=.", "train.precision='off'", "train.device='cpu'",
-                                        "train.steps=100", f"train.winograd={setting}", *overrides])
+                                        "train.steps=1000", f"train.winograd={setting}", *overrides])
     torch.manual_seed(0)
     method = get_method(cfg.method)(cfg, torch.device("cpu"))
     losses = []

@@ -151,6 +151,8 @@ def test_config_errors_are_specific():
         registry.load_config("pix2pix-facades")
     with pytest.raises(config.ConfigError, match="expected int"):
         registry.load_config("pix2pix-sketches", ["train.steps=many"])
+    with pytest.raises(config.ConfigError, match=r"train.winograd = .?true.?: expected one of auto, on, off"):
+        registry.load_config("pix2pix-sketches", ["train.winograd=true"])
     with pytest.raises(config.ConfigError, match="no preset"):
         registry.load_config("pix2pix-nothing")
 
@@ -404,10 +406,15 @@ def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sk
 def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
     cfg = tiny(sketches32, steps=2, **{"train.checkpoint_every": 2})
     assert run.train(cfg, tmp_path / "r", progress=False).state == "finished"
-    with pytest.raises(Exception, match=r"does not match its network.*a model\.\* change.*config\.toml\): resume "
+    rd = RunDir(tmp_path / "r")
+    status = rd.status_path.read_bytes()
+    with pytest.raises(Exception, match=r"--set model\.ngf=16 \(the run has 8\) changed the nets: .*"
+                                        r"does not match its network.*a model\.\* change.*config\.toml\): resume "
                                         r"without it\. Nets of another size start a new run"):
         run.resume(tmp_path / "r", ["train.steps=4", "model.ngf=16"], progress=False)
-    assert RunDir(tmp_path / "r").checkpoints()[-1][0] == 2  # nothing trained over
+    assert rd.checkpoints()[-1][0] == 2  # nothing trained over
+    assert rd.status_path.read_bytes() == status  # nor its status: still finished at 2 of 2 steps
+    assert rd.read_status()["total_steps"] == 2
 
 
 def test_a_run_that_failed_before_its_first_step_leaves_its_folder_free(sketches32, tmp_path):

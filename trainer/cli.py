@@ -579,6 +579,11 @@ def main(argv=None) -> int:
         return 141
 
 
+def _off_the_bar() -> str:
+    """A line break before a last message on a terminal, where a progress bar may hold the line."""
+    return "\n" if sys.stderr.isatty() else ""
+
+
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.log:
@@ -588,10 +593,10 @@ def _main(argv=None) -> int:
     try:
         return args.fn(args)
     except ERRORS as e:
-        print(f"\nerror: {e}", file=sys.stderr)
+        print(f"{_off_the_bar()}error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print(f"{_off_the_bar()}interrupted", file=sys.stderr)
         return 130
 
 

@@ -129,12 +129,10 @@ def _coerce(section: str, cls, values: dict):
             kind = type(default)
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            elif kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = str(value)
+            elif kind is str and isinstance(value, (int, float)):  # as typed: --set x=true, x=1
+                value = str(value).lower() if isinstance(value, bool) else str(value)
             elif kind is not type(value) and not (kind is list and isinstance(value, list)):
-                choices = CHOICES.get(f"{section}.{name}")
-                raise ConfigError(f"{section}.{name} = {str(value).lower() if isinstance(value, bool) else value!r}: "
-                                  f"expected {'one of ' + ', '.join(choices) if choices else kind.__name__}")
+                raise ConfigError(f"{section}.{name} = {value!r}: expected {kind.__name__}")
         out[name] = value
     return cls(**out)
 

@@ -454,12 +454,35 @@ def pid_alive(pid) -> bool:
     return True
 
 
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (Linux's /proc; None elsewhere or
+    when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _job_alive(s: dict) -> bool:
+    """Whether the process of a status's job is alive: its pid exists and, where the start time
+    can be read, did not start after the job's status (a pid the system has since reused)."""
+    pid = s.get("pid")
+    if not pid_alive(pid):
+        return False
+    started, born = s.get("started"), process_start_time(pid)
+    return not (isinstance(started, (int, float)) and born is not None and born > started + 5)
+
+
 def run_state(run_dir) -> str:
     """The run's state from its status: "running", "finished", "stopped", "failed", "new" (no
     status yet), or "crashed" (its status says running on this host, but its process is gone)."""
     s = read_status(run_dir)
     state = s.get("state", "new")
-    if state == "running" and s.get("host") == socket.gethostname() and not pid_alive(s.get("pid")):
+    if state == "running" and s.get("host") == socket.gethostname() and not _job_alive(s):
         return "crashed"
     return state
 
@@ -467,9 +490,8 @@ def run_state(run_dir) -> str:
 def run_pid(run_dir) -> int | None:
     """The pid of the run's job when its status says it runs on this host and that process is alive."""
     s = read_status(run_dir)
-    pid = s.get("pid")
-    if s.get("state") == "running" and s.get("host") == socket.gethostname() and pid_alive(pid):
-        return pid
+    if s.get("state") == "running" and s.get("host") == socket.gethostname() and _job_alive(s):
+        return s["pid"]
     return None
 
 

@@ -162,7 +162,7 @@ class Translator:
         if self.needs_image and image is None:
             raise ValueError("this model translates an image: pass image=")
         if not self.needs_image and image is not None:
-            seeded = any(c.name == "seed" for c in self.controls)
+            seeded = any(c.name == "seed" for c in self.controls) and "seed" not in controls
             raise ValueError("this model generates from a seed and takes no image: leave image out"
                              + (" (and pass seed=)" if seeded else ""))
         if not isinstance(image, (str, os.PathLike, Image.Image)) and not hasattr(image, "read") \

@@ -87,30 +87,32 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 
 FLOAT_SLACK = 1e-3  # float images a little outside [0, 1] (resampling, arithmetic) are clipped
-MIN_SIDE = 8  # pixels: a smaller array is most likely channels first or not an image
+CHANNELS_FIRST_RATIO = 8  # a (1|3|4, W, 3|4) array this many times as wide as tall is taken for channels first
 
 
 def image_from_array(a) -> Image.Image:
     """An 8-bit RGB PIL image from an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
-    (alpha over white), at least ``MIN_SIDE`` pixels on a side: uint8 as it is, bool as black and
-    white, other integers in 0-255, floats in [0, 1] (times 255, rounded; within ``FLOAT_SLACK``
-    outside it, clipped). Raises :class:`ImageError` naming the type, shape, dtype or values that do
-    not fit (a torch tensor: use run_tensor; channels first; NaN; a float above 1: pass uint8 for
-    0-255; integers only 0 and 1: pass bool), or a size over ``MAX_PIXELS``."""
+    (alpha over white): uint8 as it is, bool as black and white, other integers in 0-255, floats in
+    [0, 1] (times 255, rounded; within ``FLOAT_SLACK`` outside it, clipped). Raises
+    :class:`ImageError` naming the type, shape, dtype or values that do not fit (a torch tensor:
+    use run_tensor; channels first, also a (1|3|4, W, 3|4) shape over ``CHANNELS_FIRST_RATIO`` times as
+    wide as tall; NaN; a float above 1: pass uint8 for 0-255; integers other than uint8 holding
+    only 0 and 1: pass bool), or a size over ``MAX_PIXELS``."""
     if not isinstance(a, np.ndarray):
         raise ImageError(f"an image array must be a numpy array, got {type(a).__module__}.{type(a).__name__}"
                          + (" (for torch tensors in [-1, 1] use run_tensor)" if type(a).__module__ == "torch" else ""))
-    if a.ndim == 3 and a.shape[2] == 1:
+    shape = a.shape
+    channels_first = a.ndim == 3 and shape[0] in (1, 3, 4)
+    hint = " (channels first? pass a.transpose(1, 2, 0))" if channels_first else ""
+    if a.ndim == 3 and shape[2] == 1:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
-        hint = " (channels first? pass a.transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] in (1, 3, 4) else ""
-        raise ImageError(f"image array of shape {a.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4){hint}")
+        raise ImageError(f"image array of shape {shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4){hint}")
     if a.size == 0:
-        raise ImageError(f"image array of shape {a.shape} has no pixels")
-    if min(a.shape[:2]) < MIN_SIDE:
-        hint = " (channels first? pass a.transpose(1, 2, 0))" if a.ndim == 3 and a.shape[0] in (1, 3, 4) else ""
-        raise ImageError(f"image array of shape {a.shape}: {a.shape[1]}x{a.shape[0]} pixels, under {MIN_SIDE} "
-                         f"on a side{hint}")
+        raise ImageError(f"image array of shape {shape} has no pixels")
+    if channels_first and shape[0] < shape[1] // CHANNELS_FIRST_RATIO:  # (3, 64, 4): 3 rows, or 3 channels of 64x4?
+        raise ImageError(f"image array of shape {shape} reads as {shape[1]}x{shape[0]} pixels, {shape[0]} "
+                         f"row{'s' if shape[0] > 1 else ''} of {shape[1]}{hint}")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
         raise ImageError(f"image array of {a.shape[1]}x{a.shape[0]} is over the limit of {MAX_PIXELS:,} pixels")
     if a.dtype == bool:
@@ -127,7 +129,7 @@ def image_from_array(a) -> Image.Image:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0 or hi > 255:
             raise ImageError(f"an integer image array must hold values in 0-255, got {lo} to {hi}")
-        if hi == 1:  # a mask, not an all but black image
+        if hi == 1 and a.dtype != np.uint8:  # a mask (int64 from numpy's arithmetic), not a nearly black image
             raise ImageError("an integer image array holding only 0 and 1 reads as 0-255, nearly black: pass "
                              "a.astype(bool) for black and white, or a * 255")
         a = a.astype(np.uint8)

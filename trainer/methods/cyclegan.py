@@ -180,12 +180,18 @@ class CycleGAN(Method):
         identity = m.lambda_identity > 0
         together = self.per_sample() and real_A.shape == real_B.shape
         with self.autocast():
-            if identity and together:  # each G's translation and identity images in one pass
+            if identity and together:  # three passes: G_A's translation and identity, then G_B's
+                # translation, identity and reconstruction of fake_B, then G_A's reconstruction
                 fake_B, idt_A = self.per_half(n["G_A"], real_A, real_B)
-                fake_A, idt_B = self.per_half(n["G_B"], real_B, real_A)
+                fake_A, idt_B, rec_A = n["G_B"](torch.cat([real_B, real_A, fake_B])).split(real_A.size(0))
+                rec_B = n["G_A"](fake_A)
+            elif together:  # G_B's translation and reconstruction in one pass
+                fake_B = n["G_A"](real_A)
+                fake_A, rec_A = self.per_half(n["G_B"], real_B, fake_B)
+                rec_B = n["G_A"](fake_A)
             else:
                 fake_B, fake_A = n["G_A"](real_A), n["G_B"](real_B)
-            rec_A, rec_B = n["G_B"](fake_B), n["G_A"](fake_A)
+                rec_A, rec_B = n["G_B"](fake_B), n["G_A"](fake_A)
             loss_G = 0.0
             if identity:
                 if not together:

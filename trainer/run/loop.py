@@ -2,10 +2,15 @@
 in that order; :func:`resume` continues a run."""
 from __future__ import annotations
 
+import copy
+
+import torch
+
 from trainer.config import Config, to_toml
 from trainer.methods.base import BlowUpCheck
 from trainer.errors import CheckpointError, ConfigError, ModelFileError
-from trainer.rundir import RunDir, atomic_write
+from trainer.registry import config_from_dict, get_method
+from trainer.rundir import RunDir, atomic_write, run_pid
 from trainer.run.finish import ended_badly, finish
 from trainer.run.job import Job, Outcome
 from trainer.run.periodic import PeriodicWork
@@ -73,13 +78,22 @@ def _train_steps(job: Job, stop: StopSignals, progress: bool) -> str:
 def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> Outcome:
     """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
     extends it. ``overrides`` are written into its ``config.toml``, and put back as they were when
-    they do not fit the checkpoint (ModelFileError, CheckpointError, re-raised; a ModelFileError
-    names the model.* settings the overrides changed), with the run's status as it was."""
-    cfg = load_run_config(run_dir, overrides)
+    they do not fit the checkpoint (ModelFileError naming the settings that changed the nets,
+    CheckpointError; re-raised), with the run's status as it was. Raises ConfigError for a run
+    whose job still runs, or a ``train.steps`` below its newest checkpoint."""
     rd = RunDir(run_dir)
+    pid = run_pid(run_dir)
+    if pid is not None:
+        raise ConfigError(f"{run_dir} is training now (pid {pid}): stop that job first (Ctrl+C where it runs, "
+                          f"or kill -INT {pid}; it checkpoints and stops)")
+    old = load_run_config(run_dir)
+    cfg = load_run_config(run_dir, overrides)
+    at = max((step for step, _ in rd.checkpoints()), default=0)
+    if cfg.train.steps < at:
+        raise ConfigError(f"train.steps = {cfg.train.steps}: {run_dir} is already at step {at}; give a total "
+                          f"above it to train on")
     before = rd.config_path.read_bytes()
     status = rd.status_path.read_bytes() if rd.status_path.is_file() else None
-    changed = changed_model_settings(load_run_config(run_dir), cfg) if overrides else []
     if overrides:
         atomic_write(rd.config_path, to_toml(cfg.to_dict()))
     try:
@@ -88,12 +102,39 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
         atomic_write(rd.config_path, before)
         if status is not None:
             atomic_write(rd.status_path, status)
-        if isinstance(e, ModelFileError) and changed:
+        changed = settings_that_change_nets(old, cfg) if isinstance(e, ModelFileError) else []
+        if changed:
             raise ModelFileError(f"--set {', '.join(changed)} changed the nets: {e}") from None
         raise
 
 
-def changed_model_settings(old: Config, new: Config) -> list[str]:
-    """``model.KEY=NEW (the run has OLD)`` for each model setting that differs between two configs."""
-    a, b = old.to_dict().get("model", {}), new.to_dict().get("model", {})
-    return [f"model.{k}={b.get(k)!r} (the run has {a.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+def settings_that_change_nets(old: Config, new: Config) -> list[str]:
+    """``SECTION.KEY=NEW (the run has OLD)`` for each model.* and data.* setting that differs
+    between two configs and, changed alone, gives the nets other weight names or shapes."""
+    a, b = old.to_dict(), new.to_dict()
+    shapes = _net_shapes(old)
+    out = []
+    for section in ("model", "data"):
+        x, y = a.get(section, {}), b.get(section, {})
+        for key in sorted(set(x) | set(y)):
+            if x.get(key) == y.get(key):
+                continue
+            one = copy.deepcopy(a)
+            one.setdefault(section, {})[key] = y.get(key)
+            try:
+                differs = _net_shapes(config_from_dict(one)) != shapes
+            except Exception:  # noqa: BLE001 - a setting that builds no nets on its own: not named
+                differs = False
+            if differs:
+                out.append(f"{section}.{key}={_plain(y.get(key))} (the run has {_plain(x.get(key))})")
+    return out
+
+
+def _net_shapes(cfg: Config) -> dict:
+    method = get_method(cfg.method)(cfg, torch.device("cpu"))
+    return {f"{n}.{k}": tuple(v.shape) for n, net in method.nets.items() for k, v in net.state_dict().items()}
+
+
+def _plain(v) -> str:
+    """A setting's value as one types it after --set."""
+    return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)

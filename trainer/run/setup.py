@@ -4,6 +4,7 @@ the newest usable checkpoint, the DDP-wrapped nets and the data loader. Also nam
 folder and reading a run's settings back."""
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import time
@@ -58,8 +59,15 @@ def load_run_config(run_dir, overrides: list[str] | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"{rd.config_path}: unreadable ({e.strerror or e})") from None
     try:
-        return config_from_dict(apply_overrides(raw, overrides or []))
+        return config_from_dict(apply_overrides(copy.deepcopy(raw), overrides or []))
     except ConfigError as e:
+        if overrides:
+            try:
+                config_from_dict(raw)
+            except ConfigError:
+                pass  # the file itself does not check
+            else:
+                raise ConfigError(f"--set {' '.join(overrides)}: {e}") from None
         raise ConfigError(f"{rd.config_path}: {e}") from None
 
 

@@ -151,8 +151,10 @@ def test_config_errors_are_specific():
         registry.load_config("pix2pix-facades")
     with pytest.raises(config.ConfigError, match="expected int"):
         registry.load_config("pix2pix-sketches", ["train.steps=many"])
-    with pytest.raises(config.ConfigError, match=r"train.winograd = .?true.?: expected one of auto, on, off"):
+    with pytest.raises(config.ConfigError, match="train.winograd = 'true': choose one of auto, on, off"):
         registry.load_config("pix2pix-sketches", ["train.winograd=true"])
+    with pytest.raises(config.ConfigError, match="model.norm = 'true'; choose batch, instance or none"):
+        registry.load_config("pix2pix-sketches", ["model.norm=true"])
     with pytest.raises(config.ConfigError, match="no preset"):
         registry.load_config("pix2pix-nothing")
 
@@ -415,6 +417,43 @@ def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
     assert rd.checkpoints()[-1][0] == 2  # nothing trained over
     assert rd.status_path.read_bytes() == status  # nor its status: still finished at 2 of 2 steps
     assert rd.read_status()["total_steps"] == 2
+    # a loss weight changes no net: only the setting that does is named
+    with pytest.raises(Exception, match=r"^--set model\.ngf=16 \(the run has 8\) changed the nets: "):
+        run.resume(tmp_path / "r", ["model.lambda_l1=50", "model.ngf=16"], progress=False)
+    with pytest.raises(config.ConfigError, match=r"^--set model\.foo=1: unknown key model\.foo"):
+        run.resume(tmp_path / "r", ["model.foo=1"], progress=False)
+    with pytest.raises(config.ConfigError, match=r"train\.steps = 1: .* is already at step 2; give a total above it"):
+        run.resume(tmp_path / "r", ["train.steps=1"], progress=False)
+    assert rd.status_path.read_bytes() == status and "steps = 2\n" in rd.config_path.read_text()
+
+
+def test_resume_refuses_a_run_whose_job_is_alive(sketches32, tmp_path):
+    import socket
+    from trainer.rundir import process_start_time, run_state
+    cfg = tiny(sketches32, steps=2, **{"train.checkpoint_every": 2})
+    assert run.train(cfg, tmp_path / "r", progress=False).state == "finished"
+    rd = RunDir(tmp_path / "r")
+    born = process_start_time(os.getpid())
+    rd.write_status(state="running", started=(born or time.time()) + 1)  # this test's process as the job
+    assert rd.read_status()["pid"] == os.getpid() and rd.read_status()["host"] == socket.gethostname()
+    with pytest.raises(config.ConfigError, match=rf"is training now \(pid {os.getpid()}\): stop that job first"):
+        run.resume(tmp_path / "r", ["train.steps=4"], progress=False)
+    assert rd.checkpoints()[-1][0] == 2
+    if born is not None:  # a pid the system gave to a process that started after the job: not the job
+        rd.write_status(state="running", started=born - 3600)
+        assert run_state(tmp_path / "r") == "crashed"
+        assert run.resume(tmp_path / "r", ["train.steps=4"], progress=False).state == "finished"
+
+
+def test_a_stylegan_resume_at_another_size_names_image_size(tmp_path):
+    from trainer.errors import ModelFileError
+    cfg = registry.load_config("stylegan-faces", ["data.image_size=16", "data.synth_n=8", "train.steps=1",
+                                                  "train.batch_size=2", "train.checkpoint_every=1", "train.threads=1",
+                                                  "train.device='cpu'", "train.precision='off'", "model.style_dim=16",
+                                                  "data.num_workers=0", "train.sample_every=0"])
+    assert run.train(cfg, tmp_path / "s", progress=False, log=lambda *a: None).state == "finished"
+    with pytest.raises(ModelFileError, match=r"^--set data\.image_size=32 \(the run has 16\) changed the nets"):
+        run.resume(tmp_path / "s", ["data.image_size=32", "train.steps=2"], progress=False, log=lambda *a: None)
 
 
 def test_a_run_that_failed_before_its_first_step_leaves_its_folder_free(sketches32, tmp_path):

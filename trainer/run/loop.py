@@ -79,7 +79,8 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
     """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
     extends it. ``overrides`` are written into its ``config.toml``, and put back as they were when
     they do not fit the checkpoint (ModelFileError naming the settings that changed the nets,
-    CheckpointError; re-raised), with the run's status as it was. Raises ConfigError for a run
+    CheckpointError; re-raised), with the run's status as it was (without overrides it says the
+    failure). Raises ConfigError for a run
     whose job still runs, or a ``train.steps`` below its newest checkpoint."""
     rd = RunDir(run_dir)
     pid = run_pid(run_dir)
@@ -100,7 +101,7 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
         return train(cfg, run_dir, resume=True, log=log, progress=progress)
     except (ModelFileError, CheckpointError) as e:  # the overrides do not fit the checkpoint: the run stays as it was
         atomic_write(rd.config_path, before)
-        if status is not None:
+        if overrides and status is not None:  # without, the status says why the checkpoint failed
             atomic_write(rd.status_path, status)
         changed = settings_that_change_nets(old, cfg) if isinstance(e, ModelFileError) else []
         if changed:

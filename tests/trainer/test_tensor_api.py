@@ -246,11 +246,15 @@ def test_run_array_takes_float_arrays_in_0_1_and_names_bad_ones(tmp_path):
     assert np.array_equal(t.run_array(mask.astype(bool)), t.run_array(mask.astype(np.uint8) * 255))
     from trainer.data.imageio import image_from_array
     assert np.asarray(image_from_array((mask > 0).astype(np.uint8))).max() == 1  # uint8 as it is: nearly black
-    with pytest.raises(ImageError, match=r"\(3, 64, 4\) reads as 64x3 pixels, 3 rows of 64 \(channels first"):
-        t.run_array(np.zeros((3, 64, 4), np.uint8))
-    with pytest.raises(ImageError, match=r"shape \(1, 64, 1\) reads as 64x1 pixels, 1 row of 64 \(channels first"):
-        t.run_array(np.zeros((1, 64, 1), np.uint8))
-    assert t.run_array(np.zeros((5, 5), np.uint8)).shape[:2] == (5, 5)  # small, as a 5x5 file is
+    with pytest.raises(ImageError, match=r"shape \(1, 64, 64\): expected .* \(channels first\? pass a\.transpose"):
+        t.run_array(np.zeros((1, 64, 64), np.uint8))
+    with pytest.raises(ImageError, match=r"shape \(0, 64, 1\) has no pixels"):  # as given, not as squeezed
+        t.run_array(np.zeros((0, 64, 1), np.uint8))
+    with pytest.raises(ImageError, match=r"shape \(3, 64, 64, 1\): expected"):
+        t.run_array(np.zeros((3, 64, 64, 1), np.uint8))
+    # HWC as documented: thin and small images too (tests/trainer/test_native_resolution.py)
+    assert t.run_array(np.zeros((3, 64, 4), np.uint8)).shape == (3, 64, 3)
+    assert t.run_array(np.zeros((5, 5), np.uint8)).shape[:2] == (5, 5)
     s = inference.load(tiny_models.stylegan(tmp_path / "s.safetensors"))
     with pytest.raises(ValueError, match=r"generates from a seed and takes no image: leave image out \(and pass seed=\)"):
         s.run_array(u8)

@@ -87,7 +87,6 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 
 FLOAT_SLACK = 1e-3  # float images a little outside [0, 1] (resampling, arithmetic) are clipped
-CHANNELS_FIRST_RATIO = 8  # a (1|3|4, W, 3|4) array this many times as wide as tall is taken for channels first
 
 
 def image_from_array(a) -> Image.Image:
@@ -95,8 +94,7 @@ def image_from_array(a) -> Image.Image:
     (alpha over white): uint8 as it is, bool as black and white, other integers in 0-255, floats in
     [0, 1] (times 255, rounded; within ``FLOAT_SLACK`` outside it, clipped). Raises
     :class:`ImageError` naming the type, shape, dtype or values that do not fit (a torch tensor:
-    use run_tensor; channels first, also a (1|3|4, W, 3|4) shape over ``CHANNELS_FIRST_RATIO`` times as
-    wide as tall; NaN; a float above 1: pass uint8 for 0-255; integers other than uint8 holding
+    use run_tensor; channels first; NaN; a float above 1: pass uint8 for 0-255; integers other than uint8 holding
     only 0 and 1: pass bool), or a size over ``MAX_PIXELS``."""
     if not isinstance(a, np.ndarray):
         raise ImageError(f"an image array must be a numpy array, got {type(a).__module__}.{type(a).__name__}"
@@ -110,9 +108,6 @@ def image_from_array(a) -> Image.Image:
         raise ImageError(f"image array of shape {shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4){hint}")
     if a.size == 0:
         raise ImageError(f"image array of shape {shape} has no pixels")
-    if channels_first and shape[0] < shape[1] // CHANNELS_FIRST_RATIO:  # (3, 64, 4): 3 rows, or 3 channels of 64x4?
-        raise ImageError(f"image array of shape {shape} reads as {shape[1]}x{shape[0]} pixels, {shape[0]} "
-                         f"row{'s' if shape[0] > 1 else ''} of {shape[1]}{hint}")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
         raise ImageError(f"image array of {a.shape[1]}x{a.shape[0]} is over the limit of {MAX_PIXELS:,} pixels")
     if a.dtype == bool:

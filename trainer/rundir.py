@@ -255,6 +255,7 @@ class RunDir:
         status["updated"] = time.time()
         status["pid"] = os.getpid()
         status["host"] = socket.gethostname()
+        status["folder"] = str(self.path.resolve())  # a copied run's status names the original's job
         atomic_write(self.status_path, json.dumps(status, indent=1))
         return status
 
@@ -467,11 +468,13 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
-def _job_alive(s: dict) -> bool:
-    """Whether the process of a status's job is alive: its pid exists and, where the start time
-    can be read, did not start after the job's status (a pid the system has since reused)."""
+def _job_alive(s: dict, run_dir) -> bool:
+    """Whether the process of a status's job is alive: the status was written in ``run_dir`` (not
+    copied there from a run that trains elsewhere), its pid exists and, where the start time can be
+    read, did not start after the job's status (a pid the system has since reused)."""
     pid = s.get("pid")
-    if not pid_alive(pid):
+    folder = s.get("folder")
+    if not pid_alive(pid) or (isinstance(folder, str) and folder != str(Path(run_dir).resolve())):
         return False
     started, born = s.get("started"), process_start_time(pid)
     return not (isinstance(started, (int, float)) and born is not None and born > started + 5)
@@ -482,7 +485,7 @@ def run_state(run_dir) -> str:
     status yet), or "crashed" (its status says running on this host, but its process is gone)."""
     s = read_status(run_dir)
     state = s.get("state", "new")
-    if state == "running" and s.get("host") == socket.gethostname() and not _job_alive(s):
+    if state == "running" and s.get("host") == socket.gethostname() and not _job_alive(s, run_dir):
         return "crashed"
     return state
 
@@ -490,7 +493,7 @@ def run_state(run_dir) -> str:
 def run_pid(run_dir) -> int | None:
     """The pid of the run's job when its status says it runs on this host and that process is alive."""
     s = read_status(run_dir)
-    if s.get("state") == "running" and s.get("host") == socket.gethostname() and _job_alive(s):
+    if s.get("state") == "running" and s.get("host") == socket.gethostname() and _job_alive(s, run_dir):
         return s["pid"]
     return None
 

@@ -164,7 +164,7 @@ class Translator:
         if not self.needs_image and image is not None:
             seeded = any(c.name == "seed" for c in self.controls) and "seed" not in controls
             raise ValueError("this model generates from a seed and takes no image: leave image out"
-                             + (" (and pass seed=)" if seeded else ""))
+                             + (" (seed= chooses what it makes)" if seeded else ""))
         if not isinstance(image, (str, os.PathLike, Image.Image)) and not hasattr(image, "read") \
                 and image is not None:  # arrays: uint8 HW or HWC (the studio's canvas), floats in [0, 1]...
             image = image_from_array(image)

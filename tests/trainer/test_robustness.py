@@ -183,6 +183,7 @@ def test_status_keeps_the_checkpoint_step_when_a_resume_dies_while_starting(sket
         run.resume(rd.path, ["train.steps=20"], progress=False)
     status = rd.read_status()
     assert status["state"] == "failed" and status["step"] == 12 and "no memory" in status["message"]
+    assert status["total_steps"] == 12 and "steps = 12\n" in rd.config_path.read_text()  # nothing trained to 20
 
 
 def test_a_non_finite_loss_before_any_checkpoint_does_not_claim_one_was_kept(sketches32, tmp_path):

@@ -256,7 +256,7 @@ def test_run_array_takes_float_arrays_in_0_1_and_names_bad_ones(tmp_path):
     assert t.run_array(np.zeros((3, 64, 4), np.uint8)).shape == (3, 64, 3)
     assert t.run_array(np.zeros((5, 5), np.uint8)).shape[:2] == (5, 5)
     s = inference.load(tiny_models.stylegan(tmp_path / "s.safetensors"))
-    with pytest.raises(ValueError, match=r"generates from a seed and takes no image: leave image out \(and pass seed=\)"):
+    with pytest.raises(ValueError, match=r"generates from a seed and takes no image: leave image out \(seed= chooses what it makes\)"):
         s.run_array(u8)
     with pytest.raises(ValueError, match=r"takes no image: leave image out$"):
         s.run_array(u8, seed=1)

@@ -38,6 +38,7 @@ from trainer.images import image_grid
 from trainer.loss_groups import DISCRIMINATOR, GENERATOR, LOSS_GROUPS, REGULARISATION
 from trainer.losses import GAN_MODES
 from trainer.nets.init import spread_columns
+from trainer.nets.norm import NORMS
 from trainer.nets.winograd import set_winograd
 
 __all__ = ["Method", "NonFiniteLoss", "LossBlowUp", "BlowUpCheck", "linear_decay", "fit_moments",
@@ -212,6 +213,13 @@ class Method:
     @classmethod
     def validate(cls, cfg) -> None:
         """Raise :class:`~trainer.errors.ConfigError` for a configuration this method cannot run."""
+
+    @staticmethod
+    def check_norm(norm: str) -> None:
+        """Raise :class:`~trainer.errors.ConfigError` for a ``model.norm`` that is not one of
+        :data:`trainer.nets.norm.NORMS`."""
+        if norm not in NORMS:
+            raise ConfigError(f"model.norm = {norm!r}; choose {', '.join(NORMS[:-1])} or {NORMS[-1]}")
 
     @classmethod
     def check_image_size(cls, size: int, model=None) -> None:

@@ -139,6 +139,7 @@ class CycleGAN(Method):
     def validate(cls, cfg):
         cls.check_common(cfg, "unaligned layout (trainA/ and trainB/)", "/path/to/horse2zebra")
         cls.check_image_size(cfg.data.image_size, cfg.model)
+        cls.check_norm(cfg.model.norm)
         if cfg.model.pool_size < 0:
             raise ConfigError("model.pool_size must be >= 0")
 

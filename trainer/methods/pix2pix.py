@@ -329,8 +329,7 @@ class Pix2Pix(Method):
         cls.check_common(cfg, "aligned layout (train/ with A|B side-by-side images)", "/path/to/facades")
         if m.netD not in D_KINDS:
             raise ConfigError(f"model.netD = {m.netD!r}; choose one of {', '.join(D_KINDS)}")
-        if m.norm not in ("batch", "instance", "none"):
-            raise ConfigError(f"model.norm = {m.norm!r}; choose batch, instance or none")
+        cls.check_norm(m.norm)
         if m.test_mode not in TEST_MODES:
             raise ConfigError(f"model.test_mode = {m.test_mode!r}; choose one of {', '.join(TEST_MODES)}")
         if m.num_D < 1:

@@ -4,6 +4,9 @@ import functools
 from torch import nn
 
 
+NORMS = ("batch", "instance", "none")
+
+
 def norm_layer(name: str):
     """Return a constructor ``f(num_features) -> nn.Module`` for ``batch``, ``instance`` or ``none``.
 
@@ -16,7 +19,7 @@ def norm_layer(name: str):
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if name == "none":
         return lambda num_features: nn.Identity()
-    raise ValueError(f"unknown norm {name!r}: choose batch, instance or none")
+    raise ValueError(f"unknown norm {name!r}: choose {', '.join(NORMS[:-1])} or {NORMS[-1]}")
 
 
 def uses_bias(name: str) -> bool:

@@ -110,8 +110,8 @@ def load_nets(path: Path, method: Method) -> None:
             load_net(net, subdict(tensors, name), f"checkpoint {path} net {name}")
         except ModelFileError as e:
             raise ModelFileError(f"{e}. A resume builds the nets from the run's config.toml and the --set "
-                                 f"given, and a model.* change (ngf, n_blocks, nz, region_features...) or a "
-                                 f"data.image_size change for StyleGAN no longer fits the checkpoint (its settings are in "
+                                 f"given, and a model.* change (ngf, n_blocks, nz, region_features...), or a "
+                                 f"data.image_size one where the nets' sizes follow it, no longer fits the checkpoint (its settings are in "
                                  f"{path.parent.parent / 'config.toml'}): resume without it. Nets of another "
                                  f"size start a new run; --set train.init_from={path} loads these weights into "
                                  f"a new run of the same sizes (a wider code map aside)") from None

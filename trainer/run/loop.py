@@ -7,6 +7,7 @@ import copy
 import torch
 
 from trainer.config import Config, to_toml
+from trainer.device import resolve_device
 from trainer.methods.base import BlowUpCheck
 from trainer.errors import CheckpointError, ConfigError, ModelFileError
 from trainer.registry import config_from_dict, get_method
@@ -77,11 +78,12 @@ def _train_steps(job: Job, stop: StopSignals, progress: bool) -> str:
 
 def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True) -> Outcome:
     """Continue a stopped, failed or finished run at its last checkpoint; ``--set train.steps=N``
-    extends it. ``overrides`` are written into its ``config.toml``, and put back as they were, with
-    the run's status, when they do not fit the checkpoint (ModelFileError naming the settings that
-    changed the nets, CheckpointError; re-raised; without overrides the status says the failure).
-    Raises ConfigError for a run whose job still runs, or a ``train.steps`` below its newest
-    checkpoint."""
+    extends it. ``overrides`` are written into its ``config.toml``, and put back as they were when
+    the job fails before a new checkpoint: with the run's status when they do not fit
+    (ModelFileError naming the settings that changed the nets, CheckpointError, ConfigError;
+    re-raised), else the status says the failure. Raises ConfigError, before anything is written,
+    for a run whose job still runs, a ``train.steps`` below its newest checkpoint, or overrides
+    whose nets or device fail to build (:func:`check_overrides`)."""
     rd = RunDir(run_dir)
     pid = run_pid(run_dir)
     if pid is not None:
@@ -92,21 +94,42 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
     at = max((step for step, _ in rd.checkpoints()), default=0)
     if cfg.train.steps < at:
         raise ConfigError(f"train.steps = {cfg.train.steps}: {run_dir} is already at step {at}; give a total "
-                          f"above it to train on")
+                          f"of at least {at}")
+    if overrides:
+        check_overrides(old, cfg, overrides)
     before = rd.config_path.read_bytes()
     status = rd.status_path.read_bytes() if rd.status_path.is_file() else None
     if overrides:
         atomic_write(rd.config_path, to_toml(cfg.to_dict()))
     try:
         return train(cfg, run_dir, resume=True, log=log, progress=progress)
-    except (ModelFileError, CheckpointError) as e:  # the overrides do not fit the checkpoint: the run stays as it was
-        atomic_write(rd.config_path, before)
-        if overrides and status is not None:  # without, the status says why the checkpoint failed
+    except Exception as e:
+        if max((step for step, _ in rd.checkpoints()), default=0) > at:
+            raise  # it trained on with the overrides: they stay
+        atomic_write(rd.config_path, before)  # nothing trained: the run stays as it was
+        if overrides and status is not None and isinstance(e, ValueError):  # settings that do not fit
             atomic_write(rd.status_path, status)
+        elif overrides and status is not None:  # the job failed (memory, disk): its status says why
+            rd.write_status(total_steps=old.train.steps)
         changed = settings_that_change_nets(old, cfg) if isinstance(e, ModelFileError) else []
         if changed:
             raise ModelFileError(f"--set {', '.join(changed)} changed the nets: {e}") from None
         raise
+
+
+def check_overrides(old: Config, new: Config, overrides: list[str]) -> None:
+    """Build the nets and find the device of ``new`` (what a setting's own check may only do
+    then) before a resume writes it; ConfigError naming the ``--set`` when they fail and ``old``'s
+    do not."""
+    for what in (lambda c: resolve_device(c.train.device), _net_shapes):
+        try:
+            what(new)
+        except (ValueError, TypeError) as e:
+            try:
+                what(old)
+            except Exception:  # noqa: BLE001 - the run fails on its own: its own error says why
+                return
+            raise ConfigError(f"--set {' '.join(overrides)}: {e}") from None
 
 
 def settings_that_change_nets(old: Config, new: Config) -> list[str]:

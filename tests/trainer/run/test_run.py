@@ -1,5 +1,6 @@
 """The run loop: learning, run directory, resume equivalence, SIGTERM, NaN stop, failures, DDP."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def test_config_errors_are_specific():
         registry.load_config("pix2pix-sketches", ["train.winograd=true"])
     with pytest.raises(config.ConfigError, match="model.norm = 'true'; choose batch, instance or none"):
         registry.load_config("pix2pix-sketches", ["model.norm=true"])
+    with pytest.raises(config.ConfigError, match="model.norm = 'false'; choose batch, instance or none"):
+        registry.load_config("cyclegan-shapes", ["model.norm=false"])  # before a run folder is made
     with pytest.raises(config.ConfigError, match="no preset"):
         registry.load_config("pix2pix-nothing")
 
@@ -422,9 +425,13 @@ def test_resume_with_other_model_settings_says_what_to_do(sketches32, tmp_path):
         run.resume(tmp_path / "r", ["model.lambda_l1=50", "model.ngf=16"], progress=False)
     with pytest.raises(config.ConfigError, match=r"^--set model\.foo=1: unknown key model\.foo"):
         run.resume(tmp_path / "r", ["model.foo=1"], progress=False)
-    with pytest.raises(config.ConfigError, match=r"train\.steps = 1: .* is already at step 2; give a total above it"):
+    with pytest.raises(config.ConfigError, match=r"train\.steps = 1: .* is already at step 2; give a total of at least 2"):
         run.resume(tmp_path / "r", ["train.steps=1"], progress=False)
-    assert rd.status_path.read_bytes() == status and "steps = 2\n" in rd.config_path.read_text()
+    config_toml = rd.config_path.read_bytes()
+    for bad, says in [("model.init_type=foo", "init"), ("train.device=foo", "unknown device 'foo'")]:
+        with pytest.raises(config.ConfigError, match=rf"^--set train\.steps=4 {bad}: .*{says}"):
+            run.resume(tmp_path / "r", ["train.steps=4", bad], progress=False)  # checked when the nets are built
+        assert rd.config_path.read_bytes() == config_toml and rd.status_path.read_bytes() == status
 
 
 def test_resume_refuses_a_run_whose_job_is_alive(sketches32, tmp_path):
@@ -439,6 +446,9 @@ def test_resume_refuses_a_run_whose_job_is_alive(sketches32, tmp_path):
     with pytest.raises(config.ConfigError, match=rf"is training now \(pid {os.getpid()}\): stop that job first"):
         run.resume(tmp_path / "r", ["train.steps=4"], progress=False)
     assert rd.checkpoints()[-1][0] == 2
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "r", copy)  # its status names the job of the folder it was copied from
+    assert run_state(copy) == "crashed" and run_state(tmp_path / "r") == "running"
     if born is not None:  # a pid the system gave to a process that started after the job: not the job
         rd.write_status(state="running", started=born - 3600)
         assert run_state(tmp_path / "r") == "crashed"

@@ -94,14 +94,13 @@ def image_from_array(a) -> Image.Image:
     (alpha over white): uint8 as it is, bool as black and white, other integers in 0-255, floats in
     [0, 1] (times 255, rounded; within ``FLOAT_SLACK`` outside it, clipped). Raises
     :class:`ImageError` naming the type, shape, dtype or values that do not fit (a torch tensor:
-    use run_tensor; channels first; NaN; a float above 1: pass uint8 for 0-255; integers other than uint8 holding
-    only 0 and 1: pass bool), or a size over ``MAX_PIXELS``."""
+    use run_tensor; channels first; NaN; a float above 1: pass uint8 for 0-255; integers other
+    than uint8 holding only 0 and 1: pass bool), or a size over ``MAX_PIXELS``."""
     if not isinstance(a, np.ndarray):
         raise ImageError(f"an image array must be a numpy array, got {type(a).__module__}.{type(a).__name__}"
                          + (" (for torch tensors in [-1, 1] use run_tensor)" if type(a).__module__ == "torch" else ""))
-    shape = a.shape
-    channels_first = a.ndim == 3 and shape[0] in (1, 3, 4)
-    hint = " (channels first? pass a.transpose(1, 2, 0))" if channels_first else ""
+    shape = a.shape  # as passed, for the messages
+    hint = " (channels first? pass a.transpose(1, 2, 0))" if a.ndim == 3 and shape[0] in (1, 3, 4) else ""
     if a.ndim == 3 and shape[2] == 1:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):

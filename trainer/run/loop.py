@@ -11,7 +11,7 @@ from trainer.device import resolve_device
 from trainer.methods.base import BlowUpCheck
 from trainer.errors import CheckpointError, ConfigError, ModelFileError
 from trainer.registry import config_from_dict, get_method
-from trainer.rundir import RunDir, atomic_write, run_pid
+from trainer.rundir import RunDir, atomic_write, checkpoint_step, run_pid
 from trainer.run.finish import ended_badly, finish
 from trainer.run.job import Job, Outcome
 from trainer.run.periodic import PeriodicWork
@@ -91,7 +91,7 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
                           f"or kill -INT {pid}; it checkpoints and stops)")
     old = load_run_config(run_dir)
     cfg = load_run_config(run_dir, overrides)
-    at = max((step for step, _ in rd.checkpoints()), default=0)
+    at = checkpoint_step(run_dir)
     if cfg.train.steps < at:
         raise ConfigError(f"train.steps = {cfg.train.steps}: {run_dir} is already at step {at}; give a total "
                           f"of at least {at}")
@@ -104,7 +104,7 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
     try:
         return train(cfg, run_dir, resume=True, log=log, progress=progress)
     except Exception as e:
-        if max((step for step, _ in rd.checkpoints()), default=0) > at:
+        if checkpoint_step(run_dir) > at:
             raise  # it trained on with the overrides: they stay
         atomic_write(rd.config_path, before)  # nothing trained: the run stays as it was
         if overrides and status is not None and isinstance(e, ValueError):  # settings that do not fit
@@ -120,7 +120,10 @@ def resume(run_dir, overrides: list[str] | None = None, log=print, progress=True
 def check_overrides(old: Config, new: Config, overrides: list[str]) -> None:
     """Build the nets and find the device of ``new`` (what a setting's own check may only do
     then) before a resume writes it; ConfigError naming the ``--set`` when they fail and ``old``'s
-    do not."""
+    do not. Nothing to build when only other train.* settings changed (steps, lr...)."""
+    a, b = old.to_dict(), new.to_dict()
+    if a.get("model") == b.get("model") and a.get("data") == b.get("data") and old.train.device == new.train.device:
+        return
     for what in (lambda c: resolve_device(c.train.device), _net_shapes):
         try:
             what(new)

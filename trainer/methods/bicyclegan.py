@@ -46,6 +46,7 @@ from trainer.methods.base import REGULARISATION, set_requires_grad, side_effect_
 from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, generator_args, latent_size
 from trainer.nets import build
 from trainer.nets.init import init_weights
+from trainer.object_colours import merge_fragments, transfer
 from trainer.object_segmenter import object_regions
 from trainer.region_codes import region_channels, region_map, region_means, region_palette, seeded_colours
 from trainer.translator import build_net, input_channels, match_channels
@@ -78,6 +79,9 @@ class BicycleGANConfig(Pix2PixConfig):
     # how objects are found in a sketch: "bundled" (the learned segmenter, trainer.object_segmenter), a
     # segmenter file, or "enclosure" (areas the lines enclose; touching objects join); exports carry it
     region_segmenter: str = "bundled"
+    # instead of region codes: the export carries the training objects' colours and the segmenter, and the
+    # model moves each object of G's output to a colour drawn from the seed (trainer.object_colours)
+    object_colours: bool = False
 
 
 MAX_REGION_FEATURES = 64  # pix2pixHD uses 3; far more only adds code-map channels nothing fills
@@ -144,6 +148,19 @@ class LatentImageTranslator(ImageTranslator):
                                      f"(M, {width}) in the model file, got "
                                      f"{None if bank is None else tuple(bank.shape)}")
             self.region_colours = bank.float().clamp(-1, 1).to(self.device)
+        # a colour per object after G (trainer.object_colours) of a sketch2photo generator without code-map
+        # channels (the segmenter reads line drawings)
+        self.object_colours = None
+        if card.get("object_colours") and card.get("task") == "sketch2photo" and self.region_colours is None:
+            bank = tensors.get("region_colours")
+            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] < 3:
+                raise ModelFileError(f"a card with object_colours needs region_colours (M, 3) in the model file, "
+                                     f"got {None if bank is None else tuple(bank.shape)}")
+            self.object_colours = bank[:, :3].float().clamp(-1, 1).cpu()
+            self.controls.append(Control(
+                "object_colours", "bool", True, "Colour per object",
+                "Each object the sketch holds gets a colour of its own, drawn from the seed (a colour transfer "
+                "over its pixels that keeps the shading); off: the generator's colours, one for all objects"))
         if self.nz:  # the seed draws the latent code in every mode
             self.controls[1] = Control(**{**self.controls[1].__dict__, "label": "Seed", "active_when": {},
                                           "help": "Seed of the latent code (one colouring per seed) and, in "
@@ -157,12 +174,22 @@ class LatentImageTranslator(ImageTranslator):
         eps = torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
         return eps if self.latent_fit is None else draw(*self.latent_fit, eps)
 
-    def generator(self, z, seed=0):
+    def generator(self, z, seed=0, object_colours=True):
         """G with the code ``z`` bound and, for per-object codes, each region of the sketch it is
-        given coloured from the seed (:func:`trainer.region_codes.seeded_colours`)."""
-        if self.region_colours is None:
-            return super().generator(z, seed)
-        return lambda x: self.G(x, z, self.code_map(x, seed))
+        given coloured from the seed (:func:`trainer.region_codes.seeded_colours`); for a model
+        with ``object_colours`` (and that control on), each object of G's output moved to a colour
+        drawn from the seed (:func:`trainer.object_colours.transfer`)."""
+        if self.region_colours is not None:
+            return lambda x: self.G(x, z, self.code_map(x, seed))
+        G = super().generator(z, seed)
+        if self.object_colours is None or not object_colours:
+            return G
+
+        def recoloured(x):
+            labels = merge_fragments(object_regions(x, self.segmenter))
+            colours = seeded_colours(labels.cpu(), self.object_colours, seed).to(x.device)
+            return transfer(G(x), labels, colours)
+        return recoloured
 
     def code_map(self, x: torch.Tensor, seed=0) -> torch.Tensor:
         """The per-object code map (N, G.region_nc, H, W) G reads for sketches ``x`` (N, C, H, W) in [-1, 1]:
@@ -256,6 +283,9 @@ class BicycleGAN(Pix2Pix):
         if not 0 <= m.region_features <= MAX_REGION_FEATURES or (m.region_features and not m.region_codes):
             raise ConfigError(f"model.region_features = {m.region_features}: 0 to {MAX_REGION_FEATURES} learned "
                               f"features per object, and only with model.region_codes = true")
+        if m.object_colours and m.region_codes:
+            raise ConfigError("model.object_colours and model.region_codes: choose one (region codes already give "
+                              "each object a colour of its own, inside the generator)")
         if m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")
@@ -274,7 +304,7 @@ class BicycleGAN(Pix2Pix):
             self.F = self.add_net("F", init_weights(build("unet", **feature_encoder_args(self.cfg)), m.init_type,
                                                     m.init_gain))
         self.segmenter = None  # fixed while G learns: not one of the run's nets, but carried by the export
-        if m.region_codes and m.region_segmenter != "enclosure":
+        if (m.region_codes or m.object_colours) and m.region_segmenter != "enclosure":
             from trainer.object_segmenter import load
             try:
                 self.segmenter = load(None if m.region_segmenter == "bundled" else m.region_segmenter, self.device)
@@ -361,18 +391,21 @@ class BicycleGAN(Pix2Pix):
     def export(self):
         tensors, card = super().export()
         m = self.cfg.model
-        if m.latent_prior == "posterior" or m.region_codes:
+        if m.latent_prior == "posterior" or m.region_codes or m.object_colours:
             codes, colours, used = self.training_photo_codes()
             if m.latent_prior == "posterior":
                 tensors["latent_mean"], tensors["latent_scale_tril"] = fit_gaussian(codes)
                 card["latent_prior"] = {"name": "posterior", "images": used}
-            if m.region_codes:
+            if m.region_codes or m.object_colours:
                 if not len(colours):
-                    raise ConfigError(f"model.region_codes: the segmenter (model.region_segmenter = "
+                    what = "region_codes" if m.region_codes else "object_colours"
+                    raise ConfigError(f"model.{what}: the segmenter (model.region_segmenter = "
                                       f"{m.region_segmenter!r}) found no object in the training sketches, so there "
                                       f"are no object colours to draw from: is it trained (the held-out scores in "
                                       f"its card)? The run's checkpoints are kept")
                 tensors["region_colours"] = colours
+                if m.object_colours:
+                    card["object_colours"] = "transfer"
                 if self.segmenter is not None:
                     from trainer.object_segmenter import card_spec
                     tensors.update({f"S.{k}": v for k, v in self.segmenter.state_dict().items()})
@@ -383,7 +416,7 @@ class BicycleGAN(Pix2Pix):
         """What the export fits, from up to ``model.latent_fit_images`` training pairs spread evenly
         over the dataset (each with augmentation seed 0, so an export is repeatable): E's mean codes
         (N, nz) float64 of the photos as E reads them (with region codes: less the objects), the
-        objects' codes (M, 3 p + d) (with region codes; else empty), and N. Raises ConfigError for
+        objects' codes (M, 3 p + d) (with region codes or object colours; else empty), and N. Raises ConfigError for
         fewer than 2 pairs."""
         data = self.dataset("train", log=lambda *a: None)
         if len(data) < 2:
@@ -398,14 +431,14 @@ class BicycleGAN(Pix2Pix):
             for i in range(0, len(picks), batch_size):
                 items = [data[(j, 0)] for j in picks[i:i + batch_size]]
                 a, b = torch.stack([it["A"] for it in items]), torch.stack([it["B"] for it in items])
-                if self.cfg.model.region_codes:
+                if self.cfg.model.region_codes or self.cfg.model.object_colours:
                     with torch.no_grad():
                         labels = object_regions(a.to(self.device), self.segmenter)
                         means, counts = self.region_codes(b.to(self.device), labels, max(1, int(labels.max())),
                                                           getattr(self, "F", None))
                     colours.append(means[counts > 0].cpu())
-                    labels = labels.cpu()
-                    b = b * (labels == 0)[:, None].to(b.dtype)  # E reads the scene without its objects
+                    if self.cfg.model.region_codes:  # E reads the scene without its objects
+                        b = b * (labels.cpu() == 0)[:, None].to(b.dtype)
                 yield from b
         codes = posterior_means(self.E, seen())
         width = 3 * self.cfg.model.region_palette + self.cfg.model.region_features

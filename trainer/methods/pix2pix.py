@@ -169,9 +169,9 @@ class ImageTranslator(Translator):
             raise ValueError("z: this generator takes no latent code (only BicycleGAN's does)")
         return None
 
-    def generator(self, z, seed=0):
+    def generator(self, z, seed=0, **options):
         """The generator as a function of images, with the code ``z`` bound when there is one
-        (``seed``: BicycleGAN's per-object codes)."""
+        (``seed`` and ``options``: BicycleGAN's per-object colours)."""
         return self.G if z is None else (lambda x: self.G(x, z))
 
     def sketch_input(self, image: Image.Image, strokes: bool, output_size: str = "input",
@@ -191,7 +191,8 @@ class ImageTranslator(Translator):
             return image.resize((size, size), Image.BICUBIC)
         return image
 
-    def forward_array(self, image, mode="paper", seed=0, strokes=False, output_size="input", resolution="native"):
+    def forward_array(self, image, mode="paper", seed=0, strokes=False, output_size="input", resolution="native",
+                      **options):
         set_norm_mode(self.G, mode)
         z = self.latent(seed)
         native = resolution == "native" and output_size == "input"  # output_size "model" is the training size's
@@ -199,7 +200,7 @@ class ImageTranslator(Translator):
         image = self.sketch_input(image, strokes, output_size, native)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            out = self.through(image, self.generator(z, seed), native=native)  # G may be a ResNet
+            out = self.through(image, self.generator(z, seed, **options), native=native)  # G may be a ResNet
         if out.shape[1::-1] != shown:  # normalised at the model's size: back to the input's
             out = np.asarray(Image.fromarray(out).resize(shown, Image.BICUBIC))
         return out
@@ -217,7 +218,7 @@ class ImageTranslator(Translator):
         return torch.stack(out)
 
     def forward_tensor(self, x, tensors, mode="paper", seed=0, strokes=False, output_size="input",
-                       resolution="native"):
+                       resolution="native", **options):
         """``z`` (N, nz): BicycleGAN's standard-normal draws, mapped through the model's fitted
         Gaussian when it has one (as ``seed`` is); default: the seed's code for every image. Modes
         paper and deterministic use each image's own batch statistics and, in paper mode, dropout
@@ -232,7 +233,7 @@ class ImageTranslator(Translator):
         set_norm_mode(self.G, mode)
 
         def run(xb, cb):
-            return self.through_tensor(xb, self.generator(cb, seed))
+            return self.through_tensor(xb, self.generator(cb, seed, **options))
         if mode == "eval":
             return run(x, codes)
         outs = []

@@ -375,6 +375,37 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
         tiny(sketches32, steps=2, **base, **{"model.region_features": 2})
 
 
+def test_object_colours_export_the_training_objects_colours_and_colour_each_object_after_G(sketches32, tmp_path):
+    """``model.object_colours``: G is trained as it is; the export carries the training objects'
+    colours (M, 3) and the card's ``object_colours``; its translator moves each object of G's output
+    to a colour drawn from the seed (control ``object_colours``, on by default), leaves the
+    background as G made it, and with the control off is G itself. Refused with region codes."""
+    import numpy as np
+    from PIL import ImageDraw
+    from trainer import inference
+    from trainer.errors import ConfigError
+    from trainer.modelfile import load_model
+    cfg = tiny(sketches32, steps=2, **{"model.nz": 4, "model.nef": 8, "model.object_colours": True,
+                                        "model.region_segmenter": "enclosure", "model.latent_fit_images": 16})
+    assert run.train(cfg, tmp_path / "r", progress=False, log=lambda *a: None).state == "finished"
+    tensors, card = load_model(tmp_path / "r" / "model.safetensors")
+    assert card["object_colours"] == "transfer" and "region_nc" not in card["nets"]["G"]["args"]
+    assert tensors["region_colours"].shape[1] == 3 and tensors["region_colours"].abs().max() <= 1
+    t = inference.load(tmp_path / "r" / "model.safetensors")
+    assert [c.default for c in t.controls if c.name == "object_colours"] == [True]
+    sketch = Image.new("RGB", (32, 32), "white")
+    ImageDraw.Draw(sketch).rectangle((4, 4, 14, 14), outline=(0, 0, 0), width=2)
+    ImageDraw.Draw(sketch).ellipse((17, 17, 29, 29), outline=(0, 0, 0), width=2)
+    plain = t.run_array(sketch, mode="eval", seed=3, object_colours=False)
+    outs = [t.run_array(sketch, mode="eval", seed=s) for s in range(4)]
+    assert all(o.shape == (32, 32, 3) for o in outs) and np.array_equal(outs[3], t.run_array(sketch, mode="eval", seed=3))
+    assert not np.array_equal(outs[3], plain)
+    assert np.array_equal(outs[3][0], plain[0])  # the top row: background, as G made it
+    assert len({o[9, 9].tobytes() for o in outs}) > 1  # the square's colour follows the seed
+    with pytest.raises(ConfigError, match="object_colours"):
+        tiny(sketches32, steps=2, **{"model.object_colours": True, "model.region_codes": True})
+
+
 def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sketches32, tmp_path, monkeypatch):
     """``train`` into a folder that holds a run is refused before anything is written; the
     config.toml of a new run names its data folder and other files absolutely (a resume from

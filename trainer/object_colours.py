@@ -72,7 +72,8 @@ def transfer(image: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
     (N, k, 3) RGB in [-1, 1], row j - 1 object j's colour (a row of zeros with no pixels of its
     own is ignored). ``luminance`` in [0, 1]: 0 keeps each pixel's luma, 1 shifts the object's mean
     luma to the target's. The object's edge is blended over one pixel (a 3 x 3 mean of its mask).
-    Returns (N, 3, H, W) in [-1, 1]; the background's pixels are unchanged. ValueError for shapes
+    Returns (N, 3, H, W) in [-1, 1]; the background's pixels are unchanged; a NaN pixel stays NaN
+    and leaves the rest of the picture as without it. ValueError for shapes
     that do not match or ``luminance`` outside [0, 1]."""
     n, c, h, w = image.shape
     if c != 3 or labels.shape != (n, h, w) or targets.dim() != 3 or targets.shape[0] != n or targets.shape[2] != 3:
@@ -87,7 +88,8 @@ def transfer(image: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
     ycc = torch.einsum("ij,njhw->nihw", m, image.float().add(1).mul(0.5))
     onehot = F.one_hot(labels.clamp(0, k), k + 1)[..., 1:].permute(0, 3, 1, 2).float()  # (N, k, H, W)
     counts = onehot.sum((2, 3))  # (N, k)
-    mean = torch.einsum("nchw,nkhw->nkc", ycc, onehot) / counts.clamp(min=1)[..., None]  # (N, k, 3)
+    # (N, k, 3); a NaN pixel (from G) counts as 0 here, not as a NaN in every object's mean
+    mean = torch.einsum("nchw,nkhw->nkc", torch.nan_to_num(ycc), onehot) / counts.clamp(min=1)[..., None]
     goal = torch.einsum("ij,nkj->nki", m, targets.float().add(1).mul(0.5))
     angle = (torch.atan2(goal[..., 2], goal[..., 1]) - torch.atan2(mean[..., 2], mean[..., 1]))
     angle = torch.where(mean[..., 1:].norm(dim=-1) > MIN_CHROMA, angle, torch.zeros_like(angle))

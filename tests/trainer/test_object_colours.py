@@ -62,6 +62,11 @@ def test_luminance_one_moves_the_mean_luma_too_and_shapes_are_checked():
         transfer(img, labels[:, :16], targets)
     # no objects: the image itself
     assert transfer(img, torch.zeros_like(labels), targets) is img
+    # a NaN pixel inside an object stays NaN and nowhere else: the other object moves as without it
+    bad = img.clone()
+    bad[0, :, 8, 8] = float("nan")
+    out = transfer(bad, labels, targets)
+    assert torch.isnan(out).sum() == 3 and torch.equal(out[0, :, 22, 22], transfer(img, labels, targets)[0, :, 22, 22])
 
 
 def test_a_grey_object_is_shifted_not_rotated_and_an_object_without_pixels_is_ignored():

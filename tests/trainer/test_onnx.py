@@ -157,3 +157,24 @@ def test_cli_export_onnx_and_its_errors(tiny, tmp_path, capsys):
     assert [i.name for i in session(tmp_path / "s.onnx").get_inputs()] == ["w", "psi", "noise_strength"]
     assert main(["export", str(tmp_path / "missing.safetensors"), "--onnx", str(tmp_path / "x.onnx")]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+def test_bicycle_gan_with_object_colours_exports_the_generator_and_says_so(tiny, tmp_path):
+    """A model whose colours per object come after G (trainer.object_colours): the graph is G (the
+    translator with the control off), its metadata says the transfer is not in it and carries the
+    bank."""
+    import onnx
+    from trainer.modelfile import load_model, save_model
+    tensors, card = load_model(tiny("bicycle"))
+    bank = torch.tensor([[0.8, -0.6, -0.6], [-0.6, 0.7, -0.4]])
+    path = save_model(tmp_path / "c.safetensors", {**tensors, "region_colours": bank},
+                      {**card, "task": "sketch2photo", "object_colours": "transfer"})
+    t = inference.load(path)
+    assert t.object_colours is not None
+    (onnx_path, _), = export_onnx(path, tmp_path / "c.onnx")
+    props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert props["object_colours"].startswith("not in this graph")
+    torch.testing.assert_close(torch.tensor(json.loads(props["region_colours"])), bank, atol=1e-6, rtol=0)
+    x, z = batch(1, 32, 32), torch.randn(1, 4)
+    check("bicycle object colours", onnx_path, {"image": x, "z": z},
+          t.run_tensor(x, z=z, mode="eval", object_colours=False))

@@ -34,9 +34,11 @@ import json
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torch import nn
 
 from trainer.controls import Control
+from trainer.data.transforms import to_tensor, to_uint8
 from trainer.errors import ConfigError, ModelFileError
 from trainer.exporters.onnx_graphs import example_side, image_graph
 from trainer.latent_density import draw, fit_gaussian, posterior_means
@@ -153,10 +155,13 @@ class LatentImageTranslator(ImageTranslator):
         self.object_colours = None
         if card.get("object_colours") and card.get("task") == "sketch2photo" and self.region_colours is None:
             bank = tensors.get("region_colours")
-            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] < 3:
-                raise ModelFileError(f"a card with object_colours needs region_colours (M, 3) in the model file, "
-                                     f"got {None if bank is None else tuple(bank.shape)}")
-            self.object_colours = bank[:, :3].float().clamp(-1, 1).cpu()
+            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] != 3 \
+                    or not bank.is_floating_point() or not torch.isfinite(bank).all():
+                got = "none" if bank is None else f"{tuple(bank.shape)} {str(bank.dtype).replace('torch.', '')}" + (
+                    "" if not bank.is_floating_point() or torch.isfinite(bank).all() else " with NaN or inf")
+                raise ModelFileError(f"a card with object_colours needs region_colours, (M, 3) finite RGB rows, in "
+                                     f"the model file, got {got}")
+            self.object_colours = bank.float().clamp(-1, 1).cpu()
             self.controls.append(Control(
                 "object_colours", "bool", True, "Colour per object",
                 "Each object the sketch holds gets a colour of its own, drawn from the seed (a colour transfer "
@@ -185,11 +190,24 @@ class LatentImageTranslator(ImageTranslator):
         if self.object_colours is None or not object_colours:
             return G
 
-        def recoloured(x):
-            labels = merge_fragments(object_regions(x, self.segmenter))
-            colours = seeded_colours(labels.cpu(), self.object_colours, seed).to(x.device)
-            return transfer(G(x), labels, colours)
-        return recoloured
+        return lambda x: self.colour_objects(x, G(x), seed)
+
+    def colour_objects(self, x: torch.Tensor, out: torch.Tensor, seed=0) -> torch.Tensor:
+        """G's photos ``out`` (N, 3, H, W) in [-1, 1] of sketches ``x`` (N, C, H, W) in [-1, 1], each
+        object the segmenter finds moved to a colour drawn from ``seed`` (one draw per place, the same
+        for every image of a batch, whatever its ``z``; :mod:`trainer.object_colours`)."""
+        labels = merge_fragments(object_regions(x, self.segmenter))
+        colours = seeded_colours(labels.cpu(), self.object_colours, seed).to(x.device)
+        return transfer(out, labels, colours)
+
+    def whole_image(self, image, out, seed=0, object_colours=True, **options):
+        """At native resolution, the per-object colours over the whole picture after G's tiles."""
+        if self.object_colours is None or not object_colours:
+            return out
+        x = to_tensor(image.convert("RGB"))[None].to(self.device)
+        y = to_tensor(Image.fromarray(out, "RGB"))[None].to(self.device)
+        with torch.autocast(self.device.type, enabled=False):
+            return to_uint8(self.colour_objects(x, y, seed)[0])
 
     def code_map(self, x: torch.Tensor, seed=0) -> torch.Tensor:
         """The per-object code map (N, G.region_nc, H, W) G reads for sketches ``x`` (N, C, H, W) in [-1, 1]:
@@ -230,9 +248,14 @@ class LatentImageTranslator(ImageTranslator):
                               f"the graph's metadata region_colours holds them as JSON rows)")
         graph = image_graph("", CodeGraph(G, self.latent_fit), channels, multiple, self.image_size, doc,
                             extra, names, dynamic)
-        if self.region_colours is not None:
-            graph.metadata["region_colours"] = json.dumps([[round(v, 6) for v in row]
-                                                           for row in self.region_colours.cpu().tolist()])
+        bank = self.region_colours if self.region_colours is not None else self.object_colours
+        if bank is not None:
+            graph.metadata["region_colours"] = json.dumps([[round(v, 6) for v in row] for row in bank.cpu().tolist()])
+        if self.object_colours is not None:
+            graph.metadata["object_colours"] = (
+                "not in this graph: it is the generator; GAN Studio then moves each object of its output to a "
+                "colour drawn from the seed (trainer.object_colours.transfer, objects from the model file's "
+                "segmenter S, colours from region_colours); the graph gives the generator's own colours")
         return graph
 
 

@@ -174,6 +174,12 @@ class ImageTranslator(Translator):
         (``seed`` and ``options``: BicycleGAN's per-object colours)."""
         return self.G if z is None else (lambda x: self.G(x, z))
 
+    def whole_image(self, image: Image.Image, out: np.ndarray, seed=0, **options) -> np.ndarray:
+        """What follows the generator over the whole picture at native resolution, where G may have
+        run tile by tile: ``out`` (H, W, 3) uint8 of ``image``; here nothing (BicycleGAN's
+        per-object colours)."""
+        return out
+
     def sketch_input(self, image: Image.Image, strokes: bool, output_size: str = "input",
                      native: bool = False) -> Image.Image:
         """What the generator is given: with ``strokes``, a line drawing whose lines are thinner or
@@ -200,7 +206,11 @@ class ImageTranslator(Translator):
         image = self.sketch_input(image, strokes, output_size, native)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(int(seed))
-            out = self.through(image, self.generator(z, seed, **options), native=native)  # G may be a ResNet
+            if native:  # tiled when large: anything over the whole picture comes after the tiles
+                out = self.whole_image(image, self.through(image, self.generator(z, seed), native=True), seed,
+                                       **options)
+            else:
+                out = self.through(image, self.generator(z, seed, **options))  # G may be a ResNet
         if out.shape[1::-1] != shown:  # normalised at the model's size: back to the input's
             out = np.asarray(Image.fromarray(out).resize(shown, Image.BICUBIC))
         return out

@@ -402,6 +402,16 @@ def test_object_colours_export_the_training_objects_colours_and_colour_each_obje
     assert not np.array_equal(outs[3], plain)
     assert np.array_equal(outs[3][0], plain[0])  # the top row: background, as G made it
     assert len({o[9, 9].tobytes() for o in outs}) > 1  # the square's colour follows the seed
+    # native resolution in tiles: the colours come after the tiles, over the whole picture
+    big = sketch.resize((128, 128), Image.NEAREST)
+    t.max_pixels = 64 * 64
+    tiled, plain = (t.run_array(big, mode="eval", seed=3, resolution="native", object_colours=c) for c in (True, False))
+    assert tiled.shape == (128, 128, 3) and np.array_equal(tiled[0], plain[0]) and not np.array_equal(tiled, plain)
+    # a bank that is not (M, 3) finite RGB rows is refused by name
+    from trainer.errors import ModelFileError
+    for bank in (torch.zeros(5, 2), torch.full((4, 3), float("nan")), torch.zeros(4, 3, dtype=torch.int64)):
+        with pytest.raises(ModelFileError, match="region_colours"):
+            type(t)(card, {**tensors, "region_colours": bank})
     with pytest.raises(ConfigError, match="object_colours"):
         tiny(sketches32, steps=2, **{"model.object_colours": True, "model.region_codes": True})
 

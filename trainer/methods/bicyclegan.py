@@ -155,10 +155,10 @@ class LatentImageTranslator(ImageTranslator):
         self.object_colours = None
         if card.get("object_colours") and card.get("task") == "sketch2photo" and self.region_colours is None:
             bank = tensors.get("region_colours")
-            if bank is None or bank.dim() != 2 or bank.shape[0] < 1 or bank.shape[1] != 3 \
-                    or not bank.is_floating_point() or not torch.isfinite(bank).all():
-                got = "none" if bank is None else f"{tuple(bank.shape)} {str(bank.dtype).replace('torch.', '')}" + (
-                    "" if not bank.is_floating_point() or torch.isfinite(bank).all() else " with NaN or inf")
+            usable = bank is not None and bank.dim() == 2 and bank.shape[0] >= 1 and bank.shape[1] == 3 \
+                and bank.is_floating_point() and bool(torch.isfinite(bank).all())
+            if not usable:
+                got = "none" if bank is None else f"{tuple(bank.shape)} {str(bank.dtype).replace('torch.', '')}"
                 raise ModelFileError(f"a card with object_colours needs region_colours, (M, 3) finite RGB rows, in "
                                      f"the model file, got {got}")
             self.object_colours = bank.float().clamp(-1, 1).cpu()
@@ -189,7 +189,6 @@ class LatentImageTranslator(ImageTranslator):
         G = super().generator(z, seed)
         if self.object_colours is None or not object_colours:
             return G
-
         return lambda x: self.colour_objects(x, G(x), seed)
 
     def colour_objects(self, x: torch.Tensor, out: torch.Tensor, seed=0) -> torch.Tensor:
@@ -439,8 +438,8 @@ class BicycleGAN(Pix2Pix):
         """What the export fits, from up to ``model.latent_fit_images`` training pairs spread evenly
         over the dataset (each with augmentation seed 0, so an export is repeatable): E's mean codes
         (N, nz) float64 of the photos as E reads them (with region codes: less the objects), the
-        objects' codes (M, 3 p + d) (with region codes or object colours; else empty), and N. Raises ConfigError for
-        fewer than 2 pairs."""
+        objects' codes (M, 3 p + d) (with region codes or object colours; else empty), and N.
+        Raises ConfigError for fewer than 2 pairs."""
         data = self.dataset("train", log=lambda *a: None)
         if len(data) < 2:
             raise ConfigError(f"model.latent_prior = 'posterior' and model.region_codes fit what the training "

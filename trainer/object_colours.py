@@ -72,9 +72,9 @@ def transfer(image: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
     (N, k, 3) RGB in [-1, 1], row j - 1 object j's colour (a row of zeros with no pixels of its
     own is ignored). ``luminance`` in [0, 1]: 0 keeps each pixel's luma, 1 shifts the object's mean
     luma to the target's. The object's edge is blended over one pixel (a 3 x 3 mean of its mask).
-    Returns (N, 3, H, W) in [-1, 1]; the background's pixels are unchanged; a NaN pixel stays NaN
-    and leaves the rest of the picture as without it. ValueError for shapes
-    that do not match or ``luminance`` outside [0, 1]."""
+    Returns (N, 3, H, W) in [-1, 1], computed in fp32 under any autocast; the background's pixels
+    are unchanged; a NaN pixel stays NaN and leaves the rest of the picture as without it.
+    ValueError for shapes that do not match or ``luminance`` outside [0, 1]."""
     n, c, h, w = image.shape
     if c != 3 or labels.shape != (n, h, w) or targets.dim() != 3 or targets.shape[0] != n or targets.shape[2] != 3:
         raise ValueError(f"transfer takes an (N, 3, H, W) image, (N, H, W) labels and (N, k, 3) targets, got "
@@ -84,6 +84,12 @@ def transfer(image: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
     k = targets.shape[1]
     if k == 0 or not (labels > 0).any():
         return image
+    with torch.autocast(image.device.type, enabled=False):  # fp32 whatever the caller's autocast
+        return _transfer(image, labels, targets, luminance)
+
+
+def _transfer(image, labels, targets, luminance):
+    k = targets.shape[1]
     m = YCBCR.to(image.device, torch.float32)
     ycc = torch.einsum("ij,njhw->nihw", m, image.float().add(1).mul(0.5))
     onehot = F.one_hot(labels.clamp(0, k), k + 1)[..., 1:].permute(0, 3, 1, 2).float()  # (N, k, H, W)

@@ -375,7 +375,8 @@ def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, t
         tiny(sketches32, steps=2, **base, **{"model.region_features": 2})
 
 
-def test_object_colours_export_the_training_objects_colours_and_colour_each_object_after_G(sketches32, tmp_path):
+def test_object_colours_export_the_training_objects_colours_and_colour_each_object_after_G(sketches32, tmp_path,
+                                                                                         monkeypatch):
     """``model.object_colours``: G is trained as it is; the export carries the training objects'
     colours (M, 3) and the card's ``object_colours``; its translator moves each object of G's output
     to a colour drawn from the seed (control ``object_colours``, on by default), leaves the
@@ -402,6 +403,12 @@ def test_object_colours_export_the_training_objects_colours_and_colour_each_obje
     assert not np.array_equal(outs[3], plain)
     assert np.array_equal(outs[3][0], plain[0])  # the top row: background, as G made it
     assert len({o[9, 9].tobytes() for o in outs}) > 1  # the square's colour follows the seed
+    # the objects found beside G on a free core (many cores) or after it (one): the same picture
+    import trainer.methods.bicyclegan as bicyclegan
+    for cores in (1, 64):
+        monkeypatch.setattr(bicyclegan.os, "cpu_count", lambda: cores)
+        assert np.array_equal(t.run_array(sketch, mode="eval", seed=3), outs[3]), cores
+    monkeypatch.undo()
     # native resolution in tiles: the colours come after the tiles, over the whole picture
     big = sketch.resize((128, 128), Image.NEAREST)
     t.max_pixels = 64 * 64

@@ -128,7 +128,7 @@ class Translator:
             elif self.card.get("inference", {}).get("precision") in ("fp32", "off"):
                 dtype, why = None, "auto: the model card asks for fp32"
             else:
-                why = "auto: within 2/255 of fp32, native here"
+                why = "auto: the nets within 2/255 of fp32, native here"
         if dtype != self.dtype:
             if self.dtype is not None:
                 raise RuntimeError(f"the nets already run in {self.precision}: load the model again for {name}")

@@ -48,7 +48,7 @@ from trainer.latent_density import draw, fit_gaussian, posterior_means
 from trainer.losses import kl_divergence, l1_loss
 from trainer.images import image_grid
 from trainer.methods.base import REGULARISATION, set_requires_grad, side_effect_free
-from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, generator_args, latent_size
+from trainer.methods.pix2pix import ImageTranslator, Pix2Pix, Pix2PixConfig, generator_args, latent_size, task_of
 from trainer.nets import build
 from trainer.nets.init import init_weights
 from trainer.object_colours import merge_fragments, transfer
@@ -109,8 +109,12 @@ def encoder_args(cfg) -> dict:
 
 @functools.cache
 def _beside_G() -> ThreadPoolExecutor:
-    """One thread that finds a sketch's objects while G runs (LatentImageTranslator.generator)."""
+    """One thread that finds a sketch's objects while G runs (LatentImageTranslator.generator): a
+    pool, which the interpreter shuts down (and waits for) before it tears torch down at exit."""
     return ThreadPoolExecutor(1, thread_name_prefix="object-colours")
+
+
+os.register_at_fork(after_in_child=_beside_G.cache_clear)  # a forked child has no pool thread: a new pool
 
 
 class CodeGraph(nn.Module):
@@ -188,11 +192,11 @@ class LatentImageTranslator(ImageTranslator):
         eps = torch.randn(1, self.nz, generator=torch.Generator().manual_seed(int(seed))).to(self.device)
         return eps if self.latent_fit is None else draw(*self.latent_fit, eps)
 
-    def generator(self, z, seed=0, object_colours=True):
+    def generator(self, z, seed=0, object_colours=False):
         """G with the code ``z`` bound and, for per-object codes, each region of the sketch it is
         given coloured from the seed (:func:`trainer.region_codes.seeded_colours`); for a model
-        with ``object_colours`` (and that control on), each object of G's output moved to a colour
-        drawn from the seed (:func:`trainer.object_colours.transfer`)."""
+        with ``object_colours`` when that control is given on, each object of G's output moved to a
+        colour drawn from the seed (:func:`trainer.object_colours.transfer`)."""
         if self.region_colours is not None:
             return lambda x: self.G(x, z, self.code_map(x, seed))
         G = super().generator(z, seed)
@@ -203,8 +207,11 @@ class LatentImageTranslator(ImageTranslator):
             threads = torch.get_num_threads()  # the process's: a second thread's ops take as many
             if x.device.type == "cpu" and 2 * threads <= (os.cpu_count() or 1):
                 # the objects found on cores G leaves free (the studio's lane runs 1 thread on 2 cores):
-                # 27 against 35 ms a render, G alone 25 (2026-11-30, 512 px sketch, 1 thread)
-                found = _beside_G().submit(self.object_colouring, x, seed)
+                # 30.7 against 35.4 ms a render, G alone 25.9 (2026-11-30, 512 px sketch, 1 thread)
+                try:
+                    found = _beside_G().submit(self.object_colouring, x, seed)
+                except RuntimeError:  # the interpreter is shutting the pool down: the objects after G
+                    return self.colour_objects(x, G(x), seed)
                 return transfer(G(x), *found.result())
             return self.colour_objects(x, G(x), seed)
         return recoloured
@@ -330,6 +337,10 @@ class BicycleGAN(Pix2Pix):
         if m.object_colours and m.region_codes:
             raise ConfigError("model.object_colours and model.region_codes: choose one (region codes already give "
                               "each object a colour of its own, inside the generator)")
+        if m.object_colours and task_of(cfg) != "sketch2photo":
+            raise ConfigError(f"model.object_colours finds objects in line drawings: it needs a sketch2photo model "
+                              f"(data.synth = \"sketches\" or model.task = \"sketch2photo\"), and this one is "
+                              f"{task_of(cfg)}")
         if m.lambda_feat > 0:
             raise ConfigError("model.nz > 0 with model.lambda_feat: feature matching pairs each output with its "
                               "own photo, and BicycleGAN's random-z outputs have none")

@@ -112,6 +112,12 @@ def discriminator(cfg) -> tuple[str, dict]:
     return ("multiscale_patchgan", {**args, "num_D": m.num_D}) if m.num_D > 1 else ("patchgan", args)
 
 
+def task_of(cfg) -> str:
+    """The exported card's task: ``model.task``, else sketch2photo for the sketches dataset and
+    photo2photo for any other."""
+    return cfg.model.task or ("sketch2photo" if cfg.data.synth == "sketches" else "photo2photo")
+
+
 class ImageTranslator(Translator):
     """One generator from image to image (pix2pix): any size and mode in, the input's size out.
 
@@ -471,8 +477,7 @@ class Pix2Pix(Method):
 
     def export(self):
         cfg = self.cfg
-        task = cfg.model.task or ("sketch2photo" if cfg.data.synth == "sketches" else "photo2photo")
-        card = self.card({"G": {"name": "unet", "args": self.generator_args()}}, task=task,
+        card = self.card({"G": {"name": "unet", "args": self.generator_args()}}, task=task_of(cfg),
                          direction=cfg.data.direction,
                          inference={"mode": cfg.model.test_mode})
         tensors = {f"G.{k}": v for k, v in self.G.state_dict().items()}

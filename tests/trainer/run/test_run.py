@@ -408,12 +408,20 @@ def test_object_colours_export_the_training_objects_colours_and_colour_each_obje
     for cores in (1, 64):
         monkeypatch.setattr(bicyclegan.os, "cpu_count", lambda: cores)
         assert np.array_equal(t.run_array(sketch, mode="eval", seed=3), outs[3]), cores
+    # the helper thread's error reaches the caller, and the next render is fine
+    monkeypatch.setattr(type(t), "object_colouring", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        t.run_array(sketch, mode="eval", seed=3)
     monkeypatch.undo()
+    assert np.array_equal(t.run_array(sketch, mode="eval", seed=3), outs[3])
     # native resolution in tiles: the colours come after the tiles, over the whole picture
     big = sketch.resize((128, 128), Image.NEAREST)
     t.max_pixels = 64 * 64
     tiled, plain = (t.run_array(big, mode="eval", seed=3, resolution="native", object_colours=c) for c in (True, False))
     assert tiled.shape == (128, 128, 3) and np.array_equal(tiled[0], plain[0]) and not np.array_equal(tiled, plain)
+    bank, t.object_colours = t.object_colours, None  # the control off is G's tiles alone
+    assert np.array_equal(plain, t.run_array(big, mode="eval", seed=3, resolution="native"))
+    t.object_colours = bank
     # a bank that is not (M, 3) finite RGB rows is refused by name
     from trainer.errors import ModelFileError
     for bank in (torch.zeros(5, 2), torch.full((4, 3), float("nan")), torch.zeros(4, 3, dtype=torch.int64)):
@@ -421,6 +429,8 @@ def test_object_colours_export_the_training_objects_colours_and_colour_each_obje
             type(t)(card, {**tensors, "region_colours": bank})
     with pytest.raises(ConfigError, match="object_colours"):
         tiny(sketches32, steps=2, **{"model.object_colours": True, "model.region_codes": True})
+    with pytest.raises(ConfigError, match="line drawings"):  # photos have no objects to find
+        tiny(sketches32, steps=2, **{"model.nz": 4, "model.object_colours": True, "model.task": "photo2photo"})
 
 
 def test_a_new_run_never_overwrites_a_run_and_its_config_names_absolute_paths(sketches32, tmp_path, monkeypatch):

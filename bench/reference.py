@@ -142,6 +142,7 @@ def junyanz(workload: Workload, cfg, batch: dict, device: torch.device):
     pix2pix = cfg.method == "pix2pix"
     opt = argparse.Namespace(  # their train_options defaults with the model's modify_commandline_options
         model="pix2pix" if pix2pix else "cycle_gan", isTrain=True, gpu_ids=[0] if device.type == "cuda" else [],
+        device=device,  # read by checkouts from 2025 on (their DDP rewrite); older ones use gpu_ids
         checkpoints_dir=tempfile.gettempdir(), name="bench", preprocess="resize_and_crop", direction="AtoB",
         input_nc=3, output_nc=3, ngf=m.ngf, ndf=m.ndf, netD="basic", n_layers_D=3, norm=m.norm,
         netG=f"unet_{cfg.data.image_size}" if pix2pix else f"resnet_{m.n_blocks}blocks",

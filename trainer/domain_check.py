@@ -11,6 +11,7 @@ faces or noise from in-domain scenes, so no warning is given rather than a wrong
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -31,12 +32,16 @@ def judges(card: dict) -> bool:
 
 
 def sketch_warning(array: np.ndarray) -> str | None:
-    """For a sketch2photo model's input (uint8 HWC RGB): one line when it is not a line drawing,
+    """For a sketch2photo model's input (uint8 HWC RGB, or grey HW / HW1): one line when it is not a line drawing,
     i.e. when under :data:`LIGHT_SHARE` of its pixels (looked at every few pixels) are light and
     grey, else None. A blank canvas is a drawing (of nothing)."""
     step = max(1, max(array.shape[:2]) // 256)
-    a = array[::step, ::step, :3].astype(np.int16)
-    light = (a.min(2) > LIGHT) & (a.max(2) - a.min(2) < GREY)
+    a = array[::step, ::step, :3] if array.ndim == 3 else array[::step, ::step]
+    channels = [a[..., c] for c in range(a.shape[2])] if a.ndim == 3 else [a]
+    # the channels' least and greatest value by pairwise minimum / maximum: 0.2 ms at 512 px, where a
+    # reduction over a 3-long axis took 4 ms, all of it at the end of a stroke on the Sketch page
+    lo, hi = functools.reduce(np.minimum, channels), functools.reduce(np.maximum, channels)
+    light = (lo > LIGHT) & (hi - lo < GREY)  # hi >= lo: no uint8 wrap-around
     if light.mean() >= LIGHT_SHARE:
         return None
     return ("Not a line drawing: this model draws a photo from dark lines on a light ground; "

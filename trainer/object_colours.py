@@ -89,13 +89,17 @@ def transfer(image: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
 
 
 def _transfer(image, labels, targets, luminance):
+    n, _, h, w = image.shape
     k = targets.shape[1]
     m = YCBCR.to(image.device, torch.float32)
     ycc = torch.einsum("ij,njhw->nihw", m, image.float().add(1).mul(0.5))
-    onehot = F.one_hot(labels.clamp(0, k), k + 1)[..., 1:].permute(0, 3, 1, 2).float()  # (N, k, H, W)
-    counts = onehot.sum((2, 3))  # (N, k)
+    # each pixel's row in a table of the batch's objects: image i's object j at i * (k + 1) + j (0: background)
+    rows = (labels.clamp(0, k) + torch.arange(n, device=labels.device).view(n, 1, 1) * (k + 1)).flatten()
+    counts = torch.bincount(rows, minlength=n * (k + 1)).view(n, k + 1)[:, 1:].float()  # (N, k)
     # (N, k, 3); a NaN pixel (from G) counts as 0 here, not as a NaN in every object's mean
-    mean = torch.einsum("nchw,nkhw->nkc", torch.nan_to_num(ycc), onehot) / counts.clamp(min=1)[..., None]
+    pixels = torch.nan_to_num(ycc).permute(0, 2, 3, 1).reshape(-1, 3)
+    sums = torch.zeros(n * (k + 1), 3, device=image.device).index_add_(0, rows, pixels).view(n, k + 1, 3)[:, 1:]
+    mean = sums / counts.clamp(min=1)[..., None]
     goal = torch.einsum("ij,nkj->nki", m, targets.float().add(1).mul(0.5))
     angle = (torch.atan2(goal[..., 2], goal[..., 1]) - torch.atan2(mean[..., 2], mean[..., 1]))
     angle = torch.where(mean[..., 1:].norm(dim=-1) > MIN_CHROMA, angle, torch.zeros_like(angle))
@@ -105,10 +109,25 @@ def _transfer(image, labels, targets, luminance):
     rm = torch.stack([cos * mean[..., 1] - sin * mean[..., 2], sin * mean[..., 1] + cos * mean[..., 2]], -1)
     params = torch.stack([luminance * (goal[..., 0] - mean[..., 0]), cos - 1, -sin, sin, cos - 1,
                           goal[..., 1] - rm[..., 0], goal[..., 2] - rm[..., 1]], -1)  # (N, k, 7)
-    weight = F.avg_pool2d(onehot, 3, 1, 1, count_include_pad=False) * (counts > 0).float()[..., None, None]
-    weight = weight / weight.sum(1, keepdim=True).clamp(min=1.0)  # where objects meet, shares that add to 1
-    p = torch.einsum("nkhw,nkq->nqhw", weight, params)  # (N, 7, H, W), 0 off the objects
+    # each pixel's object's parameters (0 on the background), blended over one pixel at the edges: the
+    # 3 x 3 mean of the map, which is the sum over objects of (3 x 3 mean of its mask) x its parameters;
+    # those shares add to at most 1 (where objects meet, exactly 1), in time independent of k
+    table = torch.cat([params.new_zeros(n, 1, 7), params], 1).view(-1, 7)
+    p = _mean3x3(table[rows].view(n, h, w, 7).permute(0, 3, 1, 2).contiguous())
     cb, cr = ycc[:, 1], ycc[:, 2]
     change = torch.stack([p[:, 0], p[:, 1] * cb + p[:, 2] * cr + p[:, 5], p[:, 3] * cb + p[:, 4] * cr + p[:, 6]], 1)
     rgb = image.float() + 2 * torch.einsum("ij,njhw->nihw", RGB.to(image.device), change)  # [0, 1] -> [-1, 1]
     return rgb.clamp(-1, 1).to(image.dtype)
+
+
+def _mean3x3(x: torch.Tensor) -> torch.Tensor:
+    """The mean of each pixel's 3 x 3 neighbourhood within the map, (N, C, H, W) -> the same
+    (``F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)``, as two running sums: 3x faster on a CPU)."""
+    h, w = x.shape[2:]
+    padded = F.pad(x, (1, 1, 1, 1))
+    rows = padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]
+    total = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+    inside = [torch.full((side,), 3.0, device=x.device).index_fill_(0, torch.tensor([0, side - 1], device=x.device),
+                                                                     2.0) if side > 1 else torch.ones(1, device=x.device)
+              for side in (h, w)]
+    return total / (inside[0][:, None] * inside[1][None, :])

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -98,12 +99,19 @@ def probabilities(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return p if (h, w) == (SIZE, SIZE) else F.interpolate(p, (h, w), mode="bilinear", align_corners=False)
 
 
-def segment(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise CancelledError("object segmentation stopped: its render was cancelled")
+
+
+def segment(net: torch.nn.Module, x: torch.Tensor, stop: threading.Event | None = None) -> torch.Tensor:
     """Objects of sketches ``x`` (N, C, H, W) in [-1, 1]: (N, H, W) int64, 0 for the background and
     1..K per object (numbered in raster order of first pixel). Seeds (components of the seed map
     above 0.5, less those under ``MIN_SEED`` of the image) grow over the foreground (above 0.5),
     one pixel a round, until the foreground is covered, nothing grows, or they have grown
-    ``MAX_GROWTH`` of the side. No gradient."""
+    ``MAX_GROWTH`` of the side. No gradient. Once ``stop`` is set (its render was cancelled) it
+    raises :class:`concurrent.futures.CancelledError` at the next step."""
+    _check(stop)
     with torch.no_grad():
         n, _, h, w = x.shape
         was = net.training
@@ -114,8 +122,10 @@ def segment(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         finally:
             if was:
                 net.train()
+        _check(stop)
         fg, seeds = p[:, 0] > 0.5, (p[:, 1] > 0.5) & (p[:, 0] > 0.5)
         lab = components(seeds)
+        _check(stop)
         if seeds.any():
             sizes = torch.bincount(lab.flatten(), minlength=n * h * w + 1)
             lab = torch.where(sizes[lab] >= max(1, round(MIN_SEED * h * w)), lab, 0)
@@ -135,11 +145,11 @@ def card_spec(net: UnetGenerator) -> dict:
                                      "ngf": net.model.model[0].out_channels, "norm": "batch"}}
 
 
-def object_regions(x: torch.Tensor, segmenter=None) -> torch.Tensor:
+def object_regions(x: torch.Tensor, segmenter=None, stop: threading.Event | None = None) -> torch.Tensor:
     """(N, H, W) int64 object numbers (0: background) of sketches ``x`` (N, C, H, W) in [-1, 1]:
-    the learned ``segmenter``'s (:func:`segment`) or, without one, the enclosure rule's
-    (:func:`trainer.region_codes.sketch_regions`)."""
-    return sketch_regions(x) if segmenter is None else segment(segmenter, x)
+    the learned ``segmenter``'s (:func:`segment`, which ``stop`` can interrupt) or, without one, the
+    enclosure rule's (:func:`trainer.region_codes.sketch_regions`)."""
+    return sketch_regions(x) if segmenter is None else segment(segmenter, x, stop)
 
 
 def load(path=None, device="cpu") -> torch.nn.Module:

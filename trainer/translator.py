@@ -20,6 +20,7 @@ A Translator runs in fp32 until :meth:`Translator.set_precision` gives it a redu
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -300,9 +301,10 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
     those at the indices ``full`` (in module order, negative from the end), which run in float32
     with autocast off, and those at ``full_with_batch_statistics``, which do so while any of the
     net's batch norms is in training mode (normalises by the batch's statistics: on a near-flat
-    map, such as a mostly white sketch, they amplify bf16's rounding) and keep float32 weights;
-    convolutions channels-last; dropout draws its mask on float32 NCHW input (the mask fp32 draws
-    for the same seed); instance norms on their input's statistics drop
+    map, such as a mostly white sketch, they amplify bf16's rounding) and keep float32 weights,
+    with a copy in ``dtype`` for running statistics (not cast again at every call);
+    convolutions channels-last; dropout, where it draws a mask, draws it on float32 NCHW input (the
+    mask fp32 draws for the same seed); instance norms on their input's statistics drop
     running ones that never change (momentum 0) and run one image as batch norm; its output handed
     back as float32. Norm layers keep float32 parameters."""
     layers = [m for m in net.modules() if isinstance(m, WEIGHTED)]
@@ -312,16 +314,17 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
     for i, m in enumerate(layers):
         if i in keep:
             m.forward = functools.partial(_full_precision, m.forward)
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                m.to(memory_format=torch.channels_last)
+        elif i in batch_keep:  # float32 weights, and a reduced copy for when the norms use running statistics
+            reduced = copy.deepcopy(m)
+            _reduce(reduced, dtype)
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                m.to(memory_format=torch.channels_last)
+            m.__dict__.update(_reduced=(_weights_key(m), reduced), _reduced_dtype=dtype, _batch_norms=norms)
+            m.forward = functools.partial(_full_precision_with_batch_statistics, m, _fp32_one_column(m))
         else:
-            if i not in batch_keep:  # (those keep float32 weights, which autocast casts at each reduced call)
-                m.to(dtype)
-            if isinstance(m, nn.Conv2d) and not isinstance(m, NearestResizeConv2d):  # (its output is doubled)
-                m.forward = functools.partial(_one_column_in_fp32, m, m.forward)
-            if i in batch_keep:
-                m.__dict__["_batch_norms"] = norms
-                m.forward = functools.partial(_full_precision_with_batch_statistics, m, m.forward)
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            m.to(memory_format=torch.channels_last)
+            _reduce(m, dtype)
     for m in net.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd):
             m.register_forward_pre_hook(_float_nchw)
@@ -331,6 +334,29 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
             if m.running_mean is None:
                 m.__class__ = _OwnStatisticsNorm2d
     net.register_forward_hook(_float_output)
+
+
+def _fp32_one_column(m: nn.Module):
+    """``m.forward`` with :func:`_one_column_in_fp32` for a convolution (not a resize-convolution:
+    its output is doubled)."""
+    if isinstance(m, nn.Conv2d) and not isinstance(m, NearestResizeConv2d):
+        return functools.partial(_one_column_in_fp32, m, m.forward)
+    return m.forward
+
+
+def _reduce(m: nn.Module, dtype: torch.dtype) -> None:
+    """A layer's weights in ``dtype`` once, channels-last for a convolution."""
+    m.to(dtype)
+    if "forward" not in m.__dict__:
+        m.forward = _fp32_one_column(m)
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        m.to(memory_format=torch.channels_last)
+
+
+def _weights_key(m: nn.Module) -> tuple:
+    return tuple((p.data_ptr(), p._version) for p in m.parameters(recurse=False))
+
+
 
 
 class _OwnStatisticsNorm2d(nn.InstanceNorm2d):
@@ -344,6 +370,8 @@ class _OwnStatisticsNorm2d(nn.InstanceNorm2d):
 
 
 def _float_nchw(module, args):
+    if not module.training or module.p == 0:  # no mask drawn: the input as it is
+        return None
     return tuple(a.float().contiguous() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
                  for a in args)
 
@@ -358,10 +386,18 @@ def _full_precision(forward, *args, **kwargs):
 
 def _full_precision_with_batch_statistics(layer: nn.Module, forward, *args, **kwargs):
     """``layer``'s ``forward`` in float32 with autocast off while any batch norm of its net
-    normalises by the batch's statistics (in training mode), else under autocast."""
+    normalises by the batch's statistics (in training mode), else its reduced copy's under
+    autocast (made again if the layer's weights changed since)."""
     if any(n.training for n in layer.__dict__["_batch_norms"]):
         return _full_precision(forward, *args, **kwargs)
-    return forward(*args, **kwargs)
+    key, reduced = layer.__dict__["_reduced"]
+    if key != _weights_key(layer):
+        with torch.no_grad():
+            for name, p in layer.named_parameters(recurse=False):
+                getattr(reduced, name).data = p.detach().to(layer.__dict__["_reduced_dtype"])
+        _reduce(reduced, layer.__dict__["_reduced_dtype"])
+        layer.__dict__["_reduced"] = (_weights_key(layer), reduced)
+    return reduced(*args, **kwargs)
 
 
 def _one_column_in_fp32(conv: nn.Conv2d, forward, x, *args, **kwargs):

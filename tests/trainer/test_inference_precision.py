@@ -122,8 +122,9 @@ def test_the_precision_reaches_the_nets_and_outputs_keep_their_types(models):
 def test_pix2pix_batch_statistics_modes_run_the_outer_layers_in_fp32(models):
     """Batch statistics amplify bf16's rounding on a mostly white sketch (sketch2photo: up to 7/255):
     in modes paper and deterministic the second, third, fourth and second-last convolutions run in
-    float32, in eval under autocast; every mode stays bf16 elsewhere and close to fp32. Those layers
-    keep their own float32 weights: an edit to them shows in every mode."""
+    float32, in eval under autocast (a bf16 copy of their weights, not cast at every call); every mode
+    stays bf16 elsewhere and close to fp32. Those layers keep their own float32 weights: an edit to
+    them shows in every mode."""
     reduced, before = api.load_model(models["pix2pix"], "cpu", "bf16"), fresh(models["pix2pix"])
     layers = [m for m in reduced.G.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     second = layers[1]
@@ -135,10 +136,14 @@ def test_pix2pix_batch_statistics_modes_run_the_outer_layers_in_fp32(models):
         out = reduced.run_array(sketch, mode=mode, seed=3).astype(int)
         assert np.abs(out - before.run_array(sketch, mode=mode, seed=3)).max() <= 4  # random tiny weights
     assert seen == [torch.float32, torch.float32, torch.bfloat16]
-    first = reduced.run_array(sketch, mode="paper", seed=3)
+    first = [reduced.run_array(sketch, mode=mode, seed=3) for mode in ("paper", "eval")]
     with torch.no_grad():
         second.weight.mul_(0.5)
-    assert np.abs(reduced.run_array(sketch, mode="paper", seed=3).astype(int) - first).max() > 0
+    for mode, was in zip(("paper", "eval"), first):  # eval runs a bf16 copy of them, made again after the edit
+        assert np.abs(reduced.run_array(sketch, mode=mode, seed=3).astype(int) - was).max() > 0, mode
+    with torch.no_grad():
+        second.weight.mul_(2.0)
+    assert np.array_equal(reduced.run_array(sketch, mode="eval", seed=3), first[1])
 
 
 def test_sketch2photo_codes_are_drawn_in_fp32_under_autocast():

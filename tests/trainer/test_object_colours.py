@@ -91,3 +91,34 @@ def test_merge_fragments_joins_a_split_off_handle_and_keeps_a_small_object_on_it
     assert (out[0][labels[0] == 2] == 1).all()
     assert torch.equal(out[0][labels[0] != 2], labels[0][labels[0] != 2])
     assert torch.equal(merge_fragments(labels, fraction=0.001), labels)  # nothing that small
+
+
+def test_the_edge_blend_is_each_objects_3x3_mask_mean_whatever_the_number_of_objects():
+    """The change at a pixel is the sum over objects of (3 x 3 mean of the object's mask, within the
+    image) x (the object's change): computed here object by object, as the docstring defines it,
+    for batches of up to 40 objects, odd sizes and a target row with no pixels."""
+    import torch.nn.functional as F
+    from trainer.object_colours import MIN_CHROMA, RGB
+    g = torch.Generator().manual_seed(1)
+    for n, h, w, k in ((1, 17, 23, 3), (2, 32, 32, 40), (3, 9, 40, 6)):
+        img = torch.rand(n, 3, h, w, generator=g) * 2 - 1
+        labels = torch.randint(0, k, (n, h // 3 + 1, w // 3 + 1), generator=g).repeat_interleave(3, 1)
+        labels = labels.repeat_interleave(3, 2)[:, :h, :w]  # objects 1..k-1 in 3x3 blocks; row k has none
+        targets = torch.rand(n, k, 3, generator=g) * 2 - 1
+        out = transfer(img, labels, targets)
+        y = ycc(img.permute(0, 2, 3, 1))  # (n, h, w, 3)
+        want = img.clone()
+        for i in range(n):
+            for j in range(1, k + 1):
+                mask = labels[i] == j
+                if not mask.any():
+                    continue
+                mean, goal = y[i][mask].mean(0), ycc(targets[i, j - 1])
+                turn = torch.atan2(goal[2], goal[1]) - torch.atan2(mean[2], mean[1])
+                turn = turn if mean[1:].norm() > MIN_CHROMA else torch.zeros(())
+                rot = torch.tensor([[turn.cos(), -turn.sin()], [turn.sin(), turn.cos()]])
+                moved = goal[1:] + (y[i][..., 1:] - mean[1:]) @ rot.T  # every pixel as if it were object j's
+                change = torch.cat([torch.zeros(h, w, 1), moved - y[i][..., 1:]], -1) @ RGB.T * 2
+                share = F.avg_pool2d(mask[None, None].float(), 3, 1, 1, count_include_pad=False)[0, 0]
+                want[i] += share * change.permute(2, 0, 1)
+        assert torch.allclose(out, want.clamp(-1, 1), atol=2e-5), (n, h, w, k)

@@ -1,5 +1,8 @@
 """The learned object segmenter (trainer.object_segmenter): its targets, the seed-and-grow step,
 and the bundled file's held-out score."""
+import threading
+from concurrent.futures import CancelledError
+
 import numpy as np
 import pytest
 import torch
@@ -47,6 +50,12 @@ def test_segment_grows_each_seed_over_the_foreground_and_drops_specks():
     assert (lab[:, fg == 0] == 0).all()
     # another size comes back at its own size
     assert object_segmenter.segment(Maps(fg, seed), torch.zeros(1, 1, 64, 96)).shape == (1, 64, 96)
+    # a stop event: not set, the same labels; set (its render cancelled), CancelledError before any work
+    stop = threading.Event()
+    assert torch.equal(object_segmenter.segment(Maps(fg, seed), torch.zeros(2, 3, 128, 128), stop), lab)
+    stop.set()
+    with pytest.raises(CancelledError):
+        object_segmenter.object_regions(torch.zeros(2, 3, 128, 128), Maps(fg, seed), stop)
 
 
 def test_the_bundled_segmenter_tells_touching_objects_apart(tmp_path):

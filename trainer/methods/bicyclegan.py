@@ -33,6 +33,7 @@ import functools
 import itertools
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -208,20 +209,29 @@ class LatentImageTranslator(ImageTranslator):
             if x.device.type == "cpu" and 2 * threads <= (os.cpu_count() or 1):
                 # the objects found on cores G leaves free (the studio's lane runs 1 thread on 2 cores):
                 # 30.7 against 35.4 ms a render, G alone 25.9 (2026-11-30, 512 px sketch, 1 thread)
+                stop = threading.Event()
                 try:
-                    found = _beside_G().submit(self.object_colouring, x, seed)
+                    found = _beside_G().submit(self.object_colouring, x, seed, stop)
                 except RuntimeError:  # the interpreter is shutting the pool down: the objects after G
                     return self.colour_objects(x, G(x), seed)
-                return transfer(G(x), *found.result())
+                try:
+                    out = G(x)
+                except BaseException:  # G interrupted (a newer stroke in the studio): so is the helper, which
+                    stop.set()  # would otherwise hold up the next render's objects with this one's
+                    found.cancel()
+                    raise
+                return transfer(out, *found.result())
             return self.colour_objects(x, G(x), seed)
         return recoloured
 
-    def object_colouring(self, x: torch.Tensor, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    def object_colouring(self, x: torch.Tensor, seed=0, stop: threading.Event | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """The objects of sketches ``x`` (N, C, H, W) in [-1, 1] as the segmenter finds them, (N, H,
         W) int64 (0: background), and each one's colour drawn from ``seed`` (N, k, 3) in [-1, 1]
-        (one draw per place, the same for every image of a batch whatever its ``z``)."""
+        (one draw per place, the same for every image of a batch whatever its ``z``). Once ``stop``
+        is set, :class:`concurrent.futures.CancelledError` at the segmenter's next step."""
         with torch.inference_mode():  # also on a helper thread, where the caller's mode does not reach
-            labels = merge_fragments(object_regions(x, self.segmenter))
+            labels = merge_fragments(object_regions(x, self.segmenter, stop))
             return labels, seeded_colours(labels.cpu(), self.object_colours, seed).to(x.device)
 
     def colour_objects(self, x: torch.Tensor, out: torch.Tensor, seed=0) -> torch.Tensor:

@@ -4,6 +4,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -412,6 +413,17 @@ def test_object_colours_export_the_training_objects_colours_and_colour_each_obje
     monkeypatch.setattr(type(t), "object_colouring", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         t.run_array(sketch, mode="eval", seed=3)
+    monkeypatch.undo()
+    assert np.array_equal(t.run_array(sketch, mode="eval", seed=3), outs[3])
+    # G interrupted (a newer stroke in the studio): the helper's segmentation is told to stop
+    stops, colouring, started = [], type(t).object_colouring, threading.Event()
+    monkeypatch.setattr(bicyclegan.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(type(t), "object_colouring", lambda self, x, seed=0, stop=None: (
+        stops.append(stop), started.set(), colouring(self, x, seed, stop))[2])
+    monkeypatch.setattr(t.G, "forward", lambda *a: (started.wait(10), (_ for _ in ()).throw(KeyboardInterrupt())))
+    with pytest.raises(KeyboardInterrupt):
+        t.run_array(sketch, mode="eval", seed=3)
+    assert len(stops) == 1 and stops[0].is_set()
     monkeypatch.undo()
     assert np.array_equal(t.run_array(sketch, mode="eval", seed=3), outs[3])
     # native resolution in tiles: the colours come after the tiles, over the whole picture

@@ -39,6 +39,7 @@ from trainer.device import autocast, check_inference_precision, inference_dtype,
 from trainer.errors import OnnxExportError
 from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
+from trainer.nets.inference_cache import version
 from trainer.nets.resize_conv import NearestResizeConv2d
 from trainer.nets.small_conv import conv_output_size
 
@@ -302,7 +303,8 @@ def reduce_precision(net: nn.Module, dtype: torch.dtype, full=(0,), full_with_ba
     with autocast off, and those at ``full_with_batch_statistics``, which do so while any of the
     net's batch norms is in training mode (normalises by the batch's statistics: on a near-flat
     map, such as a mostly white sketch, they amplify bf16's rounding) and keep float32 weights,
-    with a copy in ``dtype`` for running statistics (not cast again at every call);
+    with a copy in ``dtype`` for running statistics (not cast again at every call; made again after a
+    tracked change of the weights, not after one through ``.data``: :mod:`trainer.nets.inference_cache`);
     convolutions channels-last; dropout, where it draws a mask, draws it on float32 NCHW input (the
     mask fp32 draws for the same seed); instance norms on their input's statistics drop
     running ones that never change (momentum 0) and run one image as batch norm; its output handed
@@ -354,7 +356,7 @@ def _reduce(m: nn.Module, dtype: torch.dtype) -> None:
 
 
 def _weights_key(m: nn.Module) -> tuple:
-    return tuple((p.data_ptr(), p._version) for p in m.parameters(recurse=False))
+    return tuple((p.data_ptr(), version(p)) for p in m.parameters(recurse=False))
 
 
 

@@ -28,6 +28,12 @@ def inference_only(module: nn.Module) -> bool:
     return bool(module.__dict__.get(_MARK))
 
 
+def version(t: torch.Tensor) -> int | None:
+    """``t``'s version counter (bumped by each tracked in-place change), or None for a tensor made
+    under ``torch.inference_mode()``, which has none (a model loaded there)."""
+    return None if t.is_inference() else t._version
+
+
 def derived(module: nn.Module, name: str, make: Callable[[], object], *key) -> object:
     """``make()``, a tensor (or tuple of tensors) computed from ``module.weight``: on a module
     marked inference-only and while no gradient is recorded for the weight, made once per the
@@ -37,7 +43,7 @@ def derived(module: nn.Module, name: str, make: Callable[[], object], *key) -> o
     w = module.weight
     if not inference_only(module) or (torch.is_grad_enabled() and w.requires_grad):
         return make()
-    full_key = (w.data_ptr(), w._version, w.dtype, w.device, *key)
+    full_key = (w.data_ptr(), version(w), w.dtype, w.device, *key)
     slot = "_derived_" + name
     cached = module.__dict__.get(slot)
     if cached is None or cached[0] != full_key:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.nets.inference_cache import derived
+from trainer.nets.inference_cache import derived, version
 
 # _TAPS[a, p, k]: output phase a's tap p (small-map row i - 1 + a + p) sums the 3x3 kernel's row k
 # below this many output positions of the small map (batch x height x width) the doubled map's
@@ -66,7 +66,7 @@ class NearestResizeConv2d(nn.Conv2d):
         def make():
             return (phase_kernels(self.weight).contiguous(memory_format=fmt),
                     None if bias is None else bias.repeat(4))
-        return derived(self, "phases", make, fmt, None if bias is None else (bias.data_ptr(), bias._version))
+        return derived(self, "phases", make, fmt, None if bias is None else (bias.data_ptr(), version(bias)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or x.dim() != 4

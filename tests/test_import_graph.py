@@ -20,7 +20,7 @@ LAYERS = [
                    "trainer.domain_check", "trainer.nets", "trainer.data", "trainer.evaluators",
                    "trainer.images", "trainer.image_pool", "trainer.loss_groups", "trainer.precisions",
                    "trainer.diffaugment", "trainer.region_codes", "trainer.object_segmenter",
-                   "trainer.object_colours"]),
+                   "trainer.object_colours", "trainer.seeded_dropout"]),
     ("settings and runtimes", ["trainer.config", "trainer.controls", "trainer.translator",
                                "trainer.evaluation", "trainer.importers", "trainer.exporters"]),
     ("methods", ["trainer.methods"]),

@@ -24,6 +24,7 @@ import copy
 import functools
 import math
 import os
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -72,7 +73,8 @@ class Translator:
     and implements :meth:`forward_array` (image in, uint8 HWC array out) and, for the tensor API,
     :meth:`forward_tensor` with its :attr:`tensor_args`; a generator from noise sets
     :attr:`needs_image` False. :meth:`run` / :meth:`run_array` / :meth:`run_tensor` check the
-    controls (:class:`~trainer.errors.ControlError`) before anything runs."""
+    controls (:class:`~trainer.errors.ControlError`) before anything runs, and run one call at a
+    time per translator (:attr:`lock`: threads take turns, each getting what it would alone)."""
 
     controls: list[Control] = []
     multiple = 1  # native resolution: the generator's H and W are padded to multiples of this
@@ -93,6 +95,9 @@ class Translator:
     def __init__(self, card: dict, tensors: dict, device="cpu"):
         self.card = card
         self.device = torch.device(device)
+        # one render at a time per translator: a render sets its nets' modes (pix2pix's batch statistics
+        # and dropout) for its whole pass; another thread's waits (each studio page has its own translator)
+        self.lock = threading.RLock()
         self.image_size = int(card.get("image_size", 256))  # the training resolution, pixels per side
 
     @property
@@ -170,7 +175,7 @@ class Translator:
         if not isinstance(image, (str, os.PathLike, Image.Image)) and not hasattr(image, "read") \
                 and image is not None:  # arrays: uint8 HW or HWC (the studio's canvas), floats in [0, 1]...
             image = image_from_array(image)
-        with torch.inference_mode(), self.autocast():
+        with self.lock, torch.inference_mode(), self.autocast():
             return self.forward_array(open_image(image) if image is not None else None, **values)
 
     def run(self, image=None, **controls) -> Image.Image:
@@ -205,7 +210,7 @@ class Translator:
         elif x is not None:
             raise ValueError(f"this model generates from latents and takes no image: pass "
                              f"{' or '.join(a + '=' for a in self.tensor_args)} (or a seed)")
-        with torch.no_grad(), self.autocast():
+        with self.lock, torch.no_grad(), self.autocast():
             out = self.forward_tensor(x, extra, **values).float().clamp(-1, 1)
         return out[0] if single else out
 

@@ -41,6 +41,7 @@ from trainer.nets import build
 from trainer.nets.init import init_weights
 from trainer.nets.patchgan import patch_grid
 from trainer.nets.unet import UPSAMPLES, unet_depth
+from trainer.seeded_dropout import attach, seeded
 from trainer.translator import (TEST_MODES, Translator, build_net, input_channels, match_channels,
                                 resolution_control, set_norm_mode)
 
@@ -156,6 +157,7 @@ class ImageTranslator(Translator):
     def __init__(self, card, tensors, device="cpu"):
         super().__init__(card, tensors, device)
         self.G = build_net(card, tensors, "G", self.device)
+        attach(self.G)  # mode paper's dropout from each render's seeded generator (trainer.seeded_dropout)
         sketch_model = card.get("task") == "sketch2photo"  # stroke normalisation (docs/sketch-strokes.md)
         self.controls = [Control(**{**c.__dict__, "default": card.get("inference", {}).get(c.name, c.default)})
                          for c in ImageTranslator.controls + (ImageTranslator.sketch_controls if sketch_model else [])]
@@ -210,8 +212,7 @@ class ImageTranslator(Translator):
         native = resolution == "native" and output_size == "input"  # output_size "model" is the training size's
         shown = image.size if output_size == "input" else (self.image_size, self.image_size)
         image = self.sketch_input(image, strokes, output_size, native)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(int(seed))
+        with seeded(seed, self.device):  # mode paper's dropout, drawn on this thread alone
             if native:  # tiled when large: anything over the whole picture comes after the tiles
                 out = self.whole_image(image, self.through(image, self.generator(z, seed), native=True), seed,
                                        **options)
@@ -254,8 +255,7 @@ class ImageTranslator(Translator):
             return run(x, codes)
         outs = []
         for i in range(n):
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                torch.manual_seed(int(seed))
+            with seeded(seed, self.device):
                 outs.append(run(x[i:i + 1], None if codes is None else codes[i:i + 1]))
         return torch.cat(outs)
 

@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
                 stack.canUndoChanged.connect(self._update_actions)
                 stack.canRedoChanged.connect(self._update_actions)
         self.tabs.currentChanged.connect(self._update_actions)
+        self.tabs.currentChanged.connect(lambda _: self.statusBar().clearMessage())  # no page's news on another
         self.setCentralWidget(self.tabs)
         self.setAcceptDrops(True)
 

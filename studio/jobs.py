@@ -104,6 +104,10 @@ class JobManager(QObject):
             return pid
         return run_pid(run_dir)
 
+    def saved_step(self, run_dir) -> int:
+        """The step of the run's latest checkpoint (0: none)."""
+        return checkpoint_step(run_dir)
+
     def is_running(self, run_dir) -> bool:
         return self.pid(run_dir) is not None
 

@@ -27,7 +27,7 @@ from trainer.loss_groups import LOSS_GROUPS, group_of
 __all__ = ["load_model", "INFERENCE_PRECISIONS", "inference_precisions", "read_card", "method_label", "page_of",
            "card_metrics", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
            "sample_input", "face_attributes", "photo_edges", "import_checkpoint", "resolve_device", "input_warning",
-           "output_names", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
+           "output_names", "overwritten_inputs", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
            "ConfigError", "ControlError", "ImageError", "ModelFileError"]
 
 
@@ -127,6 +127,13 @@ def output_names(relatives) -> list[Path]:
     clashes get -2, -3, ...)."""
     from trainer.data.imageio import output_names as names
     return names(relatives)
+
+
+def overwritten_inputs(inputs, out_dir, names) -> list[Path]:
+    """The inputs of a folder translation that its outputs (``names`` in ``out_dir``, from
+    :func:`output_names`) would write over: refuse the job when there are any."""
+    from trainer.data.imageio import overwritten_inputs as overwritten
+    return overwritten(inputs, out_dir, names)
 
 
 # -- presets and jobs

@@ -141,6 +141,9 @@ def cmd_export(args) -> int:
     from trainer.rundir import RunDir
     from trainer.run import export_run
     dtype = torch.float16 if args.fp16 else torch.int8 if args.int8 else None
+    if args.output and Path(args.output).suffix.lower() != ".safetensors":
+        raise ValueError(f"-o {args.output}: a model file is written as NAME.safetensors (nothing written; "
+                         "--format writes a reference checkpoint, --onnx an ONNX graph)")
     path = export_run(RunDir(args.run_dir), args.output, dtype=dtype)
     print(f"wrote {path}")
     return 0
@@ -150,6 +153,8 @@ def cmd_export_other(args) -> int:
     """``export --format`` (a reference checkpoint) and ``--onnx``, from a model file or a run."""
     if args.fp16 or args.int8:
         raise ValueError("--fp16 and --int8 apply to model files; reference checkpoints and ONNX graphs are float32")
+    if args.onnx and Path(args.onnx).suffix.lower() != ".onnx":
+        raise ValueError(f"--onnx {args.onnx}: an ONNX graph is written as NAME.onnx (nothing written)")
     if args.format:
         if args.format not in args.formats:
             args.parser.error(f"argument --format: invalid choice: {args.format!r} (choose from "
@@ -282,13 +287,19 @@ def cmd_translate(args) -> int:
         print("error: no input images found", file=sys.stderr)
         return 2
     inputs = [path for path, _ in found]
+    from trainer.data.imageio import open_image, output_names, overwritten_inputs
+    names = output_names(rel for _, rel in found)
+    clobbered = overwritten_inputs(inputs, out_dir, names)
+    if clobbered:
+        print(f"error: -o {out_dir} would write over {len(clobbered)} of the input images (e.g. {clobbered[0]}): "
+              "the outputs take the inputs' names; choose another output folder", file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    from trainer.data.imageio import open_image, output_names
     from trainer.domain_check import input_warning, judges
     judge = judges(translator.card)
     bar = Progress(len(inputs), desc="translate", unit="img")
-    for path, name in zip(inputs, output_names(rel for _, rel in found)):
+    for path, name in zip(inputs, names):
         try:
             image = translator.run(path, **controls)
             if judge:  # a bundled face model on a photo of something else: say so, translate anyway
@@ -331,8 +342,14 @@ def cmd_demo(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.scoring import evaluate, format_report, save_report, write_into_card
     out = Path(args.output or f"eval-{Path(args.model).stem}.json")
+    if out.suffix.lower() != ".json":
+        raise ValueError(f"-o {out}: the report is JSON: name it NAME.json (its picture goes beside it as NAME.png, "
+                         "or where --picture says)")
     picture = Path(args.picture) if args.picture else out.with_suffix(".png")
-    picture.unlink(missing_ok=True)
+    if picture.suffix.lower() != ".png":
+        raise ValueError(f"--picture {picture}: the picture is a PNG: name it NAME.png")
+    # written now or not at all (methods without a picture): a file from before is not reported as this run's
+    before = picture.stat().st_mtime_ns if picture.is_file() else None
     sketches = {k: v for k, v in (("sketch_size", args.sketch_size), ("stroke_width", args.stroke_width),
                                   ("controls", parse_controls(args.control))) if v}  # sketch2photo only
     report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress,
@@ -341,7 +358,8 @@ def cmd_eval(args) -> int:
     if "precision" in report:
         print(f"precision {report['precision']}")
     out = save_report(report, out)
-    print(f"wrote {out}" + (f" and {picture}" if picture.is_file() else ""))
+    wrote_picture = picture.is_file() and picture.stat().st_mtime_ns != before
+    print(f"wrote {out}" + (f" and {picture}" if wrote_picture else ""))
     if args.write_card:
         write_into_card(args.model, report)
         print(f"stored the metrics in {args.model}'s card")

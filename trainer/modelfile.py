@@ -278,10 +278,11 @@ def unsafe_pickle_globals(path) -> list[str]:
     return [g for g in dict.fromkeys(pickle_globals(path)) if not g.startswith(_SAFE_GLOBAL_PREFIXES)]
 
 
-def refused_pickle_message(path, what: str = "file") -> str:
+def refused_pickle_message(path, what: str = "file", calls: list[str] | None = None) -> str:
     """Why ``torch.load(weights_only=True)`` refused ``path``, said plainly: a pickle that would run
-    code (naming what it calls), else a damaged or foreign file."""
-    unsafe = unsafe_pickle_globals(path)
+    code (naming what it calls: ``calls``, else what :func:`unsafe_pickle_globals` reads), else a
+    damaged or foreign file."""
+    unsafe = calls or unsafe_pickle_globals(path)
     if unsafe:
         shown = ", ".join(unsafe[:3]) + (f" and {len(unsafe) - 3} more" if len(unsafe) > 3 else "")
         return (f"{path}: refused: this {what} would run code when loaded (it calls {shown}); it was not "

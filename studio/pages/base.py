@@ -225,7 +225,8 @@ class Page(QWidget):
         from studio.decoding import decode
 
         def done(decoded):
-            (take or self.take_image)(decoded)
+            self.status.emit(f"Opened {Path(path).name} ({decoded.image.width} x {decoded.image.height} px)")
+            (take or self.take_image)(decoded)  # (which may say more: a warning replaces the line above)
             if on_done:
                 on_done()
 

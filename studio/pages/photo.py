@@ -255,8 +255,14 @@ class PhotoPage(Page):
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False
+        names = [p.relative_to(src) for p in inputs]
+        clobbered = api.overwritten_inputs(inputs, dst, api.output_names(names))
+        if clobbered:
+            self.status.emit(f"Not translated: the translations would replace {len(clobbered)} of the photos in "
+                             f"{dst} (e.g. {clobbered[0].name}); choose another folder for them")
+            return False
         self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(), device=self.worker.device,
-                             names=[p.relative_to(src) for p in inputs], precision=self.worker.precision)
+                             names=names, precision=self.worker.precision)
         self.job_thread = QThread(self)
         # closing the studio mid-job: stop after the current image and wait for the thread, before
         # Qt tears the page (and the running thread with it) down

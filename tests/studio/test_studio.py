@@ -211,6 +211,14 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     for i in range(3):
         Image.new("RGB", (20 + i, 20), (i * 50, 0, 0)).save(src / f"{i}.png")
     (src / "bad.jpg").write_bytes(b"nope")
+    # into their own folder the translations would replace the photos: refused, with the reason
+    said = []
+    page.status.connect(said.append)
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    assert not page.translate_folder(src, src) and page.job is None
+    assert "would replace 3 of the photos" in said[-1]
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    page.status.disconnect(said.append)
     assert page.translate_folder(src, tmp_path / "out")
     qtbot.waitUntil(lambda: hasattr(page, "last_folder_result"), timeout=20000)
     assert page.last_folder_result == (3, 1, False)
@@ -421,6 +429,20 @@ def test_status_bar_names_the_model_of_the_page_in_view(qtbot, window):
     assert window.statusBar().currentMessage() == ""
     photo.status.emit("Loaded shapes-cyclegan.safetensors")
     assert window.statusBar().currentMessage() == "Loaded shapes-cyclegan.safetensors"
+    window.show_status("Cannot open trunc.png: truncated")  # a page's error is not shown on the next page
+    window.tabs.setCurrentWidget(style)
+    assert window.statusBar().currentMessage() == ""
+
+
+def test_opening_an_image_ends_with_opened_not_opening(qtbot, window, tmp_path):
+    page = window.pages["photo"]
+    window.tabs.setCurrentWidget(page)
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "p.png")
+    said = []
+    page.status.connect(said.append)
+    assert page.open_async(tmp_path / "p.png")
+    qtbot.waitUntil(lambda: any(t.startswith("Opened") for t in said), timeout=60000)
+    assert said[0] == "Opening p.png..." and "Opened p.png (40 x 30 px)" in said
 
 
 def test_photo_page_opens_with_a_sample_of_the_models_domain_named_directions(qtbot, window, models, tmp_path):

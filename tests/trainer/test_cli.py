@@ -303,3 +303,49 @@ def test_inspect_shows_a_segmenters_card(capsys):
     out = capsys.readouterr().out
     assert "segmenter of sketches" in out and "input_size   128" in out and "width        8" in out
     assert "held_out:" in out and "exact_3_objects" in out and "training:" in out
+
+
+def test_no_command_writes_over_the_users_files(tmp_path, capsys):
+    """translate into the inputs' own folder, export -o an image, eval -o an image, --onnx an image:
+    each refused with the reason, exit 2, the file as it was."""
+    model = tiny_models.pix2pix(tmp_path / "m.safetensors")
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.new("RGB", (32, 32), "white").save(folder / "mine.png")
+    Image.new("RGB", (32, 32), "white").save(folder / "sub" / "deep.png")
+    Image.new("RGB", (32, 32), "white").save(folder / "other.jpg")
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    for args in ([str(folder), "-o", str(folder)], [str(folder / "mine.png"), "-o", str(folder)],
+                 [str(folder / "sub"), "-o", str(folder / "sub")]):
+        assert main(["translate", str(model), *args]) == 2
+        err = capsys.readouterr().err
+        assert "would write over" in err and "choose another output folder" in err, args
+    # a .jpg's translation is other.jpg.png: into the same folder it replaces nothing, and goes ahead
+    assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder)]) == 0
+    assert (folder / "other.jpg.png").is_file()
+    assert all(p.read_bytes() == b for p, b in before.items())
+    capsys.readouterr()
+    keep = tmp_path / "keep.png"
+    Image.new("RGB", (8, 8), "red").save(keep)
+    kept = keep.read_bytes()
+    for cmd, reason in ((["export", str(model), "-o", str(keep)], "NAME.safetensors"),
+                        (["export", str(model), "--onnx", str(keep)], "NAME.onnx"),
+                        (["eval", str(model), "--n", "2", "-o", str(keep)], "NAME.json"),
+                        (["eval", str(model), "--n", "2", "--picture", str(tmp_path / "p.json")], "NAME.png")):
+        assert main(cmd) == 2, cmd
+        assert reason in capsys.readouterr().err
+        assert keep.read_bytes() == kept
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_eval_reports_only_a_picture_it_wrote(tmp_path, capsys, monkeypatch):
+    """A picture from an earlier run is kept, and not reported as this one's (a method without one)."""
+    import trainer.scoring as scoring
+    model = tiny_models.pix2pix(tmp_path / "m.safetensors")
+    old = tmp_path / "r.png"
+    Image.new("RGB", (8, 8), "red").save(old)
+    monkeypatch.setattr(scoring, "evaluate", lambda *a, **k: {"n": 1, "task": "sketch"})
+    monkeypatch.setattr(scoring, "format_report", lambda r: "report")
+    assert main(["eval", str(model), "-o", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "r.png" not in out and old.is_file()

@@ -193,6 +193,20 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
     return report
 
 
+def overwritten_inputs(inputs, out_dir, names) -> list[Path]:
+    """The ``inputs`` (paths) that a folder translation into ``out_dir`` would write over: each
+    whose file is one of the outputs (``out_dir / name`` for ``names``, :func:`output_names`), as
+    when PNGs are translated into their own folder. Empty when none is."""
+    def key(p: Path):
+        try:
+            st = p.stat()
+            return st.st_dev, st.st_ino  # the same file whatever the path (links, case-insensitive disks)
+        except OSError:
+            return str(p.resolve())
+    outputs = {key(Path(out_dir) / name) for name in names}
+    return [Path(p) for p in inputs if key(Path(p)) in outputs]
+
+
 def output_names(relatives) -> list[Path]:
     """The output file (relative to the output folder) of each input of a folder translation: the
     input's path relative to its folder is kept (sub/a.png -> sub/a.png); a PNG keeps its name and

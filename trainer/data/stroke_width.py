@@ -50,8 +50,9 @@ def darkness(image: Image.Image) -> np.ndarray | None:
     None for an image without dark lines: blank, too little contrast, a background that varies
     more than a sheet of paper (4 median deviations over 30 % of the contrast), or more than a
     third dark (a photo or a filled picture, not a drawing)."""
-    grey = np.asarray(image.convert("L"))
-    cum = np.cumsum(np.bincount(grey.ravel(), minlength=256))
+    luma = image.convert("L")
+    grey = np.asarray(luma)
+    cum = np.cumsum(luma.histogram())  # PIL's count of each level: numpy's bincount took 0.7 ms at 512 px
     n = int(cum[-1])
     paper = int(np.searchsorted(cum, n / 2))
     ink = int(np.searchsorted(cum, n / 1000))
@@ -67,7 +68,7 @@ def darkness(image: Image.Image) -> np.ndarray | None:
     lut = np.clip((paper - levels) / (paper - ink), 0, 1)
     if floor > 0:
         lut = np.clip((lut - floor) / (1 - floor), 0, 1)
-    d = lut[grey]
+    d = np.take(lut, grey)  # the same gather, half the time of lut[grey]
     lines = int(np.count_nonzero(d > LINE))
     if lines > n / 3 or lines < 16:
         return None

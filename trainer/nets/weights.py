@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -24,17 +25,15 @@ def safe_load(path, allowed_globals=()) -> object:
     if not path.is_file():
         raise CheckpointImportError(f"{path}: no such file")
     try:
-        if allowed_globals:
-            with torch.serialization.safe_globals(list(allowed_globals)):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a newer pickle protocol: not the user's concern
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            if allowed_globals:
+                with torch.serialization.safe_globals(list(allowed_globals)):
+                    return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if found:
-            what = f" (it references {found.group(1)})"
-            raise CheckpointImportError(
-                f"{path}: refused — this checkpoint needs more than tensors to load{what}; unpickling it "
-                "could run code. Only plain state dicts of tensors are imported.") from None
-        raise CheckpointImportError(refused_pickle_message(path, "checkpoint")) from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))  # what the unpickler would have called
+        raise CheckpointImportError(refused_pickle_message(path, "checkpoint",
+                                                           [found.group(1)] if found else None)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint ({e})") from None

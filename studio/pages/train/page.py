@@ -31,7 +31,8 @@ class TrainPage(Page):
         super().__init__(worker, parent)
         self.settings = settings
         self.jobs = JobManager(self)
-        self.jobs.changed.connect(lambda _: self.refresh_runs())
+        self.jobs.changed.connect(self._job_changed)
+        self.stopping: str | None = None  # the run a "stopping" message under the form is about
         self.readers: dict[str, MetricsReader] = {}
         self.current: str | None = None
 
@@ -141,7 +142,16 @@ class TrainPage(Page):
 
     def stop_clicked(self):
         if self.current and self.jobs.stop(self.current):
+            self.stopping = str(self.current)
             self.say("stopping: the job saves a checkpoint, then exits")
+
+    def _job_changed(self, run_dir: str) -> None:
+        self.refresh_runs()
+        if run_dir == self.stopping and not self.jobs.is_running(run_dir):  # the "stopping" message is over
+            self.stopping = None
+            step = self.jobs.saved_step(run_dir)
+            self.say(f"{Path(run_dir).name}: {self.jobs.state(run_dir)}"
+                     + (f", checkpoint at step {step} (Resume continues from it)" if step else ""))
 
     def resume_clicked(self):
         """Resume to the number the user typed, else to the run's own total (no override at all)."""

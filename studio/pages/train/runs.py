@@ -53,6 +53,9 @@ class RunsBox(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.setMinimumHeight(self.table_height(MIN_RUN_ROWS))
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        # a narrow list: a run's name keeps its preset (start) and its time stamp (end), the middle elided
+        self.table.setTextElideMode(Qt.ElideMiddle)
+        self.table.setWordWrap(False)  # (wrapped at its hyphens, a name showed as "bicyclegan-...")
         self.table.setToolTip("Every run under the runs folder and opened run folders; select several to "
                               "overlay their curves")
         self.table.itemSelectionChanged.connect(self.selection_changed)
@@ -63,6 +66,8 @@ class RunsBox(QGroupBox):
         self.resume_steps = QSpinBox(minimum=1, maximum=10 ** 8, prefix="to ", suffix=" steps",
                                      toolTip="Resume up to this total step count: the run's own total unless you "
                                              "type another")
+        # wide enough for "to 1000000 steps" whatever the row leaves it
+        self.resume_steps.setMinimumWidth(self.fontMetrics().horizontalAdvance("to 1000000 steps") + 36)
         self.resume_steps_typed = False  # the box follows the selected run's total until the user types
         self.resume_steps.valueChanged.connect(self._resume_steps_edited)
         self.resume_button = QPushButton("Resume", toolTip="Continue a stopped, crashed or finished run")

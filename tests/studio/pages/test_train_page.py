@@ -137,10 +137,14 @@ def test_stop_then_resume_ends_at_the_total(qtbot, window):
     qtbot.waitUntil(lambda: status(run).get("step", 0) >= 10, timeout=600000)
     assert page.runs.stop_button.isEnabled()
     page.stop_clicked()
+    assert page.form_message.full_text.startswith("stopping")
     qtbot.waitUntil(lambda: status(run).get("state") == "stopped", timeout=600000)
     stopped_at = status(run)["step"]
     assert 10 <= stopped_at < 100
     qtbot.waitUntil(lambda: page.runs.resume_button.isEnabled(), timeout=10000)
+    # once the job has exited, the message under the form says so, not "stopping"
+    qtbot.waitUntil(lambda: not page.form_message.full_text.startswith("stopping"), timeout=10000)
+    assert page.form_message.full_text == f"{run.name}: stopped, checkpoint at step {stopped_at} (Resume continues from it)"
     page.runs.resume_steps.setValue(100)
     page.resume_clicked()
     qtbot.waitUntil(lambda: status(run).get("state") == "finished", timeout=600000)

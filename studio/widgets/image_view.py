@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 from studio.images import array_to_qimage
 
 
+MIN_SHOWN = 24  # px across: a fitted image is never drawn thinner
+
+
 class ImageView(QGraphicsView):
     files_dropped = Signal(list)
 
@@ -59,9 +62,18 @@ class ImageView(QGraphicsView):
         self.viewport().update()
 
     def fit(self) -> None:
+        """The whole image in the view; one so thin that it would be under :data:`MIN_SHOWN` px across
+        (a 4000 x 4 strip) is shown that thick from its start instead, the rest a pan away."""
         self.fitted = True
-        if not self.item.pixmap().isNull():
-            self.fitInView(self.item, Qt.KeepAspectRatio)
+        pixmap = self.item.pixmap()
+        if pixmap.isNull():
+            return
+        self.fitInView(self.item, Qt.KeepAspectRatio)
+        shown = self.transform().m11() * min(pixmap.width(), pixmap.height())
+        if 0 < shown < MIN_SHOWN:
+            k = MIN_SHOWN / shown
+            self.scale(k, k)
+            self.centerOn(0, 0)
 
     def zoom(self, factor: float) -> None:
         self.fitted = False

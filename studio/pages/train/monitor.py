@@ -50,7 +50,7 @@ def stats_text(status: dict, state: str, rss_mb: float | None) -> str:
     elif state == "running" and s.get("stage") == "starting":
         parts = ["starting", s.get("message") or "loading the method"]
     else:
-        parts = [f"{state}", f"step {step} / {total}"]
+        parts = [f"{state}", f"step {step} / {total}" if total else "no status yet"]
         if state == "running" and "it_s" in s:  # none before the first logged step
             parts += [f"{s.get('it_s', 0):.2f} it/s", f"ETA {fmt_seconds(s.get('eta_s'))}"]
     parts.append(f"elapsed {fmt_seconds(s.get('elapsed'))}")
@@ -136,6 +136,10 @@ class RunMonitor(QWidget):
             self.progress.setFormat("preparing data %p %")
             self.progress.setRange(0, n)
             self.progress.setValue(done)
+        elif not total:  # no status written yet (a job starting): not "0 / 1"
+            self.progress.setFormat(state)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
         else:
             self.progress.setFormat("%v / %m")
             self.progress.setRange(0, max(1, total))

@@ -441,3 +441,8 @@ def test_page_shows_the_data_stage_instead_of_step_0(qtbot, window, tmp_path):
     page.poll()
     assert page.monitor.stats.full_text.startswith("running · step 40 / 1000 · 2.00 it/s")
     assert page.monitor.progress.value() == 40 and page.monitor.progress.text() == "40 / 1000"
+    # a run folder without a status yet (a job starting): neither "0 / 1" nor "step 0 / 0"
+    from studio.pages.train.monitor import stats_text
+    page.monitor.show_run(str(run), {}, "starting", None, None)
+    assert page.monitor.progress.text() == "starting"
+    assert stats_text({}, "starting", None).startswith("starting · no status yet")

@@ -141,9 +141,9 @@ def cmd_export(args) -> int:
     from trainer.rundir import RunDir
     from trainer.run import export_run
     dtype = torch.float16 if args.fp16 else torch.int8 if args.int8 else None
-    if args.output and Path(args.output).suffix.lower() != ".safetensors":
-        raise ValueError(f"-o {args.output}: a model file is written as NAME.safetensors (nothing written; "
-                         "--format writes a reference checkpoint, --onnx an ONNX graph)")
+    if args.output and (Path(args.output).suffix.lower() != ".safetensors" or Path(args.output).is_dir()):
+        raise ValueError(f"-o {args.output}: a model file is written as NAME.safetensors, not over a folder "
+                         "(nothing written; --format writes a reference checkpoint, --onnx an ONNX graph)")
     path = export_run(RunDir(args.run_dir), args.output, dtype=dtype)
     print(f"wrote {path}")
     return 0
@@ -153,14 +153,18 @@ def cmd_export_other(args) -> int:
     """``export --format`` (a reference checkpoint) and ``--onnx``, from a model file or a run."""
     if args.fp16 or args.int8:
         raise ValueError("--fp16 and --int8 apply to model files; reference checkpoints and ONNX graphs are float32")
-    if args.onnx and Path(args.onnx).suffix.lower() != ".onnx":
-        raise ValueError(f"--onnx {args.onnx}: an ONNX graph is written as NAME.onnx (nothing written)")
+    if args.onnx and (Path(args.onnx).suffix.lower() != ".onnx" or Path(args.onnx).is_dir()):
+        raise ValueError(f"--onnx {args.onnx}: an ONNX graph is written as NAME.onnx, not over a folder "
+                         "(nothing written)")
     if args.format:
         if args.format not in args.formats:
             args.parser.error(f"argument --format: invalid choice: {args.format!r} (choose from "
                               f"{', '.join(map(repr, args.formats))})")
         if not args.output:
             raise ValueError(f"--format {args.format}: name the checkpoint to write with -o FILE")
+        if Path(args.output).suffix.lower() not in (".pth", ".pt", ".ckpt") or Path(args.output).is_dir():
+            raise ValueError(f"-o {args.output}: a reference checkpoint is written as NAME.pth, NAME.pt or "
+                             "NAME.ckpt, not over a folder (nothing written)")
         from trainer.conversion import export_reference
         done = export_reference(args.run_dir, args.output, args.format)
         for path in [*done.files, *done.notes]:
@@ -254,14 +258,24 @@ def _inputs(items) -> list[tuple[Path, Path]]:
 def cmd_translate(args) -> int:
     from trainer import inference
     from trainer.controls import SEED_MAX, ControlError
-    from trainer.data.imageio import ImageError
     from trainer.device import resolve_device
     from trainer.progress import Progress
+    from trainer.data.imageio import (ImageError, foreign_files, open_image, output_names, overwritten_inputs,
+                                      save_output)
     controls = parse_controls(args.control)
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"-o {out_dir}: a file, not a folder; -o names the folder the translations go into")
     translator = inference.load(args.model, resolve_device(args.device), args.precision)
     translator.check_controls(controls)  # refused before anything is written: names the allowed values
     print(f"precision {translator.precision_note}", file=sys.stderr)
-    out_dir = Path(args.output)
+
+    def refuse_foreign(names) -> bool:
+        foreign = foreign_files(out_dir / n for n in names)
+        if foreign:
+            print(f"error: -o {out_dir} already holds {len(foreign)} of the files this would write, not written "
+                  f"by a translation (e.g. {foreign[0]}): choose another output folder", file=sys.stderr)
+        return bool(foreign)
     if not translator.needs_image:
         if args.inputs:
             print("error: this model generates from seeds and takes no input images; use --count", file=sys.stderr)
@@ -274,10 +288,12 @@ def cmd_translate(args) -> int:
         if seed and first + args.count - 1 > (seed.maximum if seed.maximum is not None else SEED_MAX):
             raise ControlError(f"seeds {first}..{first + args.count - 1}: beyond the seed's range "
                                          f"({seed.allowed()}); lower seed or --count")
+        if refuse_foreign(f"seed{seed:06d}.png" for seed in range(first, first + args.count)):
+            return 2
         out_dir.mkdir(parents=True, exist_ok=True)
         bar = Progress(args.count, desc="sample", unit="img")
         for seed in range(first, first + args.count):
-            translator.run(None, seed=seed, **controls).save(out_dir / f"seed{seed:06d}.png")
+            save_output(translator.run(None, seed=seed, **controls), out_dir / f"seed{seed:06d}.png")
             bar.update(1)
         bar.close()
         print(f"wrote {args.count} samples (seeds {first}..{first + args.count - 1}) into {out_dir}")
@@ -287,12 +303,13 @@ def cmd_translate(args) -> int:
         print("error: no input images found", file=sys.stderr)
         return 2
     inputs = [path for path, _ in found]
-    from trainer.data.imageio import open_image, output_names, overwritten_inputs
     names = output_names(rel for _, rel in found)
     clobbered = overwritten_inputs(inputs, out_dir, names)
     if clobbered:
         print(f"error: -o {out_dir} would write over {len(clobbered)} of the input images (e.g. {clobbered[0]}): "
               "the outputs take the inputs' names; choose another output folder", file=sys.stderr)
+        return 2
+    if refuse_foreign(names):
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -307,7 +324,7 @@ def cmd_translate(args) -> int:
                 if warning:
                     print(f"\nwarning: {Path(path).name}: {warning}", file=sys.stderr)
             (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            image.save(out_dir / name)
+            save_output(image, out_dir / name)
         except ImageError as e:
             failed += 1
             print(f"\nfailed: {e}", file=sys.stderr)
@@ -342,12 +359,12 @@ def cmd_demo(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.scoring import evaluate, format_report, save_report, write_into_card
     out = Path(args.output or f"eval-{Path(args.model).stem}.json")
-    if out.suffix.lower() != ".json":
-        raise ValueError(f"-o {out}: the report is JSON: name it NAME.json (its picture goes beside it as NAME.png, "
-                         "or where --picture says)")
+    if out.suffix.lower() != ".json" or out.is_dir():
+        raise ValueError(f"-o {out}: the report is JSON: name it NAME.json, not a folder (its picture goes beside it "
+                         "as NAME.png, or where --picture says)")
     picture = Path(args.picture) if args.picture else out.with_suffix(".png")
-    if picture.suffix.lower() != ".png":
-        raise ValueError(f"--picture {picture}: the picture is a PNG: name it NAME.png")
+    if picture.suffix.lower() != ".png" or picture.is_dir():
+        raise ValueError(f"--picture {picture}: the picture is a PNG: name it NAME.png, not a folder")
     # written now or not at all (methods without a picture): a file from before is not reported as this run's
     before = picture.stat().st_mtime_ns if picture.is_file() else None
     sketches = {k: v for k, v in (("sketch_size", args.sketch_size), ("stroke_width", args.stroke_width),

@@ -61,7 +61,7 @@ class FolderJob(QObject):
                 fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
                 try:
                     with os.fdopen(fd, "wb") as f:
-                        image.save(f, format="PNG")
+                        api.save_output(image, f)
                     os.replace(tmp, target)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
@@ -260,6 +260,11 @@ class PhotoPage(Page):
         if clobbered:
             self.status.emit(f"Not translated: the translations would replace {len(clobbered)} of the photos in "
                              f"{dst} (e.g. {clobbered[0].name}); choose another folder for them")
+            return False
+        foreign = api.foreign_files(Path(dst) / n for n in api.output_names(names))
+        if foreign:
+            self.status.emit(f"Not translated: {dst} already holds {len(foreign)} of the files this would write, "
+                             f"not written by a translation (e.g. {foreign[0].name}); choose another folder")
             return False
         self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(), device=self.worker.device,
                              names=names, precision=self.worker.precision)

@@ -218,6 +218,11 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     assert not page.translate_folder(src, src) and page.job is None
     assert "would replace 3 of the photos" in said[-1]
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    # nor over an image of the user's in the chosen folder; a translation of before is replaced
+    (tmp_path / "out").mkdir()
+    Image.new("RGB", (5, 5)).save(tmp_path / "out" / "1.png")
+    assert not page.translate_folder(src, tmp_path / "out") and "not written by a translation" in said[-1]
+    (tmp_path / "out" / "1.png").unlink()
     page.status.disconnect(said.append)
     assert page.translate_folder(src, tmp_path / "out")
     qtbot.waitUntil(lambda: hasattr(page, "last_folder_result"), timeout=20000)

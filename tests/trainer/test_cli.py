@@ -324,6 +324,17 @@ def test_no_command_writes_over_the_users_files(tmp_path, capsys):
     assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder)]) == 0
     assert (folder / "other.jpg.png").is_file()
     assert all(p.read_bytes() == b for p, b in before.items())
+    # again: it replaces its own translation of before, but never a file it did not write
+    assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder), "--control", "seed=4"]) == 0
+    Image.new("RGB", (32, 32), "white").save(folder / "other.jpg.png")  # now the user's own file
+    users = (folder / "other.jpg.png").read_bytes()
+    capsys.readouterr()
+    assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder)]) == 2
+    assert "not written by a translation" in capsys.readouterr().err
+    assert (folder / "other.jpg.png").read_bytes() == users
+    assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder / "mine.png")]) == 2
+    assert "a file, not a folder" in capsys.readouterr().err
+    assert all(p.read_bytes() == b for p, b in before.items())
     capsys.readouterr()
     keep = tmp_path / "keep.png"
     Image.new("RGB", (8, 8), "red").save(keep)
@@ -331,7 +342,12 @@ def test_no_command_writes_over_the_users_files(tmp_path, capsys):
     for cmd, reason in ((["export", str(model), "-o", str(keep)], "NAME.safetensors"),
                         (["export", str(model), "--onnx", str(keep)], "NAME.onnx"),
                         (["eval", str(model), "--n", "2", "-o", str(keep)], "NAME.json"),
-                        (["eval", str(model), "--n", "2", "--picture", str(tmp_path / "p.json")], "NAME.png")):
+                        (["eval", str(model), "--n", "2", "--picture", str(tmp_path / "p.json")], "NAME.png"),
+                        (["export", str(model), "--format", "junyanz", "-o", str(keep)], "NAME.pth"),
+                        (["export", str(model), "-o", str(folder.with_suffix(".safetensors"))], "not over a folder"),
+                        (["eval", str(model), "--n", "2", "-o", str(folder.with_suffix(".json"))], "not a folder")):
+        folder.with_suffix(".safetensors").mkdir(exist_ok=True)
+        folder.with_suffix(".json").mkdir(exist_ok=True)
         assert main(cmd) == 2, cmd
         assert reason in capsys.readouterr().err
         assert keep.read_bytes() == kept

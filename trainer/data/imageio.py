@@ -193,6 +193,36 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
     return report
 
 
+OUTPUT_MARK = ("Software", "GAN Studio")  # a PNG text chunk in every translation written
+
+
+def save_output(image: Image.Image, target) -> None:
+    """``image`` as a PNG at ``target`` (a path or a binary file), marked as a GAN Studio
+    translation (:data:`OUTPUT_MARK`), so that a later translation may replace it and never a
+    file of the user's (:func:`foreign_files`)."""
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_text(*OUTPUT_MARK)
+    image.save(target, format="PNG", pnginfo=info)
+
+
+def foreign_files(paths) -> list[Path]:
+    """Of ``paths``, the existing ones that are not translations GAN Studio wrote (a PNG with
+    :data:`OUTPUT_MARK`): what a translation into them would destroy (a folder is foreign too)."""
+    foreign = []
+    for p in map(Path, paths):
+        if not p.exists() and not p.is_symlink():
+            continue
+        try:
+            with Image.open(p) as im:
+                ours = im.format == "PNG" and im.info.get(OUTPUT_MARK[0]) == OUTPUT_MARK[1]
+        except (OSError, ValueError, Image.DecompressionBombError):
+            ours = False
+        if not ours:
+            foreign.append(p)
+    return foreign
+
+
 def overwritten_inputs(inputs, out_dir, names) -> list[Path]:
     """The ``inputs`` (paths) that a folder translation into ``out_dir`` would write over: each
     whose file is one of the outputs (``out_dir / name`` for ``names``, :func:`output_names`), as

@@ -241,15 +241,18 @@ def parse_controls(items) -> dict:
     return controls
 
 
-def _inputs(items) -> list[tuple[Path, Path]]:
-    """(file, its path relative to the folder given, or its name) for each input image."""
+def _inputs(items, out_dir: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the folder given, or its name) for each input image; a folder's
+    images inside ``out_dir`` (the translations of an earlier run into a subfolder) are left out."""
     from trainer.data.imageio import IMAGE_EXTENSIONS
+    outputs = out_dir.resolve() if out_dir is not None else None
     out = []
     for item in items:
         p = Path(item)
         if p.is_dir():
             out += sorted((q, q.relative_to(p)) for q in p.rglob("*")
-                          if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
+                          if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
+                          and (outputs is None or outputs == p.resolve() or outputs not in q.resolve().parents))
         else:
             out.append((p, Path(p.name)))
     return out
@@ -298,7 +301,7 @@ def cmd_translate(args) -> int:
         bar.close()
         print(f"wrote {args.count} samples (seeds {first}..{first + args.count - 1}) into {out_dir}")
         return 0
-    found = _inputs(args.inputs)
+    found = _inputs(args.inputs, out_dir)
     if not found:
         print("error: no input images found", file=sys.stderr)
         return 2

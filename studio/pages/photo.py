@@ -251,7 +251,9 @@ class PhotoPage(Page):
         if self.job is not None:
             self.status.emit("A folder is being translated; cancel it first")
             return False
-        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in api.IMAGE_EXTENSIONS)
+        outputs = Path(dst).resolve()  # a subfolder's earlier translations are not inputs
+        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in api.IMAGE_EXTENSIONS
+                        and (outputs == Path(src).resolve() or outputs not in p.resolve().parents))
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False

@@ -228,6 +228,12 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     qtbot.waitUntil(lambda: hasattr(page, "last_folder_result"), timeout=20000)
     assert page.last_folder_result == (3, 1, False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+    for _ in range(2):  # into a subfolder of the photos, twice: the first run's translations are not inputs
+        del page.last_folder_result
+        qtbot.waitUntil(lambda: page.job is None, timeout=20000)
+        assert page.translate_folder(src, src / "out")
+        qtbot.waitUntil(lambda: hasattr(page, "last_folder_result"), timeout=20000)
+        assert page.last_folder_result == (3, 1, False)
 
 
 def test_attributes_checkboxes_rerender_and_stay_exclusive(qtbot, window, models, tmp_path):

@@ -332,6 +332,11 @@ def test_no_command_writes_over_the_users_files(tmp_path, capsys):
     assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder)]) == 2
     assert "not written by a translation" in capsys.readouterr().err
     assert (folder / "other.jpg.png").read_bytes() == users
+    # into a subfolder, twice: the second run does not take the first one's translations as inputs
+    for _ in range(2):
+        assert main(["translate", str(model), str(folder), "-o", str(folder / "out")]) == 0
+    assert sorted(p.relative_to(folder / "out").as_posix() for p in (folder / "out").rglob("*.png")) == [
+        "mine.png", "other.jpg-2.png", "other.jpg.png", "sub/deep.png"]  # (the user's other.jpg.png is an input)
     assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder / "mine.png")]) == 2
     assert "a file, not a folder" in capsys.readouterr().err
     assert all(p.read_bytes() == b for p, b in before.items())

@@ -127,7 +127,14 @@ def _mean3x3(x: torch.Tensor) -> torch.Tensor:
     padded = F.pad(x, (1, 1, 1, 1))
     rows = padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]
     total = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
-    inside = [torch.full((side,), 3.0, device=x.device).index_fill_(0, torch.tensor([0, side - 1], device=x.device),
-                                                                     2.0) if side > 1 else torch.ones(1, device=x.device)
-              for side in (h, w)]
-    return total / (inside[0][:, None] * inside[1][None, :])
+    rows_in, cols_in = (_within(side, x.device) for side in (h, w))
+    return total / (rows_in[:, None] * cols_in[None, :])
+
+
+def _within(side: int, device) -> torch.Tensor:
+    """(side,) how many of each position's 3 neighbours along an axis (itself included) lie within
+    it: 2 at the ends, 3 between (1 for a side of 1)."""
+    counts = torch.full((side,), 3.0, device=device)
+    counts[0] -= 1
+    counts[-1] -= 1
+    return counts

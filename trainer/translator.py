@@ -364,8 +364,6 @@ def _weights_key(m: nn.Module) -> tuple:
     return tuple((p.data_ptr(), version(p)) for p in m.parameters(recurse=False))
 
 
-
-
 class _OwnStatisticsNorm2d(nn.InstanceNorm2d):
     """An instance norm on its input's statistics, without running ones: for one image it is batch
     norm in training mode, which normalises a channels-last tensor in place of reshaping it."""

@@ -122,3 +122,11 @@ def test_the_edge_blend_is_each_objects_3x3_mask_mean_whatever_the_number_of_obj
                 share = F.avg_pool2d(mask[None, None].float(), 3, 1, 1, count_include_pad=False)[0, 0]
                 want[i] += share * change.permute(2, 0, 1)
         assert torch.allclose(out, want.clamp(-1, 1), atol=2e-5), (n, h, w, k)
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 6), (6, 1), (2, 2), (3, 7)])
+def test_the_edge_blend_at_any_size_is_the_3x3_mean_within_the_map(h, w):
+    import torch.nn.functional as F
+    from trainer.object_colours import _mean3x3
+    x = torch.rand(2, 7, h, w, generator=torch.Generator().manual_seed(h * 10 + w))
+    assert torch.allclose(_mean3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), atol=1e-6)

@@ -27,7 +27,7 @@ from trainer.loss_groups import LOSS_GROUPS, group_of
 __all__ = ["load_model", "INFERENCE_PRECISIONS", "inference_precisions", "read_card", "method_label", "page_of",
            "card_metrics", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
            "sample_input", "face_attributes", "photo_edges", "import_checkpoint", "resolve_device", "input_warning",
-           "output_names", "overwritten_inputs", "foreign_files", "save_output", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
+           "output_names", "folder_images", "translation_refusal", "save_output", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
            "ConfigError", "ControlError", "ImageError", "ModelFileError"]
 
 
@@ -129,22 +129,21 @@ def output_names(relatives) -> list[Path]:
     return names(relatives)
 
 
-def overwritten_inputs(inputs, out_dir, names) -> list[Path]:
-    """The inputs of a folder translation that its outputs (``names`` in ``out_dir``, from
-    :func:`output_names`) would write over: refuse the job when there are any."""
-    from trainer.data.imageio import overwritten_inputs as overwritten
-    return overwritten(inputs, out_dir, names)
+def folder_images(folder, out_dir=None) -> list[Path]:
+    """The images under ``folder`` that a folder translation into ``out_dir`` takes as inputs."""
+    from trainer.data.imageio import folder_images as images
+    return images(folder, out_dir)
 
 
-def foreign_files(paths) -> list[Path]:
-    """Of a translation's output ``paths``, the existing files it did not write (a user's image
-    beside the inputs): refuse the job when there are any. Earlier translations may be replaced."""
-    from trainer.data.imageio import foreign_files as foreign
-    return foreign(paths)
+def translation_refusal(inputs, out_dir, names) -> str | None:
+    """Why a folder translation must not run (it would write over an input or a file no
+    translation wrote), or None; ``names`` from :func:`output_names`."""
+    from trainer.data.imageio import translation_refusal as refusal
+    return refusal(inputs, out_dir, names)
 
 
 def save_output(image, target) -> None:
-    """A translation written as a PNG that a later translation may replace (:func:`foreign_files`)."""
+    """A translation written as a PNG that a later translation may replace (:func:`translation_refusal`)."""
     from trainer.data.imageio import save_output as save
     save(image, target)
 

@@ -244,15 +244,12 @@ def parse_controls(items) -> dict:
 def _inputs(items, out_dir: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, its path relative to the folder given, or its name) for each input image; a folder's
     images inside ``out_dir`` (the translations of an earlier run into a subfolder) are left out."""
-    from trainer.data.imageio import IMAGE_EXTENSIONS
-    outputs = out_dir.resolve() if out_dir is not None else None
+    from trainer.data.imageio import folder_images
     out = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted((q, q.relative_to(p)) for q in p.rglob("*")
-                          if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
-                          and (outputs is None or outputs == p.resolve() or outputs not in q.resolve().parents))
+            out += [(q, q.relative_to(p)) for q in folder_images(p, out_dir)]
         else:
             out.append((p, Path(p.name)))
     return out
@@ -263,8 +260,7 @@ def cmd_translate(args) -> int:
     from trainer.controls import SEED_MAX, ControlError
     from trainer.device import resolve_device
     from trainer.progress import Progress
-    from trainer.data.imageio import (ImageError, foreign_files, open_image, output_names, overwritten_inputs,
-                                      save_output)
+    from trainer.data.imageio import ImageError, open_image, output_names, save_output, translation_refusal
     controls = parse_controls(args.control)
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -273,12 +269,11 @@ def cmd_translate(args) -> int:
     translator.check_controls(controls)  # refused before anything is written: names the allowed values
     print(f"precision {translator.precision_note}", file=sys.stderr)
 
-    def refuse_foreign(names) -> bool:
-        foreign = foreign_files(out_dir / n for n in names)
-        if foreign:
-            print(f"error: -o {out_dir} already holds {len(foreign)} of the files this would write, not written "
-                  f"by a translation (e.g. {foreign[0]}): choose another output folder", file=sys.stderr)
-        return bool(foreign)
+    def refused(inputs, names) -> bool:
+        why = translation_refusal(inputs, out_dir, names)
+        if why:
+            print(f"error: -o {why}", file=sys.stderr)
+        return bool(why)
     if not translator.needs_image:
         if args.inputs:
             print("error: this model generates from seeds and takes no input images; use --count", file=sys.stderr)
@@ -291,7 +286,7 @@ def cmd_translate(args) -> int:
         if seed and first + args.count - 1 > (seed.maximum if seed.maximum is not None else SEED_MAX):
             raise ControlError(f"seeds {first}..{first + args.count - 1}: beyond the seed's range "
                                          f"({seed.allowed()}); lower seed or --count")
-        if refuse_foreign(f"seed{seed:06d}.png" for seed in range(first, first + args.count)):
+        if refused([], [f"seed{seed:06d}.png" for seed in range(first, first + args.count)]):
             return 2
         out_dir.mkdir(parents=True, exist_ok=True)
         bar = Progress(args.count, desc="sample", unit="img")
@@ -307,12 +302,7 @@ def cmd_translate(args) -> int:
         return 2
     inputs = [path for path, _ in found]
     names = output_names(rel for _, rel in found)
-    clobbered = overwritten_inputs(inputs, out_dir, names)
-    if clobbered:
-        print(f"error: -o {out_dir} would write over {len(clobbered)} of the input images (e.g. {clobbered[0]}): "
-              "the outputs take the inputs' names; choose another output folder", file=sys.stderr)
-        return 2
-    if refuse_foreign(names):
+    if refused(inputs, names):
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0

@@ -251,22 +251,14 @@ class PhotoPage(Page):
         if self.job is not None:
             self.status.emit("A folder is being translated; cancel it first")
             return False
-        outputs = Path(dst).resolve()  # a subfolder's earlier translations are not inputs
-        inputs = sorted(p for p in Path(src).rglob("*") if p.is_file() and p.suffix.lower() in api.IMAGE_EXTENSIONS
-                        and (outputs == Path(src).resolve() or outputs not in p.resolve().parents))
+        inputs = api.folder_images(src, dst)  # (a subfolder's earlier translations are not inputs)
         if not inputs:
             self.status.emit(f"No images in {src}")
             return False
         names = [p.relative_to(src) for p in inputs]
-        clobbered = api.overwritten_inputs(inputs, dst, api.output_names(names))
-        if clobbered:
-            self.status.emit(f"Not translated: the translations would replace {len(clobbered)} of the photos in "
-                             f"{dst} (e.g. {clobbered[0].name}); choose another folder for them")
-            return False
-        foreign = api.foreign_files(Path(dst) / n for n in api.output_names(names))
-        if foreign:
-            self.status.emit(f"Not translated: {dst} already holds {len(foreign)} of the files this would write, "
-                             f"not written by a translation (e.g. {foreign[0].name}); choose another folder")
+        why = api.translation_refusal(inputs, dst, api.output_names(names))
+        if why:
+            self.status.emit(f"Not translated: {why}")
             return False
         self.job = FolderJob(self.info.path, inputs, dst, self.panel.values(), device=self.worker.device,
                              names=names, precision=self.worker.precision)

@@ -216,7 +216,7 @@ def test_photo_page_translates_any_mode_with_cycle_and_folder(qtbot, window, mod
     page.status.connect(said.append)
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     assert not page.translate_folder(src, src) and page.job is None
-    assert "would replace 3 of the photos" in said[-1]
+    assert "would have 3 of the input images written over" in said[-1]
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     # nor over an image of the user's in the chosen folder; a translation of before is replaced
     (tmp_path / "out").mkdir()

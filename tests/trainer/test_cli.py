@@ -319,7 +319,7 @@ def test_no_command_writes_over_the_users_files(tmp_path, capsys):
                  [str(folder / "sub"), "-o", str(folder / "sub")]):
         assert main(["translate", str(model), *args]) == 2
         err = capsys.readouterr().err
-        assert "would write over" in err and "choose another output folder" in err, args
+        assert "input images written over" in err and "choose another output folder" in err, args
     # a .jpg's translation is other.jpg.png: into the same folder it replaces nothing, and goes ahead
     assert main(["translate", str(model), str(folder / "other.jpg"), "-o", str(folder)]) == 0
     assert (folder / "other.jpg.png").is_file()

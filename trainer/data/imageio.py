@@ -237,6 +237,31 @@ def overwritten_inputs(inputs, out_dir, names) -> list[Path]:
     return [Path(p) for p in inputs if key(Path(p)) in outputs]
 
 
+def folder_images(folder, out_dir=None) -> list[Path]:
+    """The images (by :data:`IMAGE_EXTENSIONS`) under ``folder``, sorted, less those inside
+    ``out_dir`` when it is a subfolder of it (an earlier translation of the folder into it)."""
+    folder = Path(folder)
+    outputs = Path(out_dir).resolve() if out_dir is not None else None
+    inside = outputs is not None and outputs != folder.resolve()
+    return sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
+                  and not (inside and outputs in q.resolve().parents))
+
+
+def translation_refusal(inputs, out_dir, names) -> str | None:
+    """Why a translation of ``inputs`` into ``out_dir`` as ``names`` (:func:`output_names`) must not
+    run, or None: an output would replace one of the inputs (:func:`overwritten_inputs`) or an
+    existing file no translation wrote (:func:`foreign_files`)."""
+    clobbered = overwritten_inputs(inputs, out_dir, names)
+    if clobbered:
+        return (f"{out_dir} would have {len(clobbered)} of the input images written over (e.g. {clobbered[0]}): "
+                "the translations take the inputs' names; choose another output folder")
+    foreign = foreign_files(Path(out_dir) / n for n in names)
+    if foreign:
+        return (f"{out_dir} already holds {len(foreign)} of the files this would write, not written by a "
+                f"translation (e.g. {foreign[0]}): choose another output folder")
+    return None
+
+
 def output_names(relatives) -> list[Path]:
     """The output file (relative to the output folder) of each input of a folder translation: the
     input's path relative to its folder is kept (sub/a.png -> sub/a.png); a PNG keeps its name and

@@ -28,7 +28,9 @@ _render = threading.local()  # .generator: the torch.Generator of the render run
 def seeded(seed: int, device: torch.device | str = "cpu"):
     """While the block runs on this thread, the dropout layers of :func:`attach`-ed nets draw their
     masks from ``torch.Generator(device).manual_seed(seed)`` (``seed``: an int >= 0); other threads
-    and the global generator are untouched. Nests (the inner seed wins until its block ends)."""
+    and the global generator are untouched. Nests (the inner seed wins until its block ends).
+    On Apple MPS the generator is a CPU one (seeded MPS generators are not available in every
+    torch build): the masks are drawn on the CPU and moved to the layer's device."""
     device = torch.device(device)
     generator = torch.Generator(device=device if device.type != "mps" else "cpu").manual_seed(int(seed))
     before = getattr(_render, "generator", None)
@@ -51,10 +53,14 @@ def attach(net: nn.Module) -> None:
 
 def _forward(layer: nn.Dropout, forward, x: torch.Tensor) -> torch.Tensor:
     generator = getattr(_render, "generator", None)
-    if generator is None or not layer.training or layer.p == 0 or generator.device != x.device:
+    if generator is None or not layer.training or layer.p == 0:
         return forward(x)
     if layer.p == 1:
         return torch.zeros_like(x)
     keep = 1 - layer.p
-    noise = torch.empty_like(x).bernoulli_(keep, generator=generator).div_(keep)  # as F.dropout's CPU kernel
+    if generator.device == x.device:
+        noise = torch.empty_like(x).bernoulli_(keep, generator=generator).div_(keep)  # as F.dropout's CPU kernel
+    else:  # an MPS render draws on its CPU generator (seeded's note), and the mask moves to x's device
+        noise = torch.empty(x.shape, dtype=x.dtype, device=generator.device)
+        noise = noise.bernoulli_(keep, generator=generator).div_(keep).to(x.device)
     return x.mul_(noise) if layer.inplace else x * noise

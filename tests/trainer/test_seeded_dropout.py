@@ -71,3 +71,28 @@ def test_renders_in_mode_paper_on_two_threads_at_once_match_their_renders_alone(
         for i in range(2):
             for k in range(6):
                 assert np.array_equal(got[i][k], want[i][k]), (i, k)
+
+
+def test_a_generator_on_another_device_than_the_layer_still_draws_the_masks():
+    """An MPS render holds a CPU generator: its masks come from that generator, moved to the
+    layer's device, never from the unseeded global one (here the layer runs on the meta device)."""
+    net = nn.Sequential(nn.Dropout(0.5))
+    attach(net)
+    x = torch.ones(4, 16)
+    with torch.no_grad():
+        with seeded(3) as generator:
+            before = generator.get_state()
+            got = net(x.to("meta"))
+            assert got.device.type == "meta" and got.shape == x.shape
+            assert not torch.equal(generator.get_state(), before)  # the mask was drawn from it
+        with seeded(3) as generator:
+            on_cpu = net(x)
+            assert torch.equal(generator.get_state(), seeded_state_after(3, x))
+        assert set(on_cpu.unique().tolist()) <= {0.0, 2.0}
+
+
+def seeded_state_after(seed, x):
+    """The state of a CPU generator seeded ``seed`` after one Bernoulli draw of x's shape."""
+    g = torch.Generator().manual_seed(seed)
+    torch.empty_like(x).bernoulli_(0.5, generator=g)
+    return g.get_state()

@@ -364,6 +364,13 @@ def test_invalid_values_are_refused_when_the_config_is_read(override, message):
         registry.load_config("pix2pix-sketches", [override])
 
 
+@pytest.mark.parametrize("value", [12, 128, 2])
+def test_a_stylegan_output_resolution_outside_the_generator_is_refused(value):
+    with pytest.raises(config.ConfigError, match=f"model.output_skips_from = {value}: .* one of 4, 8, 16, 32, 64$"):
+        registry.load_config("stylegan-faces", [f"model.output_skips_from={value}"])
+    assert registry.load_config("stylegan-faces", ["model.output_skips_from=16"]).model.output_skips_from == 16
+
+
 def test_every_preset_passes_the_checks():
     for name in config.list_presets():
         try:

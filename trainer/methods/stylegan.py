@@ -59,6 +59,7 @@ class StyleGANConfig:
     path_batch_shrink: int = 2
     g_reg_every: int = 4
     ema_kimg: float = 10.0
+    output_skips_from: int = 4  # the lowest resolution whose ToRGB adds to the image; the size: one output
 
 
 class StyleGraph(nn.Module):
@@ -300,6 +301,10 @@ class StyleGAN(Method):
         cls.check_image_size(cfg.data.image_size, m)
         if not 0 <= m.mixing <= 1:
             raise ConfigError(f"model.mixing = {m.mixing}: a probability in [0, 1]")
+        sizes = [2 ** r for r in range(2, cfg.data.image_size.bit_length())]
+        if m.output_skips_from not in sizes:
+            raise ConfigError(f"model.output_skips_from = {m.output_skips_from}: a resolution of the generator, "
+                              f"one of {', '.join(map(str, sizes))}")
         if m.d_reg_every < 1 or m.g_reg_every < 1:
             raise ConfigError("model.d_reg_every and model.g_reg_every must be at least 1")
 
@@ -328,7 +333,8 @@ class StyleGAN(Method):
     def generator_args(self) -> dict:
         m = self.cfg.model
         return {"size": self.cfg.data.image_size, "style_dim": m.style_dim, "n_mlp": m.n_mlp,
-                "channel_multiplier": m.channel_multiplier, "channel_max": m.channel_max, "lr_mlp": m.lr_mlp, "channel_base": m.channel_base}
+                "channel_multiplier": m.channel_multiplier, "channel_max": m.channel_max, "lr_mlp": m.lr_mlp, "channel_base": m.channel_base,
+                **({"output_skips_from": m.output_skips_from} if m.output_skips_from != 4 else {})}
 
     def dataset(self, phase="train", log=print):
         d = self.cfg.data

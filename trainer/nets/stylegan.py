@@ -237,12 +237,21 @@ class ToRGB(nn.Module):
 
 class StyleGenerator(nn.Module):
     """``forward(w)`` takes per-layer latents w of shape (batch, n_latent, style_dim) and per-layer
-    noise (a list, None entries drawn at random, or ``noise_strength`` times the given maps)."""
+    noise (a list, None entries drawn at random, or ``noise_strength`` times the given maps).
+
+    ``output_skips_from`` (px, a power of two from 4 to ``size``; default 4, StyleGAN2's output
+    skips, Karras et al. 2020, figure 7b): the lowest resolution whose ToRGB adds to the image.
+    Above 4 the ToRGBs below it are left out (``size``: one output, as the original StyleGAN); their
+    weights stay zero, so rosinality's Generator, which adds every ToRGB, draws the same image.
+    Raises ValueError for another value."""
 
     def __init__(self, size=256, style_dim=512, n_mlp=8, channel_multiplier=2, lr_mlp=0.01, channel_max=512,
-                 blur_kernel=(1, 3, 3, 1), channel_base=0):
+                 blur_kernel=(1, 3, 3, 1), channel_base=0, output_skips_from=4):
         super().__init__()
         self.size, self.style_dim = size, style_dim
+        if output_skips_from not in [2 ** r for r in range(2, int(math.log2(max(size, 4))) + 1)]:
+            raise ValueError(f"output_skips_from = {output_skips_from}: a power of two from 4 to the size {size}")
+        self.output_skips_from = output_skips_from
         self.log_size = int(math.log2(size))
         if 2 ** self.log_size != size or size < 8:
             raise ValueError(f"StyleGAN needs a power-of-two size of at least 8, got {size}")
@@ -267,6 +276,14 @@ class StyleGenerator(nn.Module):
             self.to_rgbs.append(ToRGB(out_ch, style_dim))
             in_ch = out_ch
         self.n_latent = self.log_size * 2 - 2
+        for res, to_rgb in zip(self.rgb_resolutions(), [self.to_rgb1, *self.to_rgbs]):
+            if res < output_skips_from:  # never called: zeros, so a reference synthesis that adds it adds nothing
+                nn.init.zeros_(to_rgb.conv.weight)
+                nn.init.zeros_(to_rgb.bias)
+
+    def rgb_resolutions(self) -> list[int]:
+        """The resolution of each ToRGB output (4, 8, ..., size)."""
+        return [2 ** r for r in range(2, self.log_size + 1)]
 
     def layer_resolutions(self) -> list[int]:
         """The resolution each of the n_latent style inputs controls (4, 4, 8, 8, 8, 16, ...)."""
@@ -289,13 +306,14 @@ class StyleGenerator(nn.Module):
         """w: (batch, n_latent, style_dim); noise: a list of num_layers maps or None entries."""
         noise = noise if noise is not None else [None] * self.num_layers
         out = self.conv1(self.input(w.shape[0]), w[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, w[:, 1])
+        skip = self.to_rgb1(out, w[:, 1]) if self.output_skips_from <= 4 else None
         i = 1
-        for conv1, conv2, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
-                                                 self.to_rgbs):
+        for conv1, conv2, n1, n2, to_rgb, res in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
+                                                      self.to_rgbs, self.rgb_resolutions()[1:]):
             out = conv1(out, w[:, i], noise=n1)
             out = conv2(out, w[:, i + 1], noise=n2)
-            skip = to_rgb(out, w[:, i + 2], skip)
+            if res >= self.output_skips_from:
+                skip = to_rgb(out, w[:, i + 2], skip)
             i += 2
         return skip
 

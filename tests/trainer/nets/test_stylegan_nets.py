@@ -108,3 +108,30 @@ def test_rosinality_checkpoint_import_and_translator(tmp_path):
     assert np.array_equal(run(seed=1, psi=0.0), run(seed=7, psi=0.0))
     assert np.array_equal(run(seed=3, noise_mode="const", noise_strength=0.0), run(seed=3, noise_mode="off"))
     assert np.array_equal(run(seed=3, noise_mode="off"), run(seed=3, noise_mode="off"))
+
+
+@pytest.mark.parametrize("skips_from", [16, 32])
+def test_output_skips_from_a_resolution(skips_from):
+    """Below ``output_skips_from`` the ToRGB outputs are left out (StyleGAN2's output skips from that
+    resolution on; the size itself: the original StyleGAN's single output). Their weights stay zero
+    and untrained, so the reference synthesis, which adds every ToRGB, draws the same image."""
+    torch.manual_seed(0)
+    g = StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=skips_from)
+    left_out = [m for m, r in zip([g.to_rgb1, *g.to_rgbs], g.rgb_resolutions()) if r < skips_from]
+    assert len(left_out) == {16: 2, 32: 3}[skips_from]
+    z = torch.randn(4, 32)
+    image = g([z], randomize_noise=False)
+    image.square().mean().backward()
+    for m in left_out:
+        assert all(p.grad is None for p in m.parameters())
+        assert not m.conv.weight.any() and not m.bias.any()
+    assert g.to_rgbs[-1].conv.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        g.output_skips_from = 4  # the same weights, every ToRGB added
+        torch.testing.assert_close(g([z], randomize_noise=False), image.detach())
+
+
+@pytest.mark.parametrize("bad", [2, 12, 64])
+def test_output_skips_from_must_be_a_resolution_of_the_net(bad):
+    with pytest.raises(ValueError, match="output_skips_from"):
+        StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=bad)

@@ -159,7 +159,8 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
     if method == "stargan":
         assert set(m["accuracy"]) == set(tiny_models.DOMAINS) and m["n_edits"] == 4 * len(tiny_models.DOMAINS)
     if method == "stylegan":
-        assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style"}
+        assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style", "ideal"}
+        assert set(m["mixing"]["ideal"]) == set(m["mixing"]) - {"pairs", "crossover", "ideal"}
         assert set(m["noise"]) == {"pairs", "attributes_unchanged", "pixel_change"}
         # the 3x3 mixing grid under its three styles, then six noise variations
         assert Image.open(tmp_path / "picture.png").size == (6 * 32 + 5 * 2, 5 * 32 + 4 * 2)
@@ -275,3 +276,20 @@ def test_empty_scenes_are_part_of_the_sketches_evaluators_training():
     empty = [spec.example(1_000_000_000 + k, 32)[1] for k in range(300)]
     n_empty = sum(all(t[f"count_{k}"] == 0 for k in KINDS) for t in empty)
     assert 3 <= n_empty <= 25  # about one in 25
+
+
+def test_the_ideal_style_mix_scores_what_a_perfect_split_would():
+    """Faces mixed by hand (the source seed's geometry, the style seed's colours and hair colour),
+    read by the faces evaluator: the fidelity partner of the style-mixing measures."""
+    from trainer.data.faces import draw_attributes, render
+    from trainer.evaluation.style import ideal_mixes, mixing_measures
+    a = draw_attributes(5)
+    assert np.array_equal(np.asarray(render(5, a, 32, colours_seed=5)), np.asarray(render(5, a, 32)))
+    assert not np.array_equal(np.asarray(render(5, a, 32, colours_seed=6)), np.asarray(render(5, a, 32)))
+    ev = Evaluator.load("faces")
+    ideal = mixing_measures(*(ev.predict(x) for x in ideal_mixes(60, 64, 123)))
+    assert ideal["coarse_follows_source"] >= 0.85 and ideal["hair_follows_style"] >= 0.95
+    assert ideal["skin_follows_style"] >= 0.85
+    src, sty, mix = (ev.predict(x) for x in ideal_mixes(60, 64, 123))
+    swapped = mixing_measures(sty, src, mix)  # the same mixes scored as if the seeds' roles were swapped
+    assert swapped["coarse_follows_source"] <= 0.15 and swapped["hair_follows_style"] <= 0.05

@@ -16,6 +16,7 @@ That is what StyleGAN's noise inputs should learn to control (Karras et al. 2019
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -174,12 +175,22 @@ def _detail(layer: Image.Image, skin: tuple, hair: tuple, identity_seed: int, de
     layer.paste(Image.fromarray(px, "RGBA"))
 
 
+COLOURS = ("skin", "background", "background2", "clothes", "iris", "lips")  # the Identity fields that are colours
+
+
 def render(identity_seed: int, attributes: dict | None = None, size: int = 64, expression: str | None = None,
-           detail_seed: int | None = None):
+           detail_seed: int | None = None, colours_seed: int | None = None):
     """Render identity ``identity_seed`` with ``attributes`` (dict of name -> bool) as an RGB image
     of ``size`` x ``size``; ``detail_seed`` (default: the identity seed) draws the stochastic
-    detail. Raises ValueError for unknown attributes, two hair colours or an unknown expression."""
+    detail. ``colours_seed``: the skin, background, clothes, iris and lip colours of that identity
+    instead (the hair colour is an attribute): a style mix drawn by hand, the face's geometry from
+    one seed and its colours from another, which is what StyleGAN's crossover at the coarse/middle
+    boundary aims at (Karras et al. 2019, figure 3). Raises ValueError for unknown attributes, two
+    hair colours or an unknown expression."""
     ident = Identity.draw(identity_seed)
+    if colours_seed is not None:
+        other = Identity.draw(colours_seed)
+        ident = dataclasses.replace(ident, **{c: getattr(other, c) for c in COLOURS})
     attrs = normalise(attributes if attributes is not None else draw_attributes(identity_seed))
     if expression is None:
         expression = "happy" if attrs["Smiling"] else "neutral"

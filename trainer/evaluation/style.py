@@ -9,6 +9,9 @@
   source seed's w and the rest the style seed's. ``coarse_follows_source``: how often the face's
   roll, width and height read closer to the source's than the style's; ``hair_follows_style``
   (pairs whose two hair colours differ) and ``skin_follows_style``: the same for the colours.
+  ``ideal``: the same measures on real faces mixed by hand (the source seed's geometry, the style
+  seed's colours and hair colour; ``trainer.data.faces.render``'s ``colours_seed``), what a perfect
+  split scores under the evaluator's reading errors.
 - ``noise``: ``pairs`` seeds each drawn with two noise seeds; ``attributes_unchanged``: how often
   the evaluator's hair colour and four attributes all read the same (noise must change stochastic
   detail only), ``pixel_change`` the mean L1 between the two (0..1 units).
@@ -37,6 +40,34 @@ def frequencies(pred: dict) -> dict:
     faces = pred["face"] == 1
     out = {h: float(np.mean(pred["hair"][faces] == i)) if faces.any() else 0.0 for i, h in enumerate(HAIR_CLASSES)}
     out.update({a: float(np.mean(pred[a][faces] == 1)) if faces.any() else 0.0 for a in FACE_BINARY})
+    return out
+
+
+def mixing_measures(p_src: dict, p_sty: dict, p_mix: dict) -> dict:
+    """How often the mixes' roll, width and height read closer to the source's than the style's
+    (each, and their mean ``coarse_follows_source``), the hair colour reads the style's (pairs whose
+    hair colours differ; NaN if none do) and the skin reads closer to the style's. Each in 0..1."""
+    def closer(head, to, other):
+        return np.abs(p_mix[head] - to[head]) < np.abs(p_mix[head] - other[head])
+    differ = p_src["hair"] != p_sty["hair"]
+    return {"coarse_follows_source": float(np.mean([closer(h, p_src, p_sty) for h in COARSE])),
+            **{f"{h}_follows_source": float(closer(h, p_src, p_sty).mean()) for h in COARSE},
+            "hair_follows_style": float(np.mean(p_mix["hair"][differ] == p_sty["hair"][differ]))
+            if differ.any() else float("nan"),
+            "skin_follows_style": float(closer("skin", p_sty, p_src).mean())}
+
+
+def ideal_mixes(pairs: int, size: int, seed: int):
+    """``pairs`` real (source, style, hand-made mix) faces: the mix has the source's geometry and
+    attributes but the style's colours and hair colour."""
+    from trainer.data.faces import HAIR, draw_attributes, render
+    out = ([], [], [])
+    for k in range(pairs):
+        s, t = seed + 2 * k, seed + 2 * k + 1
+        a, b = draw_attributes(s), draw_attributes(t)
+        mixed = {**a, **{h: b[h] for h in HAIR}}
+        for images, image in zip(out, (render(s, a, size), render(t, b, size), render(s, mixed, size, colours_seed=t))):
+            images.append(np.asarray(image))
     return out
 
 
@@ -90,22 +121,13 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pa
     same = np.all([p_n1[h] == p_n2[h] for h in ("hair", *FACE_BINARY)], 0)
     pred_s, feat_s = ev.predict(samples, with_features=True)
     pred_r, feat_r = ev.predict(real, with_features=True)
-    p_src, p_sty, p_mix = ev.predict(src), ev.predict(sty), ev.predict(mix)
-
-    def closer(head, to, other):
-        return np.abs(p_mix[head] - to[head]) < np.abs(p_mix[head] - other[head])
-    coarse = np.mean([closer(h, p_src, p_sty) for h in COARSE], axis=0)
-    differ = p_src["hair"] != p_sty["hair"]
+    ideal = mixing_measures(*(ev.predict(x) for x in ideal_mixes(pairs, size, EVAL_SEED + 30_000_000)))
     return {"n": n, "psi": psi, "fid": frechet_distance(feat_s, feat_r),
             "fid_real_vs_real": frechet_distance(ev.features(real2), feat_r),
             "face_rate": float(np.mean(pred_s["face"] == 1)), "face_rate_real": float(np.mean(pred_r["face"] == 1)),
             "attributes": frequencies(pred_s), "attributes_real": frequencies(pred_r),
             "mixing": {"pairs": pairs, "crossover": crossover,
-                       "coarse_follows_source": float(coarse.mean()),
-                       **{f"{h}_follows_source": float(closer(h, p_src, p_sty).mean()) for h in COARSE},
-                       "hair_follows_style": float(np.mean(p_mix["hair"][differ] == p_sty["hair"][differ]))
-                       if differ.any() else float("nan"),
-                       "skin_follows_style": float(closer("skin", p_sty, p_src).mean())},
+                       **mixing_measures(ev.predict(src), ev.predict(sty), ev.predict(mix)), "ideal": ideal},
             "noise": {"pairs": pairs, "attributes_unchanged": float(same.mean()),
                       "pixel_change": float(np.mean([mean_l1(a, b_) for a, b_ in noisy]))},
             "evaluator_held_out_accuracy": ev.accuracy}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from trainer.controls import SEED_MAX, Control, ControlError
 from trainer.device import check_inference_precision
+from trainer.errors import ModelFileError
 from trainer.modelfile import load_model
 from trainer.nets.inference_cache import mark_inference_only
 from trainer.registry import method_of_card
@@ -32,7 +33,10 @@ def load(path, device="cpu", precision: str = "fp32") -> Translator:
         method = method_of_card(card)
     except ValueError as e:
         raise type(e)(f"{path}: {e}") from None
-    translator = method.Translator(card, tensors, device)
+    try:
+        translator = method.Translator(card, tensors, device)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     for net in translator.generators():  # weights made once in the forms some layers compute with
         mark_inference_only(net)
     translator.set_precision(precision)

@@ -37,7 +37,7 @@ from trainer.controls import SEED_MAX, Control, ControlError
 from trainer.data.imageio import image_from_array, open_image
 from trainer.data.transforms import to_tensor, to_uint8
 from trainer.device import autocast, check_inference_precision, inference_dtype, precision_name
-from trainer.errors import OnnxExportError
+from trainer.errors import ModelFileError, OnnxExportError
 from trainer.modelfile import load_strict, subdict
 from trainer.nets import build
 from trainer.nets.inference_cache import version
@@ -57,9 +57,13 @@ NATIVE_OVERLAP = 64  # context pixels around each tile (on the multiple's grid, 
 def build_net(card: dict, tensors: dict, name: str, device) -> nn.Module:
     """Net ``name`` of the card (``card["nets"][name]``: its network name and constructor
     arguments) with its weights (the tensors under ``name.``) on ``device``; a
-    :class:`~trainer.errors.ModelFileError` names a missing, unexpected or misshapen key."""
+    :class:`~trainer.errors.ModelFileError` names a missing, unexpected or misshapen key, or
+    constructor arguments the network refuses."""
     spec = card["nets"][name]
-    net = build(spec["name"], **spec["args"])
+    try:
+        net = build(spec["name"], **spec["args"])
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"the model card's net {name} ({spec['name']}) cannot be built: {e}") from None
     load_strict(net, subdict(tensors, name), f"model file net {name}")
     return net.to(device)
 

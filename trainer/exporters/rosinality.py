@@ -33,15 +33,12 @@ def refusal(args: dict) -> str | None:
     return None
 
 
-def unused_to_rgb(state: dict, args: dict) -> str | None:
-    """The first key of a ToRGB that ``output_skips_from`` leaves out and that is not zero (the
-    reference adds every ToRGB: zeros add nothing), or None."""
+def left_out_to_rgb(state: dict, args: dict) -> list[str]:
+    """The weight and bias keys of the ToRGBs that ``output_skips_from`` leaves out (4 px, 8 px,
+    ...): our generator never reads them, rosinality's adds them, so they are written as zeros."""
     skips_from = int(args.get("output_skips_from", 4))
-    if skips_from <= 4:
-        return None
-    prefixes = ["to_rgb1."] + [f"to_rgbs.{i}." for i in range(skips_from.bit_length() - 4)]  # 4 px, 8 px, ...
-    return next((k for k, v in state.items() if any(k == p + n for p in prefixes for n in ("conv.weight", "bias"))
-                 and not v.is_meta and v.any()), None)
+    prefixes = ["to_rgb1."] + [f"to_rgbs.{i}." for i in range(max(0, skips_from.bit_length() - 4))]
+    return [k for k in state if skips_from > 4 and any(k == p + n for p in prefixes for n in ("conv.weight", "bias"))]
 
 
 def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
@@ -53,11 +50,7 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
     if why:
         raise ExportRefused(f"refused: {why}. Export it to ONNX instead (--onnx FILE), or keep the model file")
     state = net_state(tensors, card, "G")
-    unused = unused_to_rgb(state, a)
-    if unused:
-        raise ExportRefused(f"refused: output_skips_from {a['output_skips_from']} leaves out ToRGB outputs that "
-                            f"rosinality's Generator adds, and {unused} is not zero, so the reference would draw "
-                            "another image. Export it to ONNX instead (--onnx FILE), or keep the model file")
+    state.update({k: torch.zeros_like(state[k]) for k in left_out_to_rgb(state, a)})
     style_dim = int(a.get("style_dim", 512))
     if "latent_avg" in tensors:
         latent_avg = tensors["latent_avg"].detach().reshape(-1).contiguous()

@@ -116,9 +116,11 @@ def fit_moments(state: dict, shape) -> None:
 
 
 def set_requires_grad(nets, flag: bool) -> None:
+    """Turn training of the nets' parameters on or off; a parameter marked ``frozen`` (a net's
+    weight that is never used, such as a left-out StyleGAN ToRGB) stays off."""
     for net in nets if isinstance(nets, (list, tuple)) else [nets]:
         for p in net.parameters():
-            p.requires_grad_(flag)
+            p.requires_grad_(flag and not getattr(p, "frozen", False))
 
 
 @contextlib.contextmanager

@@ -249,12 +249,13 @@ class StyleGenerator(nn.Module):
                  blur_kernel=(1, 3, 3, 1), channel_base=0, output_skips_from=4):
         super().__init__()
         self.size, self.style_dim = size, style_dim
-        if output_skips_from not in [2 ** r for r in range(2, int(math.log2(max(size, 4))) + 1)]:
-            raise ValueError(f"output_skips_from = {output_skips_from}: a power of two from 4 to the size {size}")
-        self.output_skips_from = output_skips_from
         self.log_size = int(math.log2(size))
         if 2 ** self.log_size != size or size < 8:
             raise ValueError(f"StyleGAN needs a power-of-two size of at least 8, got {size}")
+        if type(output_skips_from) is not int or output_skips_from not in [2 ** r for r in range(2, self.log_size + 1)]:
+            raise ValueError(f"output_skips_from = {output_skips_from!r}: a power of two (an int) from 4 to the "
+                             f"size {size}")
+        self.output_skips_from = output_skips_from
         ch = channels(channel_multiplier, channel_max, channel_base)
         self.channels = ch
         self.style = nn.Sequential(PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mlp,
@@ -280,6 +281,9 @@ class StyleGenerator(nn.Module):
             if res < output_skips_from:  # never called: zeros, so a reference synthesis that adds it adds nothing
                 nn.init.zeros_(to_rgb.conv.weight)
                 nn.init.zeros_(to_rgb.bias)
+                for p in to_rgb.parameters():  # and not trained (DDP requires every trainable weight to get a gradient)
+                    p.requires_grad_(False)
+                    p.frozen = True  # trainer.methods.base.set_requires_grad leaves it off
 
     def rgb_resolutions(self) -> list[int]:
         """The resolution of each ToRGB output (4, 8, ..., size)."""

@@ -119,6 +119,9 @@ def test_output_skips_from_a_resolution(skips_from):
     g = StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=skips_from)
     left_out = [m for m, r in zip([g.to_rgb1, *g.to_rgbs], g.rgb_resolutions()) if r < skips_from]
     assert len(left_out) == {16: 2, 32: 3}[skips_from]
+    from trainer.methods.base import set_requires_grad
+    set_requires_grad(g, True)
+    assert not any(p.requires_grad for m in left_out for p in m.parameters())  # never trained
     z = torch.randn(4, 32)
     image = g([z], randomize_noise=False)
     image.square().mean().backward()
@@ -131,7 +134,20 @@ def test_output_skips_from_a_resolution(skips_from):
         torch.testing.assert_close(g([z], randomize_noise=False), image.detach())
 
 
-@pytest.mark.parametrize("bad", [2, 12, 64])
+@pytest.mark.parametrize("bad", [2, 12, 64, "16", 16.0, True])
 def test_output_skips_from_must_be_a_resolution_of_the_net(bad):
-    with pytest.raises(ValueError, match="output_skips_from"):
+    with pytest.raises(ValueError, match=f"output_skips_from = {bad!r}: a power of two"):
         StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=bad)
+
+
+def test_a_model_card_whose_generator_cannot_be_built_names_the_file(tmp_path):
+    from trainer import inference
+    from trainer.errors import ModelFileError
+    from trainer.modelfile import save_model
+    g = StyleGenerator(16, style_dim=16, n_mlp=2, channel_max=16)
+    args = dict(size=16, style_dim=16, n_mlp=2, channel_max=16, output_skips_from="16")  # a hand-edited card
+    model = save_model(tmp_path / "m.safetensors", {f"G.{k}": v for k, v in g.state_dict().items()},
+                       {"method": "stylegan", "image_size": 16, "nets": {"G": {"name": "stylegan_G", "args": args}}})
+    with pytest.raises(ModelFileError, match=r"m\.safetensors: the model card's net G \(stylegan_G\) cannot be "
+                                             r"built: output_skips_from = '16': a power of two \(an int\)"):
+        inference.load(model)

@@ -278,10 +278,10 @@ def test_a_bicyclegan_run_resumes_with_a_grid_encoder(sketches32, tmp_path):
     assert (tmp_path / "r" / "config.toml").read_text() == settings
 
 
-def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir):
+def _ddp_worker(rank, world, port, cfg_overrides, run_dir, out_dir, preset="pix2pix-sketches"):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    cfg = registry.load_config("pix2pix-sketches", cfg_overrides)
+    cfg = registry.load_config(preset, cfg_overrides)
     out = run.train(cfg, run_dir, progress=False, log=lambda *a: None)
     torch.save({k: v.detach().clone() for n, net in out.method.nets.items()
                 for k, v in ((f"{n}.{k}", v) for k, v in net.state_dict().items())}, f"{out_dir}/rank{rank}.pt")
@@ -302,6 +302,25 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(sketches32, tmp_path):
     assert rd.read_status()["state"] == "finished"
     assert [m["step"] for m in rd.read_metrics()] == [1, 2, 3, 4]  # rank 0 alone writes
     assert a["G.model.model.0.weight"].abs().sum() > 0
+
+
+def test_ddp_stylegan_with_output_skips_from_16(tmp_path):
+    """The left-out ToRGBs get no gradient: DDP must not wait for one (they are frozen)."""
+    import socket
+    import torch.multiprocessing as mp
+    from tests.trainer.methods.test_stylegan_training import SMALL
+    from trainer.data.synth import synthesize
+    faces = synthesize("faces", tmp_path / "faces", n=16, size=32, workers=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    overrides = [f"data.root='{faces}'", "train.steps=3", *SMALL, "model.output_skips_from=16"]
+    mp.spawn(_ddp_worker, args=(2, port, overrides, str(tmp_path / "r"), str(tmp_path), "stylegan-faces"), nprocs=2,
+             join=True)
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert RunDir(tmp_path / "r").read_status()["state"] == "finished"
+    assert not a["G.to_rgb1.bias"].any() and a["G.to_rgbs.1.conv.weight"].any()
 
 
 def test_region_codes_train_export_and_fine_tune_from_a_model_file(sketches32, tmp_path):

@@ -290,11 +290,15 @@ class StyleGenerator(nn.Module):
         return [2 ** r for r in range(2, self.log_size + 1)]
 
     def layer_resolutions(self) -> list[int]:
-        """The resolution each of the n_latent style inputs controls (4, 4, 8, 8, 8, 16, ...)."""
+        """The resolution each of the n_latent style inputs controls: 4, 4, 8, 8, 16, 16, ... (a style
+        that drives a ToRGB and the next resolution's first convolution is named by its ToRGB).
+        With ``output_skips_from`` above 4 a style whose ToRGB is left out drives only that
+        convolution and is named by it: skips from 16 give 4, 8, 8, 16, 16, 16, 32, ..."""
         res = [4, 4]
         for r in range(3, self.log_size + 1):
             res += [2 ** r] * 2
-        return res[:self.n_latent]
+        res = res[:self.n_latent]
+        return [r * 2 if i % 2 and r < self.output_skips_from else r for i, r in enumerate(res)]
 
     def mapping(self, z):
         return self.style(z)

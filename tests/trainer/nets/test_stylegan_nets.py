@@ -119,6 +119,8 @@ def test_output_skips_from_a_resolution(skips_from):
     g = StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=skips_from)
     left_out = [m for m, r in zip([g.to_rgb1, *g.to_rgbs], g.rgb_resolutions()) if r < skips_from]
     assert len(left_out) == {16: 2, 32: 3}[skips_from]
+    # styles 1 and 3 drive a left-out ToRGB and the next resolution's first convolution: named by it
+    assert g.layer_resolutions() == {16: [4, 8, 8, 16, 16, 16, 32, 32], 32: [4, 8, 8, 16, 16, 32, 32, 32]}[skips_from]
     from trainer.methods.base import set_requires_grad
     set_requires_grad(g, True)
     assert not any(p.requires_grad for m in left_out for p in m.parameters())  # never trained

@@ -10,6 +10,7 @@ import torch
 
 from trainer.exporters import ExportRefused, ReferenceExport, net_state
 from trainer.nets.stylegan import CHANNELS, channels
+from trainer.nets import build
 from trainer.translator import build_net
 
 
@@ -33,14 +34,6 @@ def refusal(args: dict) -> str | None:
     return None
 
 
-def left_out_to_rgb(state: dict, args: dict) -> list[str]:
-    """The weight and bias keys of the ToRGBs that ``output_skips_from`` leaves out (4 px, 8 px,
-    ...): our generator never reads them, rosinality's adds them, so they are written as zeros."""
-    skips_from = int(args.get("output_skips_from", 4))
-    prefixes = ["to_rgb1."] + [f"to_rgbs.{i}." for i in range(max(0, skips_from.bit_length() - 4))]
-    return [k for k in state if skips_from > 4 and any(k == p + n for p in prefixes for n in ("conv.weight", "bias"))]
-
-
 def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
     spec = card["nets"]["G"]
     a = spec["args"]
@@ -50,7 +43,9 @@ def plan(tensors: dict, card: dict, out: Path) -> ReferenceExport:
     if why:
         raise ExportRefused(f"refused: {why}. Export it to ONNX instead (--onnx FILE), or keep the model file")
     state = net_state(tensors, card, "G")
-    state.update({k: torch.zeros_like(state[k]) for k in left_out_to_rgb(state, a)})
+    with torch.device("meta"):  # the ToRGBs output_skips_from leaves out: rosinality's Generator adds them
+        left_out = build("stylegan_G", **a).left_out_to_rgbs()
+    state.update({k: torch.zeros_like(state[k]) for n in left_out for k in (f"{n}.conv.weight", f"{n}.bias")})
     style_dim = int(a.get("style_dim", 512))
     if "latent_avg" in tensors:
         latent_avg = tensors["latent_avg"].detach().reshape(-1).contiguous()

@@ -36,6 +36,7 @@ from trainer.losses import logistic_loss, path_length_penalty, r1_penalty
 from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
                                   side_effect_free)
 from trainer.nets import build
+from trainer.nets.stylegan import rgb_resolutions
 from trainer.translator import Translator, build_net
 
 SAMPLE_SEED = 1234
@@ -301,7 +302,7 @@ class StyleGAN(Method):
         cls.check_image_size(cfg.data.image_size, m)
         if not 0 <= m.mixing <= 1:
             raise ConfigError(f"model.mixing = {m.mixing}: a probability in [0, 1]")
-        sizes = [2 ** r for r in range(2, cfg.data.image_size.bit_length())]
+        sizes = rgb_resolutions(cfg.data.image_size)
         if m.output_skips_from not in sizes:
             raise ConfigError(f"model.output_skips_from = {m.output_skips_from}: a resolution of the generator, "
                               f"one of {', '.join(map(str, sizes))}")

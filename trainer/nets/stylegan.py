@@ -235,6 +235,11 @@ class ToRGB(nn.Module):
         return out
 
 
+def rgb_resolutions(size: int) -> list[int]:
+    """The resolution (px) of each ToRGB output of a ``size`` px generator: 4, 8, ..., size."""
+    return [2 ** r for r in range(2, int(math.log2(size)) + 1)]
+
+
 class StyleGenerator(nn.Module):
     """``forward(w)`` takes per-layer latents w of shape (batch, n_latent, style_dim) and per-layer
     noise (a list, None entries drawn at random, or ``noise_strength`` times the given maps).
@@ -252,7 +257,7 @@ class StyleGenerator(nn.Module):
         self.log_size = int(math.log2(size))
         if 2 ** self.log_size != size or size < 8:
             raise ValueError(f"StyleGAN needs a power-of-two size of at least 8, got {size}")
-        if type(output_skips_from) is not int or output_skips_from not in [2 ** r for r in range(2, self.log_size + 1)]:
+        if type(output_skips_from) is not int or output_skips_from not in rgb_resolutions(size):
             raise ValueError(f"output_skips_from = {output_skips_from!r}: a power of two (an int) from 4 to the "
                              f"size {size}")
         self.output_skips_from = output_skips_from
@@ -277,17 +282,18 @@ class StyleGenerator(nn.Module):
             self.to_rgbs.append(ToRGB(out_ch, style_dim))
             in_ch = out_ch
         self.n_latent = self.log_size * 2 - 2
-        for res, to_rgb in zip(self.rgb_resolutions(), [self.to_rgb1, *self.to_rgbs]):
-            if res < output_skips_from:  # never called: zeros, so a reference synthesis that adds it adds nothing
-                nn.init.zeros_(to_rgb.conv.weight)
-                nn.init.zeros_(to_rgb.bias)
-                for p in to_rgb.parameters():  # and not trained (DDP requires every trainable weight to get a gradient)
-                    p.requires_grad_(False)
-                    p.frozen = True  # trainer.methods.base.set_requires_grad leaves it off
+        for name in self.left_out_to_rgbs():  # never called: zeros, so a reference synthesis that adds it adds nothing
+            to_rgb = self.get_submodule(name)
+            nn.init.zeros_(to_rgb.conv.weight)
+            nn.init.zeros_(to_rgb.bias)
+            for p in to_rgb.parameters():  # and not trained (DDP requires every trainable weight to get a gradient)
+                p.requires_grad_(False)
+                p.frozen = True  # trainer.methods.base.set_requires_grad leaves it off
 
-    def rgb_resolutions(self) -> list[int]:
-        """The resolution of each ToRGB output (4, 8, ..., size)."""
-        return [2 ** r for r in range(2, self.log_size + 1)]
+    def left_out_to_rgbs(self) -> list[str]:
+        """The module names of the ToRGBs ``output_skips_from`` leaves out ("to_rgb1", "to_rgbs.0", ...)."""
+        names = ["to_rgb1"] + [f"to_rgbs.{i}" for i in range(len(self.to_rgbs))]
+        return [n for n, r in zip(names, rgb_resolutions(self.size)) if r < self.output_skips_from]
 
     def layer_resolutions(self) -> list[int]:
         """The resolution each of the n_latent style inputs controls: 4, 4, 8, 8, 16, 16, ... (a style
@@ -317,7 +323,7 @@ class StyleGenerator(nn.Module):
         skip = self.to_rgb1(out, w[:, 1]) if self.output_skips_from <= 4 else None
         i = 1
         for conv1, conv2, n1, n2, to_rgb, res in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
-                                                      self.to_rgbs, self.rgb_resolutions()[1:]):
+                                                      self.to_rgbs, rgb_resolutions(self.size)[1:]):
             out = conv1(out, w[:, i], noise=n1)
             out = conv2(out, w[:, i + 1], noise=n2)
             if res >= self.output_skips_from:

@@ -117,7 +117,7 @@ def test_output_skips_from_a_resolution(skips_from):
     and untrained, so the reference synthesis, which adds every ToRGB, draws the same image."""
     torch.manual_seed(0)
     g = StyleGenerator(32, style_dim=32, n_mlp=2, channel_max=16, output_skips_from=skips_from)
-    left_out = [m for m, r in zip([g.to_rgb1, *g.to_rgbs], g.rgb_resolutions()) if r < skips_from]
+    left_out = [g.get_submodule(n) for n in g.left_out_to_rgbs()]
     assert len(left_out) == {16: 2, 32: 3}[skips_from]
     # styles 1 and 3 drive a left-out ToRGB and the next resolution's first convolution: named by it
     assert g.layer_resolutions() == {16: [4, 8, 8, 16, 16, 16, 32, 32], 32: [4, 8, 8, 16, 16, 32, 32, 32]}[skips_from]

@@ -123,3 +123,41 @@ def total_variation_loss(x: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of horizontally and vertically neighbouring pixels."""
     x = x.float()
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def thumbnail_distance(x: torch.Tensor, y: torch.Tensor, size: int = 4) -> torch.Tensor:
+    """Mean squared difference of ``x`` and ``y`` (each (N, C, H, W), the same shape, any range)
+    averaged down to ``size`` x ``size`` thumbnails: which colours sit roughly where (hair on top,
+    skin in the middle, clothes below), blind to shifts of a few pixels. A colour layout
+    descriptor as MPEG-7's (Kasutani, Yamada: "The MPEG-7 color layout descriptor", ICIP 2001,
+    which compares 8x8 thumbnails). Returns (N,): one distance per pair, in squared units of the
+    pixel values. Raises ValueError for batches of different shapes."""
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"thumbnail_distance: two (N, C, H, W) batches of one shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    thumbnails = (F.adaptive_avg_pool2d(t.float(), size) for t in (x, y))
+    return (next(thumbnails) - next(thumbnails)).pow(2).mean((1, 2, 3))
+
+
+def layout_distance(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """How much of ``x``'s colour variation ``y``'s layout cannot explain: the residual of the
+    least-squares second-order polynomial colour map (polynomial colour correction: Hong, Luo, Rhodes:
+    "A study of digital camera colorimetric characterisation based on polynomial modelling", Color
+    Research & Application 2001; one map per image) from ``y``'s pixels to ``x``'s, over ``x``'s colour
+    variance. ``x``, ``y``: (N, C, H, W), the same size, any range. Near 0 when ``x`` is ``y`` with a
+    new palette on the same regions, near 1 when the regions differ. Returns (N,): one distance per
+    pair. Gradients flow through ``x`` only; ``y`` is the fixed reference. Raises ValueError for
+    batches of different shapes."""
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"layout_distance: two (N, C, H, W) batches of one shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    target = x.float().flatten(2).transpose(1, 2)  # (N, HW, C)
+    source = y.detach().float().flatten(2).transpose(1, 2)
+    c = source.shape[2]
+    products = [source[..., i:i + 1] * source[..., j:j + 1] for i in range(c) for j in range(i, c)]
+    design = torch.cat([torch.ones_like(source[..., :1]), source, *products], 2)  # (N, HW, 1 + C + C(C+1)/2)
+    gram = design.transpose(1, 2) @ design + eps * design.shape[1] * torch.eye(design.shape[2], device=x.device)
+    colour_map = torch.linalg.solve(gram, design.transpose(1, 2) @ target)
+    residual = target - design @ colour_map
+    variance = (target - target.mean(1, keepdim=True)).pow(2).mean((1, 2))
+    return residual.pow(2).mean((1, 2)) / (variance + eps)

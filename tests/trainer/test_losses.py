@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.losses import feature_matching_loss, gan_loss, gradient_penalty, kl_divergence, l1_loss
+from trainer.losses import (feature_matching_loss, gan_loss, gradient_penalty, kl_divergence, l1_loss, layout_distance,
+                            thumbnail_distance)
 
 
 def test_gan_modes_on_known_values():
@@ -69,3 +70,56 @@ def test_kl_divergence_is_zero_at_the_prior_and_matches_the_closed_form():
     # one dimension off the prior per example: KL(N(1, e^1) || N(0, 1)) = (e + 1 - 1 - 1) / 2
     mu[:, 0], logvar[:, 0] = 1.0, 1.0
     assert abs(float(kl_divergence(mu, logvar)) - (math.e - 1) / 2) < 1e-6
+
+
+def regions(size=32, shift=0):
+    """(1, 3, size, size): a background, a disc and a bar, each one flat colour; ``shift`` moves the
+    shapes right (their areas kept)."""
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    image = torch.tensor([0.2, 0.5, 0.8]).view(3, 1, 1).expand(3, size, size).clone()
+    disc = (y - size / 2) ** 2 + (x - size / 2 - shift) ** 2 < (size / 4) ** 2
+    bar = (y > size - 6) & (x >= 4 + shift) & (x < size // 2 + 4 + shift)
+    image[:, disc] = torch.tensor([0.9, 0.6, 0.4]).view(3, 1)
+    image[:, bar] = torch.tensor([-0.7, -0.2, 0.1]).view(3, 1)
+    return image[None] * 0.9
+
+
+def test_thumbnail_distance_sees_colours_where_they_are_not_small_shifts():
+    a = regions()
+    assert thumbnail_distance(a, a).tolist() == [0.0]
+    shifted = thumbnail_distance(a, regions(shift=2)).item()
+    assert 0 < shifted < 0.02  # shapes moved by 2 of 32 pixels
+    assert thumbnail_distance(a, a.flip(1)).item() > 5 * shifted  # a new palette on the same shapes
+    assert thumbnail_distance(a, a.flip(2)).item() > 5 * shifted  # the same palette upside down
+    assert thumbnail_distance(a.expand(3, -1, -1, -1), a.expand(3, -1, -1, -1)).shape == (3,)
+    with pytest.raises(ValueError, match="two .N, C, H, W. batches of one shape"):
+        thumbnail_distance(a, a[..., :16])
+
+
+def test_layout_distance_compares_layouts_not_palettes():
+    a = regions()
+    recoloured = torch.stack([a[:, 2] * 0.5 - 0.3, a[:, 0] ** 2, -a[:, 1]], 1)  # a polynomial colour map
+    assert layout_distance(a, a).item() < 1e-3
+    assert layout_distance(recoloured, a).item() < 1e-3
+    assert layout_distance(regions(shift=5), a).item() > 0.3  # the same palette on moved shapes
+    x = regions(shift=5).requires_grad_(True)
+    y = a.clone().requires_grad_(True)
+    layout_distance(x, y).backward()
+    assert x.grad.abs().sum() > 0 and y.grad is None  # y is the fixed reference
+    with pytest.raises(ValueError, match="two .N, C, H, W. batches of one shape"):
+        layout_distance(a, a[0])
+
+
+def test_hand_mixed_faces_take_the_style_palette_on_the_source_layout():
+    """The measures agree with the faces' own truth: a mix drawn with the source's geometry and the
+    style's colours (trainer.evaluation.style.ideal_mixes) is near the style in colour and near the
+    source in layout, and far from each in the other."""
+    import numpy as np
+
+    from trainer.evaluation.style import ideal_mixes
+    torch.manual_seed(0)
+    source, style, mix = (torch.tensor(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1
+                          for a in ideal_mixes(16, 32, 5))
+    assert thumbnail_distance(mix, style).shape == layout_distance(mix, source).shape == (16,)
+    assert thumbnail_distance(mix, style).mean() < thumbnail_distance(mix, source).mean() / 3
+    assert layout_distance(mix, source).mean() < layout_distance(mix, style).mean() / 3

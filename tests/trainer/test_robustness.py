@@ -364,10 +364,17 @@ def test_invalid_values_are_refused_when_the_config_is_read(override, message):
         registry.load_config("pix2pix-sketches", [override])
 
 
-@pytest.mark.parametrize("value", [12, 128, 2])
-def test_a_stylegan_output_resolution_outside_the_generator_is_refused(value):
-    with pytest.raises(config.ConfigError, match=f"model.output_skips_from = {value}: .* one of 4, 8, 16, 32, 64$"):
-        registry.load_config("stylegan-faces", [f"model.output_skips_from={value}"])
+def test_bad_stylegan_settings_are_refused():
+    refusals = {f"model.output_skips_from={v}": f"model.output_skips_from = {v}: .* one of 4, 8, 16, 32, 64$"
+                for v in (12, 128, 2)}
+    refusals.update({
+        "model.lambda_mix_colour=-1": r"model.lambda_mix_colour = -1.0: a loss weight must be a finite number >= 0",
+        "model.lambda_mix_layout=nan": r"model.lambda_mix_layout = nan: a loss weight must be a finite number",
+        "model.mix_every=0": r"model.mix_every must be at least 1",
+        "model.mix_from=-1": r"model.mix_from = -1: a step, at least 0"})
+    for override, message in refusals.items():
+        with pytest.raises(config.ConfigError, match=message):
+            registry.load_config("stylegan-faces", [override])
     assert registry.load_config("stylegan-faces", ["model.output_skips_from=16"]).model.output_skips_from == 16
 
 

@@ -71,11 +71,6 @@ def ideal_mixes(pairs: int, size: int, seed: int):
     return out
 
 
-def coarse_crossover(translator, coarse_px: int = 8) -> int:
-    res = translator.G.layer_resolutions()
-    return next((i for i, r in enumerate(res) if r > coarse_px), len(res))
-
-
 def mixing_picture(translator, crossover: int, psi: float = 1.0):
     """The 3x3 style-mixing grid with its sources and styles, and a row of noise variations."""
     sources, styles = [EVAL_SEED + 2 * k for k in range(3)], [EVAL_SEED + 2 * k + 1 for k in range(3)]
@@ -102,7 +97,7 @@ def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pa
         b.update()
     real = real_faces(n, size, EVAL_SEED + 10_000_000)
     real2 = real_faces(n, size, EVAL_SEED + 20_000_000)
-    crossover = coarse_crossover(translator)
+    crossover = translator.G.coarse_crossover()
     src, sty, mix = [], [], []
     for k in range(pairs):
         s, t = EVAL_SEED + 2 * k, EVAL_SEED + 2 * k + 1

@@ -32,7 +32,7 @@ from trainer.exporters.onnx_graphs import Graph
 from trainer.images import image_grid
 from trainer.importers import ImportKind
 from trainer.importers import rosinality as rosinality_import
-from trainer.losses import logistic_loss, path_length_penalty, r1_penalty
+from trainer.losses import layout_distance, logistic_loss, path_length_penalty, r1_penalty, thumbnail_distance
 from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
                                   side_effect_free)
 from trainer.nets import build
@@ -61,6 +61,10 @@ class StyleGANConfig:
     g_reg_every: int = 4
     ema_kimg: float = 10.0
     output_skips_from: int = 4  # the lowest resolution whose ToRGB adds to the image; the size: one output
+    lambda_mix_colour: float = 0.0  # the mix's colours to the style image's, a ratio (0: off, as the paper)
+    lambda_mix_layout: float = 0.0  # the mix's layout to the source image's, a ratio (0: off, as the paper)
+    mix_every: int = 4  # the mixing-consistency interval in steps (lazy, as R1)
+    mix_from: int = 2000  # the first step of the mixing consistency (before it, the images are all alike)
 
 
 class StyleGraph(nn.Module):
@@ -282,7 +286,8 @@ class StyleGAN(Method):
     Translator = StyleTranslator
     layouts = frozenset({"image folder", "attributes"})
     loss_groups = {"D_real": DISCRIMINATOR, "D_fake": DISCRIMINATOR, "D_r1": REGULARISATION, "G": GENERATOR,
-                   "G_path": REGULARISATION, "G_path_length": REGULARISATION}
+                   "G_path": REGULARISATION, "G_path_length": REGULARISATION, "G_mix_colour": REGULARISATION,
+                   "G_mix_layout": REGULARISATION}
     import_kinds = {"stylegan": ImportKind(
         rosinality_import.import_generator,
         "rosinality/stylegan2-pytorch generator (.pt: training checkpoint, {'g_ema': ...} or a bare state dict)",
@@ -306,8 +311,13 @@ class StyleGAN(Method):
         if m.output_skips_from not in sizes:
             raise ConfigError(f"model.output_skips_from = {m.output_skips_from}: a resolution of the generator, "
                               f"one of {', '.join(map(str, sizes))}")
-        if m.d_reg_every < 1 or m.g_reg_every < 1:
-            raise ConfigError("model.d_reg_every and model.g_reg_every must be at least 1")
+        if m.d_reg_every < 1 or m.g_reg_every < 1 or m.mix_every < 1:
+            raise ConfigError("model.d_reg_every, model.g_reg_every and model.mix_every must be at least 1")
+        if m.mix_from < 0:
+            raise ConfigError(f"model.mix_from = {m.mix_from}: a step, at least 0")
+        if (m.lambda_mix_colour or m.lambda_mix_layout) and cfg.data.image_size < 16:
+            raise ConfigError(f"model.lambda_mix_colour / lambda_mix_layout need a coarse/middle boundary inside the "
+                              f"generator: data.image_size = {cfg.data.image_size}, at least 16")
 
     @classmethod
     def evaluate(cls, translator, data=None, n=None, progress=True, **options):
@@ -385,10 +395,40 @@ class StyleGAN(Method):
                 images, w, self.mean_path_length)
             losses["G_path"] = penalty
             self.optimize("G", m.path_regularize * m.g_reg_every * penalty + 0 * images.float().mean())
+        if (m.lambda_mix_colour or m.lambda_mix_layout) and step >= m.mix_from and step % m.mix_every == 0:
+            losses.update(self.mixing_consistency(G, max(1, b // m.path_batch_shrink)))
         set_requires_grad(self.D, True)
         self.accumulate(0.5 ** (b / (m.ema_kimg * 1000)))
         self.end_step()
         return losses
+
+    def mixing_consistency(self, G, b: int) -> dict:
+        """Style mixing that splits layout from colour (ours; off in the paper's configuration):
+        for ``b`` pairs of latents, the image whose layers below the coarse/middle crossover take
+        the source's w and the rest the style's should have the style image's colours on the
+        source image's layout. Both are ratios over the batch, so that making every image alike
+        cannot lower them: ``G_mix_colour`` = 4x4 colour distance (:func:`thumbnail_distance`)
+        mix to style / source to style, weight ``lambda_mix_colour``; ``G_mix_layout`` = layout
+        distance (:func:`layout_distance`) mix to source / style to source, weight
+        ``lambda_mix_layout``. 0: the mix is its target, 1: no nearer than the other image.
+        Source, style and mix share their noise; source and style are targets (no gradient);
+        compared at 32 px at most. One lazy step of optimiser G, the weights times ``mix_every``.
+        Returns both ratios (0-d tensors)."""
+        m = self.cfg.model
+        z = torch.randn(2, b, m.style_dim, device=self.device)
+        noise = [torch.randn(b, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
+                 for i in range(self.G.num_layers)]
+        with self.autocast():
+            with torch.no_grad():
+                source, style = G([z[0]], noise=noise), G([z[1]], noise=noise)
+            mix = G([z[0], z[1]], inject_index=self.G.coarse_crossover(), noise=noise)
+        factor = max(1, mix.shape[-1] // 32)
+        mix, source, style = (torch.nn.functional.avg_pool2d(t.float(), factor) for t in (mix, source, style))
+        colour = thumbnail_distance(torch.cat([mix, source]), torch.cat([style, style])).view(2, b).sum(1)
+        layout = layout_distance(torch.cat([mix, style]), torch.cat([source, source])).view(2, b).sum(1)
+        colour, layout = colour[0] / (colour[1].detach() + 1e-8), layout[0] / (layout[1].detach() + 1e-8)
+        self.optimize("G", m.mix_every * (m.lambda_mix_colour * colour + m.lambda_mix_layout * layout))
+        return {"G_mix_colour": colour.detach(), "G_mix_layout": layout.detach()}
 
     @torch.no_grad()
     def accumulate(self, decay: float) -> None:

@@ -306,6 +306,12 @@ class StyleGenerator(nn.Module):
         res = res[:self.n_latent]
         return [r * 2 if i % 2 and r < self.output_skips_from else r for i, r in enumerate(res)]
 
+    def coarse_crossover(self, coarse_px: int = 8) -> int:
+        """The crossover at the coarse/middle boundary: the first style index whose
+        :meth:`layer_resolutions` entry is above ``coarse_px`` (n_latent when none is)."""
+        res = self.layer_resolutions()
+        return next((i for i, r in enumerate(res) if r > coarse_px), len(res))
+
     def mapping(self, z):
         return self.style(z)
 

@@ -55,6 +55,33 @@ def test_stylegan_resume_continues_to_the_total(faces, tmp_path):
     assert len(RunDir(tmp_path / "r").read_metrics()) == 12
 
 
+def test_mixing_consistency_is_logged_lazily_and_pulls_the_mix_to_its_targets(faces, tmp_path):
+    cfg = registry.load_config("stylegan-faces", [f"data.root='{faces}'", "train.steps=6", "model.lambda_mix_colour=5",
+                                                  "model.lambda_mix_layout=1", "model.mix_every=2", "model.mix_from=2",
+                                                  *SMALL])
+    out = run.train(cfg, tmp_path / "r", progress=False)
+    m = RunDir(tmp_path / "r").read_metrics()
+    assert [r["step"] for r in m if "G_mix_colour" in r] == [3, 5]  # steps 2 and 4, logged after them
+    assert all(np.isfinite(r["G_mix_colour"]) and 0 < r["G_mix_layout"] < 2 for r in m if "G_mix_layout" in r)
+    method, seen = out.method, []
+    for _ in range(25):  # the same latents and noise each time: the distances to the targets fall
+        torch.manual_seed(3)
+        d = method.mixing_consistency(method.G, 4)
+        seen.append(5 * d["G_mix_colour"].item() + d["G_mix_layout"].item())
+    assert seen[-1] < 0.7 * seen[0], seen
+    plain = registry.load_config("stylegan-faces", [f"data.root='{faces}'", "train.steps=4", *SMALL])
+    run.train(plain, tmp_path / "p", progress=False)
+    assert not any("G_mix_colour" in r for r in RunDir(tmp_path / "p").read_metrics())  # off by default
+
+
+def test_mixing_consistency_needs_a_coarse_middle_boundary():
+    with pytest.raises(config.ConfigError, match="data.image_size = 8, at least 16"):
+        registry.load_config("stylegan-faces", ["data.image_size=8", "model.lambda_mix_layout=1"])
+    g = StyleGenerator(64, 32, 2, channel_max=32)
+    assert g.coarse_crossover() == 4
+    assert StyleGenerator(64, 32, 2, channel_max=32, output_skips_from=16).coarse_crossover() == 3
+
+
 def test_shared_and_grouped_modulated_convolutions_agree():
     torch.manual_seed(0)
     g = StyleGenerator(16, 32, 2, channel_max=32)

@@ -416,8 +416,7 @@ class StyleGAN(Method):
         Returns both ratios (0-d tensors)."""
         m = self.cfg.model
         z = torch.randn(2, b, m.style_dim, device=self.device)
-        noise = [torch.randn(b, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
-                 for i in range(self.G.num_layers)]
+        noise = [torch.randn(b, *n.shape[1:], device=self.device) for n in self.G.const_noise()]
         with self.autocast():
             with torch.no_grad():
                 source, style = G([z[0]], noise=noise), G([z[1]], noise=noise)

@@ -19,6 +19,7 @@ from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
+from trainer.evaluation.style import mixing_rows
 
 GRID = 3  # sources x styles in the mixing grid
 # the names StyleGAN's translator declares: the grid varies the two seeds; the crossover (an int
@@ -53,7 +54,8 @@ class StylePage(Page):
         self.resolutions: list[int] | None = None
         self.grid_arrays = None
         self.output_view = ImageView("The generated image appears here.")
-        self.grid_view = ImageView("Style-mixing grid: rows are sources, columns styles.")
+        self.grid_view = ImageView("Style-mixing grid: the source seeds down the left, the style seeds on top; "
+                                   "inside, each source with the style's layers.")
         for v in (self.output_view, self.grid_view):
             v.files_dropped.connect(self.files_dropped)
 
@@ -183,7 +185,10 @@ class StylePage(Page):
         values = self.values()
         if self.rich:
             s, t = values[SEED], values[STYLE_SEED]
-            variants = [{SEED: s + i, STYLE_SEED: t + j} for i in range(GRID) for j in range(GRID)]
+            # the sources alone, the styles alone (a seed mixed with itself), then each mix
+            variants = ([{SEED: s + i, STYLE_SEED: s + i} for i in range(GRID)]
+                        + [{SEED: t + j, STYLE_SEED: t + j} for j in range(GRID)]
+                        + [{SEED: s + i, STYLE_SEED: t + j} for i in range(GRID) for j in range(GRID)])
             self.post(RenderRequest(self.info.path, self.channel("grid"), None, values, kind="variants",
                                     variants=variants))
         return RenderRequest(self.info.path, self.channel(), None, values)
@@ -191,7 +196,7 @@ class StylePage(Page):
     def show_result(self, channel, result):
         if channel == self.channel("grid"):
             self.grid_arrays = result
-            self.grid_view.set_array(np.asarray(grid([result[i * GRID:(i + 1) * GRID] for i in range(GRID)])))
+            self.grid_view.set_array(np.asarray(self.grid_image()))
         elif channel == self.channel("gif"):
             self.write_gif(result)
         else:
@@ -203,9 +208,13 @@ class StylePage(Page):
 
     # -- files
     def grid_image(self):
+        """The style-mixing grid (PIL RGB): the style seeds on top, the source seeds down the left,
+        each source with each style's layers inside; None before the first render."""
         if not self.grid_arrays:
             return None
-        return grid([self.grid_arrays[i * GRID:(i + 1) * GRID] for i in range(GRID)])
+        a = self.grid_arrays
+        mixes = a[2 * GRID:]
+        return grid(mixing_rows(a[:GRID], a[GRID:2 * GRID], [mixes[i * GRID:(i + 1) * GRID] for i in range(GRID)]))
 
     def save_grid_dialog(self):
         image = self.grid_image()

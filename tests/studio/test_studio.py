@@ -310,8 +310,16 @@ def test_style_page_crossover_extremes_equal_pure_seeds(qtbot, window, models, t
     rendered(qtbot, page, n)
     assert page.values()["style_layers"] == "0"
     assert np.array_equal(page.output, t.run_array(seed=5, style_seed=9, style_layers="0", **common))
-    qtbot.waitUntil(lambda: page.grid_arrays is not None and len(page.grid_arrays) == 9, timeout=15000)
-    assert page.grid_image().size[0] >= 3 * 32
+    # the grid: sources 5-7 alone, styles 9-11 alone, then each source with each style's layer 0
+    qtbot.waitUntil(lambda: page.grid_arrays is not None and len(page.grid_arrays) == 15
+                    and np.array_equal(page.grid_arrays[6], page.output), timeout=15000)
+    assert np.array_equal(page.grid_arrays[0], t.run_array(seed=5, style_seed=5, **common))
+    assert np.array_equal(page.grid_arrays[3], t.run_array(seed=9, style_seed=9, **common))
+    assert np.array_equal(page.grid_arrays[14], t.run_array(seed=7, style_seed=11, style_layers="0", **common))
+    image, h = np.asarray(page.grid_image()), page.output.shape[0]
+    assert image.shape[0] > 4 * h and image.shape[1] > 4 * h and (image[:h, :h] == 255).all()  # a white corner
+    assert np.array_equal(image[:h, -h:], page.grid_arrays[5])  # style 11 top right
+    assert np.array_equal(image[-h:, :h], page.grid_arrays[2])  # source 7 bottom left
     page.save_latents(tmp_path / "l.json")
     saved = json.loads((tmp_path / "l.json").read_text())
     assert saved["seed"] == 5 and saved["style_layers"] == "0"

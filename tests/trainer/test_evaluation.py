@@ -293,3 +293,15 @@ def test_the_ideal_style_mix_scores_what_a_perfect_split_would():
     src, sty, mix = (ev.predict(x) for x in ideal_mixes(60, 64, 123))
     swapped = mixing_measures(sty, src, mix)  # the same mixes scored as if the seeds' roles were swapped
     assert swapped["coarse_follows_source"] <= 0.15 and swapped["hair_follows_style"] <= 0.05
+
+
+def test_the_mixing_grid_puts_styles_on_top_and_sources_down_the_left():
+    from trainer.evaluation.style import mixing_rows
+    src, sty = [np.full((4, 4, 3), k, np.uint8) for k in (1, 2)], [np.full((4, 4, 3), k, np.uint8) for k in (3, 4, 5)]
+    mixes = [[np.full((4, 4, 3), 10 * i + j, np.uint8) for j in range(3)] for i in range(2)]
+    rows = mixing_rows(src, sty, mixes)
+    assert [[int(a[0, 0, 0]) for a in row] for row in rows] == [[255, 3, 4, 5], [1, 0, 1, 2], [2, 10, 11, 12]]
+    with pytest.raises(ValueError, match="2 sources x 3 styles"):
+        mixing_rows(src, sty, mixes[:1])
+    with pytest.raises(ValueError, match="2 sources x 3 styles"):
+        mixing_rows(src, sty, [row[:2] for row in mixes])

@@ -71,14 +71,24 @@ def ideal_mixes(pairs: int, size: int, seed: int):
     return out
 
 
+def mixing_rows(sources, styles, mixes) -> list[list[np.ndarray]]:
+    """The style-mixing grid of Karras et al. 2019 (StyleGAN, fig. 3) as rows of uint8 HWC arrays:
+    a white corner and the style images on top, then each source image followed by its mixes.
+    ``mixes[i][j]``: source i with style j's layers. Raises ValueError when the counts disagree."""
+    if len(mixes) != len(sources) or any(len(row) != len(styles) for row in mixes):
+        raise ValueError(f"mixing grid: {len(sources)} sources x {len(styles)} styles need as many rows of "
+                         f"mixes, got {[len(row) for row in mixes]}")
+    blank = np.full_like(np.asarray(sources[0]), 255)
+    return [[blank, *styles]] + [[source, *row] for source, row in zip(sources, mixes)]
+
+
 def mixing_picture(translator, crossover: int, psi: float = 1.0):
     """The 3x3 style-mixing grid with its sources and styles, and a row of noise variations."""
     sources, styles = [EVAL_SEED + 2 * k for k in range(3)], [EVAL_SEED + 2 * k + 1 for k in range(3)]
-    blank = np.full_like(translator.run_array(seed=sources[0], psi=psi), 255)
-    rows = [[blank] + [translator.run_array(seed=t, psi=psi) for t in styles]]
-    for s in sources:
-        rows.append([translator.run_array(seed=s, psi=psi)]
-                    + [translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi) for t in styles])
+    rows = mixing_rows([translator.run_array(seed=s, psi=psi) for s in sources],
+                       [translator.run_array(seed=t, psi=psi) for t in styles],
+                       [[translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi) for t in styles]
+                        for s in sources])
     rows.append([translator.run_array(seed=sources[0], psi=psi, noise_seed=k) for k in range(6)])
     return picture_rows(rows)
 

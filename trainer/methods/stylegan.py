@@ -141,9 +141,8 @@ class StyleTranslator(Translator):
             return [m * float(strength) for m in self.G.const_noise()]
         maps = []
         g = torch.Generator().manual_seed(int(seed))
-        for i in range(self.G.num_layers):
-            res = 2 ** ((i + 5) // 2)
-            m = torch.randn(1, 1, res, res, generator=g).to(self.device)
+        for buffer in self.G.const_noise():  # in the shapes of the generator's own noise inputs
+            m = torch.randn(buffer.shape, generator=g).to(self.device)
             maps.append(m * float(strength) if mode == "const" else torch.zeros_like(m))
         return maps
 
@@ -183,8 +182,7 @@ class StyleTranslator(Translator):
                       noise_mode="const", noise_strength=1.0, noise_seed=0):
         w = self.styles(seed, style_seed, crossover, style_layers, psi)
         if noise_mode == "random" and float(noise_strength) != 1.0:
-            noise = [torch.randn(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
-                     * float(noise_strength) for i in range(self.G.num_layers)]
+            noise = [torch.randn(b.shape, device=self.device) * float(noise_strength) for b in self.G.const_noise()]
         else:
             noise = self.noise(noise_mode, noise_strength, noise_seed)
         return to_uint8(self.G.synthesis(w, noise)[0])
@@ -245,8 +243,8 @@ class StyleTranslator(Translator):
         mask = self.style_mask(crossover, style_layers)
         wl = torch.where(mask.view(1, n, 1), w2, w1)
         if noise_mode == "random" and float(noise_strength) != 1.0:
-            noise = [torch.randn(wl.shape[0], 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), device=self.device)
-                     * float(noise_strength) for i in range(self.G.num_layers)]
+            noise = [torch.randn(wl.shape[0], *b.shape[1:], device=self.device) * float(noise_strength)
+                     for b in self.G.const_noise()]
         else:
             noise = self.noise(noise_mode, noise_strength, noise_seed)
         return self.G.synthesis(wl, noise)

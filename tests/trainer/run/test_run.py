@@ -304,8 +304,9 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(sketches32, tmp_path):
     assert a["G.model.model.0.weight"].abs().sum() > 0
 
 
-def test_ddp_stylegan_with_output_skips_from_16(tmp_path):
-    """The left-out ToRGBs get no gradient: DDP must not wait for one (they are frozen)."""
+def test_ddp_stylegan_with_output_skips_from_16_and_the_mixing_loss(tmp_path):
+    """The left-out ToRGBs get no gradient: DDP must not wait for one (they are frozen); the
+    mixing-consistency step's gradients are averaged like the others (the ranks stay equal)."""
     import socket
     import torch.multiprocessing as mp
     from tests.trainer.methods.test_stylegan_training import SMALL
@@ -314,12 +315,15 @@ def test_ddp_stylegan_with_output_skips_from_16(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    overrides = [f"data.root='{faces}'", "train.steps=3", *SMALL, "model.output_skips_from=16"]
+    overrides = [f"data.root='{faces}'", "train.steps=3", *SMALL, "model.output_skips_from=16",
+                 "model.lambda_mix_colour=2", "model.lambda_mix_layout=1", "model.mix_from=1", "model.mix_every=1"]
     mp.spawn(_ddp_worker, args=(2, port, overrides, str(tmp_path / "r"), str(tmp_path), "stylegan-faces"), nprocs=2,
              join=True)
     a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert RunDir(tmp_path / "r").read_status()["state"] == "finished"
+    rd = RunDir(tmp_path / "r")
+    assert rd.read_status()["state"] == "finished"
+    assert [("G_mix_colour" in m, "G_mix_layout" in m) for m in rd.read_metrics()] == [(False, False)] + [(True, True)] * 2
     assert not a["G.to_rgb1.bias"].any() and a["G.to_rgbs.1.conv.weight"].any()
 
 

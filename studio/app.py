@@ -407,6 +407,9 @@ def main(argv=None) -> int:
         window.resize(w, h)
     if args.model:
         window.open_paths([args.model])
+    refused = window.last_error if args.screenshot else ""  # no one sees the status bar: say it, exit 2
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
     if args.page:
         if args.page not in window.pages:
             print(f"error: no page {args.page!r}; pages: {', '.join(window.pages)}", file=sys.stderr)
@@ -429,5 +432,5 @@ def main(argv=None) -> int:
         ok = window.grab().save(args.screenshot)
         window.close()
         print(f"wrote {args.screenshot}" if ok else f"error: could not write {args.screenshot}")
-        return 0 if ok else 1
+        return 2 if refused else 0 if ok else 1
     return app.exec()

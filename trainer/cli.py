@@ -144,6 +144,9 @@ def cmd_export(args) -> int:
     if args.output and (Path(args.output).suffix.lower() != ".safetensors" or Path(args.output).is_dir()):
         raise ValueError(f"-o {args.output}: a model file is written as NAME.safetensors, not over a folder "
                          "(nothing written; --format writes a reference checkpoint, --onnx an ONNX graph)")
+    if Path(args.run_dir).is_file():
+        raise ValueError(f"{args.run_dir}: a file, not a run folder (export writes a run's generator as a model file; "
+                         "--format and --onnx also take a model file)")
     path = export_run(RunDir(args.run_dir), args.output, dtype=dtype)
     print(f"wrote {path}")
     return 0

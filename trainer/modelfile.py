@@ -197,6 +197,12 @@ def read_card(path) -> dict:
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict):
         meta = {}
+    ends = [e["data_offsets"][1] for k, e in header.items() if k != "__metadata__" and isinstance(e, dict)
+            and isinstance(e.get("data_offsets"), list) and len(e["data_offsets"]) == 2
+            and isinstance(e["data_offsets"][1], int)] if isinstance(header, dict) else []
+    if ends and 8 + n + max(ends) > size:
+        raise ModelFileError(f"{path}: truncated model file (its tensors need {8 + n + max(ends):,} bytes, the file "
+                             f"has {size:,}): copy or download it again")
     if CARD_KEY not in meta:
         raise ModelFileError(f"{path}: a safetensors file without a GAN Studio model card "
                              "(import reference checkpoints with `gan-trainer import`)")
@@ -216,7 +222,8 @@ def read_card(path) -> dict:
 def _check(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+        raise ModelFileError(f"{path}: " + ("a folder, not a model file (a run folder is exported with "
+                                            "gan-trainer export RUN)" if path.is_dir() else "no such model file"))
     kind = _sniff(path)
     if kind in ("zip", "pickle") or (kind != "safetensors" and path.suffix.lower() in PICKLE_SUFFIXES):
         raise ModelFileError(

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from studio.images import grid
 from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
+from trainer.controls import SEED_MAX
 from trainer.evaluation.style import mixing_rows
 
 GRID = 3  # sources x styles in the mixing grid
@@ -30,6 +31,23 @@ SEED, STYLE_SEED, CROSSOVER = "seed", "style_seed", "crossover"
 def band(resolution: int) -> str:
     """The StyleGAN paper's names: coarse (4-8 px), middle (16-32 px), fine (64 px and up)."""
     return "coarse" if resolution <= 8 else "middle" if resolution <= 32 else "fine"
+
+
+def grid_seeds(seed: int, maximum: int = SEED_MAX) -> list[int]:
+    """The grid's seeds: ``seed`` and the next ones, wrapping from ``maximum`` to 0."""
+    return [(seed + i) % (maximum + 1) for i in range(GRID)]
+
+
+def parse_layers(value) -> list[int]:
+    """A layer set as a checked control gives it ("0,1,6", [0, 1, 6] or "") -> sorted indices."""
+    items = value if isinstance(value, (list, tuple, range)) else str(value).replace(" ", "").split(",")
+    return sorted({int(t) for t in items if t != ""})
+
+
+def with_suffix(path, suffix: str) -> Path:
+    """``path`` as given, or with ``suffix`` when it has none (a name typed without .png)."""
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(suffix)
 
 
 def layer_resolutions(layers) -> list[int] | None:
@@ -53,6 +71,7 @@ class StylePage(Page):
         self.layers_name = ""  # the name of its layer set
         self.resolutions: list[int] | None = None
         self.grid_arrays = None
+        self.gif_path = None  # the GIF being rendered, until it is written
         self.output_view = ImageView("The generated image appears here.")
         self.grid_view = ImageView("Style-mixing grid: the source seeds down the left, the style seeds on top; "
                                    "inside, each source with the style's layers.")
@@ -90,10 +109,12 @@ class StylePage(Page):
         side_widget.setLayout(side)
         side_widget.setMinimumWidth(400)
         views = QHBoxLayout(self)
+        self.grid_caption = QLabel(wordWrap=True)
         for title, view in (("Image", self.output_view), ("Style mixing", self.grid_view)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(view)
             views.addWidget(box, 1)
+        self.grid_view.parentWidget().layout().addWidget(self.grid_caption)
         views.addWidget(side_widget)
 
     # -- model
@@ -158,40 +179,44 @@ class StylePage(Page):
         return values
 
     def set_values(self, v: dict) -> None:
-        """Restore what :meth:`values` gave (latents JSON): each declared control's value when
-        ``v`` has one that fits (a choice it does not offer is left as it is), the layer set as
-        given (none when ``v`` names none); the crossover is not moved."""
-        values = {}
-        for c in self.panel.controls:
-            if c.name not in v or c.name == CROSSOVER:
-                continue
-            value = v[c.name]
-            if c.kind in ("seed", "int"):
-                value = int(value)
-            elif c.kind == "float":
-                value = float(value)
-            elif c.kind == "choice" and value not in c.choices:
-                continue
-            values[c.name] = value
-        if self.rich:
-            values[self.layers_name] = str(v.get(self.layers_name, ""))
-        self.panel.set_values(values, emit=False)
-        if self.rich and CROSSOVER in self.panel.widgets:
-            self.panel.widgets[CROSSOVER].set_text("custom layers")
+        """Restore what :meth:`values` gave (latents JSON). Every value is checked against its
+        control first, so a bad one changes nothing: ControlError (a ValueError) naming the key and
+        what it allows. The layer set as given, else the layers from ``crossover`` when ``v`` gives
+        one, else as it is; keys of no control (``model``) are ignored."""
+        checked = {c.name: c.check(v[c.name]) for c in self.panel.controls if c.name in v}
+        layers = checked.pop(self.layers_name, None) if self.rich else None
+        crossover = checked.pop(CROSSOVER, None) if self.rich else None
+        self.panel.set_values(checked, emit=False)
+        if layers is not None:
+            chosen, n = parse_layers(layers), len(self.layer_set().checks)
+            if CROSSOVER in self.panel.widgets and chosen == list(range(n - len(chosen), n)):
+                crossover = n - len(chosen)  # a tail of the layers: what the slider sets
+            else:
+                self.panel.set_values({self.layers_name: ",".join(map(str, chosen))}, emit=False)
+                if CROSSOVER in self.panel.widgets:
+                    self.panel.widgets[CROSSOVER].set_text("custom layers")
+        if crossover is not None and CROSSOVER in self.panel.widgets:
+            self.panel.set_values({CROSSOVER: crossover}, emit=False)
+            self._crossover_moved(self.panel.values())
         self.refresh()
 
     # -- rendering
     def request(self):
         values = self.values()
         if self.rich:
-            s, t = values[SEED], values[STYLE_SEED]
+            sources, styles = (grid_seeds(values[k], self.seed_maximum(k)) for k in (SEED, STYLE_SEED))
             # the sources alone, the styles alone (a seed mixed with itself), then each mix
-            variants = ([{SEED: s + i, STYLE_SEED: s + i} for i in range(GRID)]
-                        + [{SEED: t + j, STYLE_SEED: t + j} for j in range(GRID)]
-                        + [{SEED: s + i, STYLE_SEED: t + j} for i in range(GRID) for j in range(GRID)])
+            variants = ([{SEED: s, STYLE_SEED: s} for s in sources] + [{SEED: t, STYLE_SEED: t} for t in styles]
+                        + [{SEED: s, STYLE_SEED: t} for s in sources for t in styles])
+            self.grid_caption.setText(f"Sources (left): seeds {', '.join(map(str, sources))}. "
+                                      f"Styles (top): seeds {', '.join(map(str, styles))}.")
             self.post(RenderRequest(self.info.path, self.channel("grid"), None, values, kind="variants",
                                     variants=variants))
         return RenderRequest(self.info.path, self.channel(), None, values)
+
+    def seed_maximum(self, name: str) -> int:
+        c = next((c for c in self.panel.controls if c.name == name), None)
+        return int(c.maximum) if c is not None and c.maximum is not None else SEED_MAX
 
     def show_result(self, channel, result):
         if channel == self.channel("grid"):
@@ -223,25 +248,58 @@ class StylePage(Page):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save style-mixing grid", "style-mixing.png", "PNG (*.png)")
         if path:
+            self.save_grid(path)
+
+    def save_grid(self, path) -> Path | None:
+        """Write the grid (PNG when ``path`` has no suffix); what went wrong goes to the status bar.
+        Returns the path written, or None."""
+        path, image = with_suffix(path, ".png"), self.grid_image()
+        if image is None:
+            self.status.emit("No grid yet")
+            return None
+        try:
             image.save(path)
+        except (OSError, ValueError) as e:  # no such folder, read-only, a suffix PIL cannot write
+            self.status.emit(f"Grid not saved: {path}: {e}")
+            return None
+        self.status.emit(f"Saved {path}")
+        return path
 
     def save_latents(self, path) -> None:
+        """Write the controls as JSON: the model file, each control's value, and the crossover when
+        the style layers are the ones it sets (else only the layers: they say it all). OSError."""
         data = {"model": self.info.path if self.info else None, **self.values()}
+        if self.rich and CROSSOVER in data:
+            chosen, n = parse_layers(data[self.layers_name]), len(self.layer_set().checks)
+            k = self.panel.widgets[CROSSOVER].value()
+            if chosen == list(range(k, n)):
+                data[CROSSOVER] = k
+            else:
+                del data[CROSSOVER]
         Path(path).write_text(json.dumps(data, indent=2))
 
     def load_latents(self, path) -> None:
+        """Read a latents JSON; ValueError naming the file and what is wrong, nothing changed."""
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             raise ValueError(f"{path}: not a latents file ({e})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a latents file")
-        self.set_values(data)
+        names = [c.name for c in self.panel.controls]
+        if not isinstance(data, dict) or not set(data) & set(names):
+            raise ValueError(f"{path}: not a latents file of this model (a JSON object with any of "
+                             f"{', '.join(names)})")
+        try:
+            self.set_values(data)
+        except ValueError as e:
+            raise ValueError(f"{path}: nothing loaded: {e}") from None
 
     def save_latents_dialog(self):
         path, _ = QFileDialog.getSaveFileName(self, "Save latents", "latents.json", "JSON (*.json)")
         if path:
-            self.save_latents(path)
+            try:
+                self.save_latents(with_suffix(path, ".json"))
+            except OSError as e:
+                self.status.emit(f"Latents not saved: {e}")
 
     def load_latents_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, "Load latents", "", "JSON (*.json)")
@@ -260,15 +318,27 @@ class StylePage(Page):
             self.export_gif(path)
 
     def export_gif(self, path) -> None:
-        """Render the frames on the worker; the GIF is written when they arrive."""
-        self.gif_path = Path(path)
+        """Render the frames on the worker; the GIF is written when they arrive (GIF when ``path``
+        has no suffix). A missing folder is reported at once; a second export replaces one still
+        rendering, and the status bar says so."""
+        path = with_suffix(path, ".gif")
+        if not path.parent.is_dir():
+            self.status.emit(f"GIF not saved: {path.parent} is not a folder")
+            return
+        replaced = f" (instead of {self.gif_path})" if self.gif_path not in (None, path) else ""
+        self.gif_path = path
         values = {**self.values(), "frames": self.frames.value()}
         for k in (CROSSOVER, self.layers_name):
             values.pop(k, None)
-        self.status.emit(f"Rendering {self.frames.value()} frames...")
+        self.status.emit(f"Rendering {self.frames.value()} frames for {path}{replaced}...")
         self.post(RenderRequest(self.info.path, self.channel("gif"), None, values, kind="interpolate"))
 
     def write_gif(self, frames) -> None:
+        path, self.gif_path = self.gif_path, None
         images = [Image.fromarray(f) for f in frames]
-        images[0].save(self.gif_path, save_all=True, append_images=images[1:], duration=60, loop=0)
-        self.status.emit(f"Saved {self.gif_path} ({len(images)} frames)")
+        try:
+            images[0].save(path, save_all=True, append_images=images[1:], duration=60, loop=0)
+        except (OSError, ValueError) as e:
+            self.status.emit(f"GIF not saved: {path}: {e}")
+            return
+        self.status.emit(f"Saved {path} ({len(images)} frames)")

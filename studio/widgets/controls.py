@@ -304,19 +304,21 @@ class ControlPanel(QWidget):
         """Set the controls named in ``values`` (no rule of :meth:`on_edit` runs); ``emit``: then
         tell ``changed`` (unless the panel is quiet: inside a rule)."""
         quiet, self._quiet = self._quiet, True
-        for c in self.controls:
-            if c.name not in values:
-                continue
-            w, v = self.widgets[c.name], values[c.name]
-            if c.kind == "choice":
-                w.setCurrentIndex(max(0, w.findData(v)))
-            elif c.kind == "bool":
-                w.setChecked(bool(v))
-            elif c.kind in ("seed", "int", "float", "layers"):
-                w.setValue(v)
-            else:
-                w.setText(str(v))
-        self._quiet = quiet
+        try:  # a value a widget refuses must not leave the panel quiet for good
+            for c in self.controls:
+                if c.name not in values:
+                    continue
+                w, v = self.widgets[c.name], values[c.name]
+                if c.kind == "choice":
+                    w.setCurrentIndex(max(0, w.findData(v)))
+                elif c.kind == "bool":
+                    w.setChecked(bool(v))
+                elif c.kind in ("seed", "int", "float", "layers"):
+                    w.setValue(v)
+                else:
+                    w.setText(str(v))
+        finally:
+            self._quiet = quiet
         if emit:
             self._emit()  # updates which controls act, then tells
         else:

@@ -335,6 +335,55 @@ def test_style_page_crossover_extremes_equal_pure_seeds(qtbot, window, models, t
         page.load_latents(tmp_path / "bad.json")
 
 
+def test_style_page_refuses_bad_latents_and_keeps_working(qtbot, window, models, tmp_path):
+    """A latents file with a bad value changes nothing and says which key is wrong; the page still
+    renders afterwards. A crossover alone sets its layers; saving writes the slider's crossover
+    (none for custom layers). The grid wraps at the largest seed; saving the grid or a GIF to a
+    missing folder is reported, not raised."""
+    page, n = open_model(qtbot, window, models["stylegan"], "style")
+    rendered(qtbot, page, n)
+    said = []
+    page.status.connect(said.append)
+    w, n_layers = page.panel.widgets, len(page.layer_set().checks)
+    before = page.values()
+    for bad, key in (({"seed": 5, "style_seed": 9, "style_layers": "a,b"}, "style_layers"),
+                     ({"seed": 2 ** 70}, "seed"), ({"seed": None}, "seed"), ({"seed": -3}, "seed"),
+                     ({"psi": 5}, "psi"), ({"style_layers": "0,99"}, "style_layers"),
+                     ({"crossover": -1}, "crossover"), ({"noise_mode": "loud"}, "noise_mode"),
+                     ({}, "not a latents file"), ([1, 2], "not a latents file")):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=key):
+            page.load_latents(tmp_path / "bad.json")
+        assert page.values() == before, bad
+    n = page.render_count
+    w["seed"].setValue(42)  # the page is not left quiet: an edit renders
+    rendered(qtbot, page, n)
+    assert np.array_equal(page.output, inference.load(models["stylegan"]).run_array(**page.values()))
+    (tmp_path / "x.json").write_text(json.dumps({"crossover": 2, "model": "elsewhere.safetensors"}))
+    page.load_latents(tmp_path / "x.json")
+    assert w["crossover"].value() == 2
+    assert page.values()["style_layers"] == ",".join(map(str, range(2, n_layers)))
+    page.save_latents(tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["crossover"] == 2
+    (tmp_path / "x.json").write_text(json.dumps({"style_layers": [1, 0]}))
+    page.load_latents(tmp_path / "x.json")
+    assert page.values()["style_layers"] == "0,1" and w["crossover"].label.text() == "custom layers"
+    page.save_latents(tmp_path / "s.json")
+    assert "crossover" not in json.loads((tmp_path / "s.json").read_text())
+    page.load_latents(tmp_path / "s.json")
+    assert page.values()["style_layers"] == "0,1"
+
+    w["style_seed"].setValue(2 ** 31 - 1)  # the grid's next styles wrap to 0 and 1
+    qtbot.waitUntil(lambda: page.grid_arrays is not None and "2147483647, 0, 1" in page.grid_caption.text()
+                    and np.array_equal(page.grid_arrays[4], inference.load(models["stylegan"]).run_array(
+                        **{**page.values(), "seed": 0, "style_seed": 0})), timeout=15000)
+    assert page.save_grid(tmp_path / "missing" / "g.png") is None and "Grid not saved" in said[-1]
+    assert page.save_grid(tmp_path / "g") == tmp_path / "g.png" and Image.open(tmp_path / "g.png").size[0] > 0
+    page.export_gif(tmp_path / "missing" / "i.gif")
+    assert "GIF not saved" in said[-1] and page.gif_path is None
+    page.status.disconnect(said.append)
+
+
 def test_style_page_is_built_from_the_declared_controls(qtbot, window, models, tmp_path):
     """A StyleGAN whose card names no layer resolutions (an imported rosinality model) still gets
     one box per declared layer, labelled with the resolution its control declares, and its
@@ -429,6 +478,20 @@ def test_screenshot_writes_a_non_blank_png(page, model, models, tmp_path):
     a = np.asarray(Image.open(out).convert("RGB")).astype(int)
     assert a.shape[:2] == (800, 1280)
     assert a.std() > 10 and len(np.unique(a.reshape(-1, 3), axis=0)) > 200  # a rendered model output, not a blank
+
+
+def test_screenshot_of_a_refused_model_says_why_and_exits_2(tmp_path):
+    import pickle
+    class Evil:
+        def __reduce__(self):  # unpickling would call print("pwned")
+            return print, ("pwned",)
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Evil()))
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "studio", "--screenshot", str(out), "--model", str(tmp_path / "evil.pt")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "evil.pt" in r.stderr and "refused" in r.stderr, r.stderr
+    assert "pwned" not in r.stdout and out.exists()  # nothing ran; the window as it shows the refusal
 
 
 def test_opening_a_bundled_model_by_path_lists_it_once(qtbot, window, monkeypatch):

@@ -275,10 +275,16 @@ def test_mismatched_model_file_lists_keys(tmp_path):
 def test_truncated_model_file_is_a_clear_error(trained, tmp_path):
     rd, _ = trained
     data = (rd / "model.safetensors").read_bytes()
-    for cut, words in ((60, "truncated or corrupt"), (len(data) - 100, "corrupt")):
+    for cut, words in ((60, "truncated or corrupt"), (len(data) - 100, f"truncated model file .*need {len(data):,} "
+                                                                      f"bytes, the file has {len(data) - 100:,}")):
         (tmp_path / "cut.safetensors").write_bytes(data[:cut])
         with pytest.raises(ModelFileError, match=words):
             inference.load(tmp_path / "cut.safetensors")
+        with pytest.raises(ModelFileError, match=words):  # the card alone is refused too (inspect, the library)
+            read_card(tmp_path / "cut.safetensors")
+    (tmp_path / "folder.safetensors").mkdir()
+    with pytest.raises(ModelFileError, match="a folder, not a model file"):
+        read_card(tmp_path / "folder.safetensors")
 
 
 def test_controls_refuse_nan_inf_out_of_range_and_unknown_with_the_allowed_values(tmp_path):

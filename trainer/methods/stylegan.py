@@ -121,9 +121,9 @@ class StyleTranslator(Translator):
                     "stored: the model's own noise maps (rosinality's randomize_noise=False)",
                     choices=["random", "const", "off", "stored"]),
             Control("noise_strength", "float", 1.0, "Noise strength", "a multiplier on every noise input",
-                    minimum=0.0, maximum=2.0),
+                    minimum=0.0, maximum=2.0, active_when={"noise_mode": ["random", "const", "stored"]}),
             Control("noise_seed", "seed", 0, "Noise seed", "the fixed noise maps (noise mode const)", minimum=0,
-                    maximum=2 ** 31 - 1),
+                    maximum=2 ** 31 - 1, active_when={"noise_mode": ["const"]}),
         ]
 
     @property

@@ -143,7 +143,9 @@ class StylePage(Page):
         slider.setToolTip("Layers below the crossover follow the source seed, the rest the style seed")
         slider.label.setMinimumWidth(170)
         self.panel.on_edit(CROSSOVER, self._crossover_moved)
-        self.panel.set_values({CROSSOVER: n // 2 if n > 2 else n}, emit=False)  # some layers mixed at first
+        # at first the coarse/middle boundary (the paper's coarse styles from the source), else half-way
+        middle = next((i for i, r in enumerate(res) if band(r) != "coarse"), None) if res else None
+        self.panel.set_values({CROSSOVER: middle if middle is not None else n // 2 if n > 2 else n}, emit=False)
         self._crossover_moved(self.panel.values())
         self.refresh()
 

@@ -14,7 +14,7 @@ from trainer.rundir import RunDir
 SMALL = ["data.image_size=32", "train.batch_size=4", "train.log_every=1", "train.sample_every=20",
          "train.checkpoint_every=0", "train.precision='off'", "train.device='cpu'", "data.num_workers=0",
          "model.style_dim=32", "model.n_mlp=2", "model.channel_base=256", "model.channel_max=32",
-         "model.d_reg_every=4", "model.ema_kimg=0.05", "train.threads=1"]
+         "model.d_reg_every=4", "model.ema_kimg=0.05", "train.threads=1", "train.decay_steps=0"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_stylegan_run_learns_and_exports_the_ema_generator(faces, tmp_path):
     assert (tmp_path / "r" / "samples" / "step-000040.png").is_file()
 
     tensors, card = load_model(tmp_path / "r" / "model.safetensors")
-    assert card["method"] == "stylegan" and card["n_latent"] == 8 and card["layer_resolutions"] == [4, 4, 8, 8, 16, 16, 32, 32]
+    assert card["method"] == "stylegan" and card["n_latent"] == 8 and card["layer_resolutions"] == [4, 8, 8, 16, 16, 16, 32, 32]  # the preset's output_skips_from = 16
     assert tensors["latent_avg"].shape == (1, 32)
     assert torch.equal(tensors["G.style.1.weight"], method.G_ema.state_dict()["style.1.weight"].cpu())
     t = inference.load(tmp_path / "r" / "model.safetensors")
@@ -69,14 +69,18 @@ def test_mixing_consistency_is_logged_lazily_and_pulls_the_mix_to_its_targets(fa
         d = method.mixing_consistency(method.G, 4)
         seen.append(5 * d["G_mix_colour"].item() + d["G_mix_layout"].item())
     assert seen[-1] < 0.7 * seen[0], seen
-    plain = registry.load_config("stylegan-faces", [f"data.root='{faces}'", "train.steps=4", *SMALL])
+    from trainer.methods.stylegan import StyleGANConfig
+    assert StyleGANConfig().lambda_mix_colour == StyleGANConfig().lambda_mix_layout == 0  # off by default (the paper)
+    plain = registry.load_config("stylegan-faces", [f"data.root='{faces}'", "train.steps=4", "model.mix_from=0",
+                                                    "model.lambda_mix_colour=0", "model.lambda_mix_layout=0", *SMALL])
     run.train(plain, tmp_path / "p", progress=False)
-    assert not any("G_mix_colour" in r for r in RunDir(tmp_path / "p").read_metrics())  # off by default
+    assert not any("G_mix_colour" in r for r in RunDir(tmp_path / "p").read_metrics())
 
 
 def test_mixing_consistency_needs_a_coarse_middle_boundary():
     with pytest.raises(config.ConfigError, match="data.image_size = 8, at least 16"):
-        registry.load_config("stylegan-faces", ["data.image_size=8", "model.lambda_mix_layout=1"])
+        registry.load_config("stylegan-faces", ["data.image_size=8", "model.output_skips_from=4",
+                                                "model.lambda_mix_layout=1"])
     g = StyleGenerator(64, 32, 2, channel_max=32)
     assert g.coarse_crossover() == 4
     assert StyleGenerator(64, 32, 2, channel_max=32, output_skips_from=16).coarse_crossover() == 3

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trainer.controls import SEED_MAX  # the largest seed a seed control takes (torch-free)
 from trainer.data.imageio import IMAGE_EXTENSIONS  # the file suffixes open_image reads (".png", ...)
 from trainer.precisions import INFERENCE_PRECISIONS  # load_model's choices (torch-free)
 from trainer.errors import CheckpointImportError, ConfigError, ControlError, ImageError, ModelFileError
 from trainer.loss_groups import LOSS_GROUPS, group_of
 
 __all__ = ["load_model", "INFERENCE_PRECISIONS", "inference_precisions", "read_card", "method_label", "page_of",
-           "card_metrics", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
+           "card_metrics", "mixing_rows", "SEED_MAX", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
            "sample_input", "face_attributes", "photo_edges", "import_checkpoint", "resolve_device", "input_warning",
            "output_names", "folder_images", "translation_refusal", "save_output", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
            "ConfigError", "ControlError", "ImageError", "ModelFileError"]
@@ -83,6 +84,15 @@ def card_metrics(card: dict) -> dict:
     from trainer.modelfile import flatten
     evaluation, training = card.get("eval") or {}, card.get("training") or {}
     return flatten(evaluation.get("metrics") or card.get("metrics") or training.get("metrics") or {})
+
+
+def mixing_rows(sources, styles, mixes) -> list[list]:
+    """The style-mixing grid (StyleGAN, Karras et al. 2019, fig. 3) as rows of uint8 HWC arrays:
+    a white corner and the styles on top, then each source and its mixes (``mixes[i][j]``: source
+    i with style j's layers); :func:`trainer.evaluation.style.mixing_rows`. ValueError when the
+    counts disagree."""
+    from trainer.evaluation.style import mixing_rows as rows
+    return rows(sources, styles, mixes)
 
 
 def input_warning(card: dict, image) -> str | None:

@@ -19,8 +19,7 @@ from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
-from trainer.controls import SEED_MAX
-from trainer.evaluation.style import mixing_rows
+from trainer.api import SEED_MAX, mixing_rows
 
 GRID = 3  # sources x styles in the mixing grid
 # the names StyleGAN's translator declares: the grid varies the two seeds; the crossover (an int

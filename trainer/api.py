@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.controls import SEED_MAX  # the largest seed a seed control takes (torch-free)
+from trainer.controls import SEED_MAX, parse_layers  # the largest seed a seed control takes; a layer set's indices (torch-free)
 from trainer.data.imageio import IMAGE_EXTENSIONS  # the file suffixes open_image reads (".png", ...)
 from trainer.precisions import INFERENCE_PRECISIONS  # load_model's choices (torch-free)
 from trainer.errors import CheckpointImportError, ConfigError, ControlError, ImageError, ModelFileError
 from trainer.loss_groups import LOSS_GROUPS, group_of
 
 __all__ = ["load_model", "INFERENCE_PRECISIONS", "inference_precisions", "read_card", "method_label", "page_of",
-           "card_metrics", "mixing_rows", "SEED_MAX", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
+           "card_metrics", "mixing_rows", "SEED_MAX", "parse_layers", "list_presets", "preset_values", "check_job", "new_run_dir", "check_dataset", "open_image",
            "sample_input", "face_attributes", "photo_edges", "import_checkpoint", "resolve_device", "input_warning",
            "output_names", "folder_images", "translation_refusal", "save_output", "LOSS_GROUPS", "loss_groups", "loss_group", "IMAGE_EXTENSIONS", "CheckpointImportError",
            "ConfigError", "ControlError", "ImageError", "ModelFileError"]

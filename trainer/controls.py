@@ -18,10 +18,32 @@ import numpy as np
 
 from trainer.errors import ControlError
 
-__all__ = ["Control", "ControlError", "SEED_MAX", "KINDS"]
+__all__ = ["Control", "ControlError", "SEED_MAX", "KINDS", "parse_layers"]
 
 SEED_MAX = 2 ** 31 - 1  # the largest seed (torch.Generator.manual_seed takes 64 bits; 31 fit every UI)
 KINDS = ("choice", "int", "float", "bool", "seed", "layers")
+
+
+def parse_layers(value, n: int | None = None) -> list[int]:
+    """A layer set as written ("0,1,6", " 0, 6 ", [0, 1, 6], range(2) or "") -> its sorted, distinct
+    layer indices ([] for an empty set). ValueError when an item is not a whole number, or, with
+    ``n`` (the model's number of style layers), when an index is outside 0..n-1; the message names
+    the bad item."""
+    items = value if isinstance(value, (list, tuple, range)) else str(value).replace(" ", "").split(",")
+    layers = set()
+    for t in items:
+        if t == "":
+            continue
+        try:
+            if isinstance(t, (bool, np.bool_)) or float(t) != int(float(t)):
+                raise ValueError
+            layers.add(int(float(t)))
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{t!r} is not a layer number (write them comma-separated, e.g. 0,1,6)") from None
+    bad = [i for i in sorted(layers) if n is not None and not 0 <= i < n]
+    if bad:
+        raise ValueError(f"no layer {bad[0]}; this model has layers 0..{n - 1}")
+    return sorted(layers)
 
 
 @dataclass
@@ -111,12 +133,13 @@ class Control:
         if self.kind == "layers":
             if value in (None, ""):
                 return ""
-            items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
             try:
-                layers = [int(t) for t in items if t != ""]
-            except (TypeError, ValueError):
+                parse_layers(value)
+            except ValueError:
                 refuse("not layer numbers")
-            if self.choices and any(not 0 <= i < len(self.choices) for i in layers):
+            try:
+                parse_layers(value, len(self.choices) or None)
+            except ValueError:
                 refuse("no such layer")
             return value
         return value

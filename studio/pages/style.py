@@ -19,7 +19,7 @@ from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
 from studio.workers import RenderRequest
-from trainer.api import SEED_MAX, mixing_rows
+from trainer.api import SEED_MAX, mixing_rows, parse_layers
 
 GRID = 3  # sources x styles in the mixing grid
 # the names StyleGAN's translator declares: the grid varies the two seeds; the crossover (an int
@@ -35,12 +35,6 @@ def band(resolution: int) -> str:
 def grid_seeds(seed: int, maximum: int = SEED_MAX) -> list[int]:
     """The grid's seeds: ``seed`` and the next ones, wrapping from ``maximum`` to 0."""
     return [(seed + i) % (maximum + 1) for i in range(GRID)]
-
-
-def parse_layers(value) -> list[int]:
-    """A layer set as a checked control gives it ("0,1,6", [0, 1, 6] or "") -> sorted indices."""
-    items = value if isinstance(value, (list, tuple, range)) else str(value).replace(" ", "").split(",")
-    return sorted({int(t) for t in items if t != ""})
 
 
 def with_suffix(path, suffix: str) -> Path:
@@ -70,6 +64,7 @@ class StylePage(Page):
         self.layers_name = ""  # the name of its layer set
         self.resolutions: list[int] | None = None
         self.grid_arrays = None
+        self.grid_captions: dict[int, str] = {}  # request stamp -> the seeds its grid shows
         self.gif_path = None  # the GIF being rendered, until it is written
         self.output_view = ImageView("The generated image appears here.")
         self.grid_view = ImageView("Style-mixing grid: the source seeds down the left, the style seeds on top; "
@@ -209,10 +204,11 @@ class StylePage(Page):
             # the sources alone, the styles alone (a seed mixed with itself), then each mix
             variants = ([{SEED: s, STYLE_SEED: s} for s in sources] + [{SEED: t, STYLE_SEED: t} for t in styles]
                         + [{SEED: s, STYLE_SEED: t} for s in sources for t in styles])
-            self.grid_caption.setText(f"Sources (left): seeds {', '.join(map(str, sources))}. "
-                                      f"Styles (top): seeds {', '.join(map(str, styles))}.")
-            self.post(RenderRequest(self.info.path, self.channel("grid"), None, values, kind="variants",
-                                    variants=variants))
+            stamp = self.post(RenderRequest(self.info.path, self.channel("grid"), None, values, kind="variants",
+                                            variants=variants))
+            # the caption goes up with the grid it names (a render in flight shows its own seeds)
+            self.grid_captions[stamp] = (f"Sources (left): seeds {', '.join(map(str, sources))}. "
+                                         f"Styles (top): seeds {', '.join(map(str, styles))}.")
         return RenderRequest(self.info.path, self.channel(), None, values)
 
     def seed_maximum(self, name: str) -> int:
@@ -223,6 +219,9 @@ class StylePage(Page):
         if channel == self.channel("grid"):
             self.grid_arrays = result
             self.grid_view.set_array(np.asarray(self.grid_image()))
+            stamp = self.shown.get(channel, 0)
+            self.grid_caption.setText(self.grid_captions.get(stamp, ""))
+            self.grid_captions = {k: v for k, v in self.grid_captions.items() if k > stamp}
         elif channel == self.channel("gif"):
             self.write_gif(result)
         else:

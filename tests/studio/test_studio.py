@@ -377,6 +377,11 @@ def test_style_page_refuses_bad_latents_and_keeps_working(qtbot, window, models,
     qtbot.waitUntil(lambda: page.grid_arrays is not None and "2147483647, 0, 1" in page.grid_caption.text()
                     and np.array_equal(page.grid_arrays[4], inference.load(models["stylegan"]).run_array(
                         **{**page.values(), "seed": 0, "style_seed": 0})), timeout=15000)
+    shown = page.grid_caption.text()
+    w["seed"].setValue(7)
+    page.request()  # the caption names the grid on screen until the new one arrives
+    assert page.grid_caption.text() == shown
+    qtbot.waitUntil(lambda: "seeds 7, 8, 9" in page.grid_caption.text(), timeout=15000)
     assert page.save_grid(tmp_path / "missing" / "g.png") is None and "Grid not saved" in said[-1]
     assert page.save_grid(tmp_path / "g") == tmp_path / "g.png" and Image.open(tmp_path / "g.png").size[0] > 0
     page.export_gif(tmp_path / "missing" / "i.gif")

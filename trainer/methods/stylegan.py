@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.controls import Control, ControlError
+from trainer.controls import Control, ControlError, parse_layers
 from trainer.data.folder import FolderDataset
 from trainer.data.transforms import to_uint8
 from trainer.errors import ConfigError
@@ -110,7 +110,9 @@ class StyleTranslator(Translator):
             Control("style_seed", "seed", 1, "Style seed", "z of the style (layers from the crossover on)",
                     minimum=0, maximum=2 ** 31 - 1),
             Control("crossover", "int", n, "Crossover layer",
-                    "layers below it follow the source; " + ", ".join(f"{i}: {r} px" for i, r in enumerate(res)),
+                    f"layers below it follow the source; {n} (the default): no mixing; {self.G.coarse_crossover()}: "
+                    "the coarse/middle boundary, where the Style page opens; "
+                    + ", ".join(f"{i}: {r} px" for i, r in enumerate(res)),
                     minimum=0, maximum=n),
             Control("style_layers", "layers", "", "Style layers",
                     "the layers that take the style seed's w, as indices (e.g. 0,1,6); empty: use the crossover",
@@ -148,16 +150,12 @@ class StyleTranslator(Translator):
 
     @staticmethod
     def parse_layers(text, n: int) -> list[int]:
-        """'0,1,6' (or a list of ints) -> sorted layer indices, each checked against n."""
-        items = text if isinstance(text, (list, tuple)) else [t for t in str(text).replace(" ", "").split(",") if t]
+        """'0,1,6' (or a list of ints) -> sorted layer indices, each checked against n;
+        :func:`trainer.controls.parse_layers`. ValueError naming ``style_layers`` otherwise."""
         try:
-            layers = sorted({int(t) for t in items})
-        except ValueError:
-            raise ValueError(f"style_layers = {text!r}: comma-separated layer numbers, e.g. 0,1,6") from None
-        bad = [i for i in layers if not 0 <= i < n]
-        if bad:
-            raise ValueError(f"style_layers: no layer {bad[0]}; this model has layers 0..{n - 1}")
-        return layers
+            return parse_layers(text, n)
+        except ValueError as e:
+            raise ValueError(f"style_layers = {text!r}: {e}") from None
 
     def style_mask(self, crossover, style_layers) -> torch.Tensor:
         """(n_latent,) bool: the layers that take the style seed's w: ``style_layers`` when given,

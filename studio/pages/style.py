@@ -104,10 +104,11 @@ class StylePage(Page):
         side_widget.setMinimumWidth(400)
         views = QHBoxLayout(self)
         self.grid_caption = QLabel(wordWrap=True)
-        for title, view in (("Image", self.output_view), ("Style mixing", self.grid_view)):
+        # the grid's 4 x 4 cells get twice the image's width: each cell near the model's own size
+        for title, view, stretch in (("Image", self.output_view, 1), ("Style mixing", self.grid_view, 2)):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(view)
-            views.addWidget(box, 1)
+            views.addWidget(box, stretch)
         self.grid_view.parentWidget().layout().addWidget(self.grid_caption)
         views.addWidget(side_widget)
 

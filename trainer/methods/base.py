@@ -115,6 +115,14 @@ def fit_moments(state: dict, shape) -> None:
         state.update(moments)
 
 
+def require_doubling_size(size: int, who: str) -> None:
+    """A generator that doubles from 4x4 (DCGAN, StyleGAN) draws a power of two of at least 8 px:
+    ConfigError naming ``data.image_size`` and ``who`` otherwise."""
+    if size < 8 or size & (size - 1):
+        raise ConfigError(f"data.image_size = {size}: {who} needs a power of two of at least 8 "
+                          "(its generator doubles from 4x4), e.g. 64")
+
+
 def set_requires_grad(nets, flag: bool) -> None:
     """Turn training of the nets' parameters on or off; a parameter marked ``frozen`` (a net's
     weight that is never used, such as a left-out StyleGAN ToRGB) stays off."""

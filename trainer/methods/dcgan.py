@@ -24,8 +24,8 @@ from trainer.errors import ConfigError
 from trainer.exporters.onnx_graphs import Graph
 from trainer.images import image_grid
 from trainer.losses import gan_loss, gradient_penalty
-from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
-                                  side_effect_free)
+from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, require_doubling_size,
+                                  set_requires_grad, side_effect_free)
 from trainer.nets import build
 from trainer.nets.init import init_weights
 from trainer.translator import Translator, build_net
@@ -133,9 +133,8 @@ class DCGAN(Method):
 
     @classmethod
     def check_image_size(cls, size, model=None):
-        """A power of two of at least 8 (the generator doubles from 4x4)."""
-        if size < 8 or size & (size - 1):
-            raise ConfigError(f"data.image_size = {size}: must be a power of two of at least 8")
+        """A power of two of at least 8 (:func:`trainer.methods.base.require_doubling_size`)."""
+        require_doubling_size(size, "DCGAN")
 
     @classmethod
     def validate(cls, cfg):

@@ -33,8 +33,8 @@ from trainer.images import image_grid
 from trainer.importers import ImportKind
 from trainer.importers import rosinality as rosinality_import
 from trainer.losses import layout_distance, logistic_loss, path_length_penalty, r1_penalty, thumbnail_distance
-from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, set_requires_grad,
-                                  side_effect_free)
+from trainer.methods.base import (DISCRIMINATOR, GENERATOR, REGULARISATION, Method, require_doubling_size,
+                                  set_requires_grad, side_effect_free)
 from trainer.nets import build
 from trainer.nets.stylegan import rgb_resolutions
 from trainer.translator import Translator, build_net
@@ -292,9 +292,8 @@ class StyleGAN(Method):
 
     @classmethod
     def check_image_size(cls, size, model=None):
-        """A power of two of at least 8 (the synthesis network doubles from 4x4)."""
-        if size < 8 or size & (size - 1):
-            raise ConfigError(f"data.image_size = {size}: StyleGAN needs a power of two of at least 8")
+        """A power of two of at least 8 (:func:`trainer.methods.base.require_doubling_size`)."""
+        require_doubling_size(size, "StyleGAN")
 
     @classmethod
     def validate(cls, cfg):

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from studio import library
+from studio.images import with_suffix
 from studio.library_dock import LibraryDock, collect, import_to_user_models
 from studio.pages.attributes import AttributesPage
 from studio.pages.base import IMAGE_FILTER
@@ -221,6 +222,8 @@ class MainWindow(QMainWindow):
                 self.add_model(p)
             elif suffix in library.CHECKPOINT_SUFFIXES:
                 self.import_checkpoint(p)
+            elif suffix == ".json" and self.page() is self.pages["style"]:  # saved latents
+                self.pages["style"].open_latents(p)
             else:
                 self.open_image(p)
 
@@ -259,11 +262,19 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save output", f"{self.page().name}-output.png",
                                               "PNG (*.png);;JPEG (*.jpg)")
         if path:
-            try:
-                self.page().save_output(path)
-                self.show_status(f"Saved {path}")
-            except (ValueError, OSError) as e:
-                self.error("Cannot save", str(e))
+            self.save_output(path)
+
+    def save_output(self, path) -> Path | None:
+        """Write the page's output to ``path`` (PNG when it has no suffix); the status bar says
+        where, or why not (the output on screen stays). Returns the path written, or None."""
+        path = with_suffix(path, ".png")
+        try:
+            self.page().save_output(path)
+        except (ValueError, OSError) as e:  # no such folder, read-only, a suffix PIL cannot write
+            self.show_status(f"Cannot save {path}: {e}")
+            return None
+        self.show_status(f"Saved {path}")
+        return path
 
     def copy_output(self):
         self.show_status("Copied the output" if self.page().copy_output() else "Nothing to copy yet")
@@ -382,13 +393,18 @@ def keep_every_pointer_event() -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="gan-studio", description="GAN Studio: draw, translate, edit, mix styles")
     p.add_argument("--screenshot", metavar="FILE", help="render a page offscreen to a PNG and exit")
-    p.add_argument("--page", default=None, help="sketch, photo, attributes, style or train")
+    names = [cls.name for cls in PAGES] + ["train"]
+    p.add_argument("--page", default=None, type=str.lower, choices=names, help=", ".join(names))
     p.add_argument("--run", help="a run folder to show on the Train page")
     p.add_argument("--model", help="a model file to open")
     p.add_argument("--image", help="an image to open on the page")
     p.add_argument("--size", default="1280x800", help="window size for --screenshot")
     args, qt_args = p.parse_known_args(argv)
     if args.screenshot:
+        args.screenshot = str(with_suffix(args.screenshot, ".png"))
+        if not Path(args.screenshot).parent.is_dir():
+            print(f"error: --screenshot {args.screenshot}: no folder {Path(args.screenshot).parent}", file=sys.stderr)
+            return 2
         import os
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from studio.platform_check import platform_problem
@@ -411,9 +427,6 @@ def main(argv=None) -> int:
     if refused:
         print(f"error: {refused}", file=sys.stderr)
     if args.page:
-        if args.page not in window.pages:
-            print(f"error: no page {args.page!r}; pages: {', '.join(window.pages)}", file=sys.stderr)
-            return 2
         window.tabs.setCurrentWidget(window.pages[args.page])
     if args.image:
         if args.screenshot:  # the picture must show it: open it now
@@ -421,6 +434,7 @@ def main(argv=None) -> int:
                 window.page().open_image(args.image)
             except (ValueError, OSError) as e:
                 print(f"error: {e}", file=sys.stderr)
+                window.close()  # its render threads stop before the process ends
                 return 2
         else:
             window.open_image(args.image)
@@ -431,6 +445,7 @@ def main(argv=None) -> int:
         wait_for_renders(app, window, window.page())
         ok = window.grab().save(args.screenshot)
         window.close()
-        print(f"wrote {args.screenshot}" if ok else f"error: could not write {args.screenshot}")
+        print(f"wrote {args.screenshot}" if ok else f"error: could not write {args.screenshot} (a read-only folder, "
+              f"or a suffix Qt cannot write: use .png)", file=sys.stdout if ok else sys.stderr)
         return 2 if refused else 0 if ok else 1
     return app.exec()

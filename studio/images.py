@@ -1,6 +1,8 @@
 """Conversions between uint8 arrays, PIL images and QImages (on the UI thread)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage
@@ -44,3 +46,11 @@ def grid(rows: list[list[np.ndarray]], gap: int = 4) -> Image.Image:
         out.paste(i, (0, y))
         y += i.height + gap
     return out
+
+
+def with_suffix(path, suffix: str) -> Path:
+    """``path`` as given, or with ``suffix`` when it has none (a name typed without .png)."""
+    path = Path(path)
+    if path.name.endswith(".") and path.name.strip("."):  # "g." -> g.png, not g..png
+        path = path.with_name(path.name.rstrip("."))
+    return path if path.suffix else path.with_suffix(suffix)

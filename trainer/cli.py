@@ -141,9 +141,9 @@ def cmd_export(args) -> int:
     from trainer.rundir import RunDir
     from trainer.run import export_run
     dtype = torch.float16 if args.fp16 else torch.int8 if args.int8 else None
-    if args.output and (Path(args.output).suffix.lower() != ".safetensors" or Path(args.output).is_dir()):
-        raise ValueError(f"-o {args.output}: a model file is written as NAME.safetensors, not over a folder "
-                         "(nothing written; --format writes a reference checkpoint, --onnx an ONNX graph)")
+    if args.output:
+        check_output_name("-o", args.output, (".safetensors",), "a model file",
+                          "; --format writes a reference checkpoint, --onnx an ONNX graph")
     if Path(args.run_dir).is_file():
         raise ValueError(f"{args.run_dir}: a file, not a run folder (export writes a run's generator as a model file; "
                          "--format and --onnx also take a model file)")
@@ -152,22 +152,30 @@ def cmd_export(args) -> int:
     return 0
 
 
+def check_output_name(option: str, path, suffixes: tuple, what: str, hint: str = "") -> None:
+    """ValueError (nothing written) when ``path`` is a folder or lacks one of ``suffixes``."""
+    path = Path(path)
+    names = " or ".join(f"NAME{s}" for s in suffixes)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: a folder; {what} is written as {names} (nothing written{hint})")
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"{option} {path}: {what} needs the {' or '.join(suffixes)} suffix, e.g. "
+                         f"{path.with_suffix(suffixes[0]).name if path.name else names} (nothing written{hint})")
+
+
 def cmd_export_other(args) -> int:
     """``export --format`` (a reference checkpoint) and ``--onnx``, from a model file or a run."""
     if args.fp16 or args.int8:
         raise ValueError("--fp16 and --int8 apply to model files; reference checkpoints and ONNX graphs are float32")
-    if args.onnx and (Path(args.onnx).suffix.lower() != ".onnx" or Path(args.onnx).is_dir()):
-        raise ValueError(f"--onnx {args.onnx}: an ONNX graph is written as NAME.onnx, not over a folder "
-                         "(nothing written)")
+    if args.onnx:
+        check_output_name("--onnx", args.onnx, (".onnx",), "an ONNX graph")
     if args.format:
         if args.format not in args.formats:
             args.parser.error(f"argument --format: invalid choice: {args.format!r} (choose from "
                               f"{', '.join(map(repr, args.formats))})")
         if not args.output:
             raise ValueError(f"--format {args.format}: name the checkpoint to write with -o FILE")
-        if Path(args.output).suffix.lower() not in (".pth", ".pt", ".ckpt") or Path(args.output).is_dir():
-            raise ValueError(f"-o {args.output}: a reference checkpoint is written as NAME.pth, NAME.pt or "
-                             "NAME.ckpt, not over a folder (nothing written)")
+        check_output_name("-o", args.output, (".pth", ".pt", ".ckpt"), "a reference checkpoint")
         from trainer.conversion import export_reference
         done = export_reference(args.run_dir, args.output, args.format)
         for path in [*done.files, *done.notes]:
@@ -355,16 +363,15 @@ def cmd_demo(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.scoring import evaluate, format_report, save_report, write_into_card
     out = Path(args.output or f"eval-{Path(args.model).stem}.json")
-    if out.suffix.lower() != ".json" or out.is_dir():
-        raise ValueError(f"-o {out}: the report is JSON: name it NAME.json, not a folder (its picture goes beside it "
-                         "as NAME.png, or where --picture says)")
+    check_output_name("-o", out, (".json",), "the report (JSON)",
+                      "; its picture goes beside it as NAME.png, or where --picture says")
     picture = Path(args.picture) if args.picture else out.with_suffix(".png")
-    if picture.suffix.lower() != ".png" or picture.is_dir():
-        raise ValueError(f"--picture {picture}: the picture is a PNG: name it NAME.png, not a folder")
+    check_output_name("--picture", picture, (".png",), "the picture")
     # written now or not at all (methods without a picture): a file from before is not reported as this run's
     before = picture.stat().st_mtime_ns if picture.is_file() else None
     sketches = {k: v for k, v in (("sketch_size", args.sketch_size), ("stroke_width", args.stroke_width),
-                                  ("controls", parse_controls(args.control))) if v}  # sketch2photo only
+                                  ("controls", parse_controls(args.control)),
+                                  ("pairs", args.pairs)) if v}  # sketch2photo only; pairs: style only
     report = evaluate(args.model, data=args.data, n=args.n, device=args.device, progress=not args.no_progress,
                       picture=picture, precision=args.precision, **sketches)
     print(format_report(report))
@@ -465,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("synth", help="write a procedural dataset")
     s.add_argument("name", help="sketches, shapes-unpaired, shapes, faces or expressions")
     s.add_argument("--out", required=True, help="output folder (must be empty or new)")
-    s.add_argument("--n", type=int, default=1000, help="number of images (or pairs) (default: 1000)")
+    s.add_argument("--n", type=positive_int, default=1000, help="number of images (or pairs) (default: 1000)")
     s.add_argument("--size", type=int, default=128, help="image size in pixels (default: 128)")
     s.add_argument("--seed", type=int, default=0, help="seed of the first image (default: 0)")
     s.set_defaults(fn=cmd_synth)
@@ -530,8 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("eval", help="score a model file against ground truth (metrics of its task, as JSON)")
     va.add_argument("model", help="a model file (.safetensors)")
     va.add_argument("--data", help="a dataset folder with ground truth (default: held-out procedural data)")
-    va.add_argument("--n", type=int, help="test items (default per task: sketches 500, faces 200, "
+    va.add_argument("--n", type=positive_int, help="test items (default per task: sketches 500, faces 200, "
                                           "unpaired 200, style 1000 samples, superres 100)")
+    va.add_argument("--pairs", type=positive_int, help="style: mixing pairs and noise pairs (default: 200)")
     va.add_argument("-o", "--output", help="JSON report (default: eval-<model>.json)")
     va.add_argument("--picture", metavar="PNG", help="where the task's picture goes (attributes: inputs, edits "
                                                      "and their ground truth; style: mixing grid and noise); "
@@ -616,7 +624,12 @@ def _off_the_bar() -> str:
 
 
 def _main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "fn", None) is cmd_translate and not any(e.startswith("-") for e in extra):
+        args.inputs += extra  # inputs after an option (translate M -o out/ a.png): argparse's nargs="*" stops there
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.log:
         redirect_output(args.log)
     if args.nice:

@@ -93,7 +93,8 @@ class Control:
         :class:`ControlError` that gives the allowed values."""
         def refuse(why: str = ""):
             rule = f"choose {self.allowed()}" if self.kind == "choice" else f"allowed: {self.allowed()}"
-            raise ControlError(f"{self.name} = {value!r}: {why + '; ' if why else ''}{rule}")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:30] + "..."  # a 400-digit value
+            raise ControlError(f"{self.name} = {shown}: {why + '; ' if why else ''}{rule}")
 
         if self.kind == "choice":
             if value not in self.choices:
@@ -116,7 +117,11 @@ class Control:
                     refuse("not a number")
             if isinstance(number, (bool, np.bool_)) or not isinstance(number, numbers.Real):
                 refuse("not a number")
-            if not math.isfinite(float(number)):
+            try:
+                finite = math.isfinite(float(number))
+            except OverflowError:  # an int beyond any float: out of every range
+                refuse("out of range")
+            if not finite:
                 refuse("not a finite number")
             if self.kind in ("int", "seed"):
                 if float(number) != math.floor(float(number)):

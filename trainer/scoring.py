@@ -28,8 +28,10 @@ def evaluate(model, data=None, n: int | None = None, device="cpu", progress: boo
     precision (when not fp32), seconds, date (UTC, ISO 8601).
     ``data``: a folder with ground truth (default: held-out seeds of the procedural dataset the
     model was trained on); ``n``: test items; ``options`` go to the evaluation (its picture, the
-    sketch size, controls...). Raises :class:`~trainer.errors.EvaluationError` when the method has
+    sketch size, controls...). Raises :class:`~trainer.errors.EvaluationError` when ``n`` is below 1, the method has
     no evaluation or there is no ground truth."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise EvaluationError(f"n = {n!r}: the number of test items is a whole number of at least 1")
     card = read_card(model)
     method = card.get("method")
     try:

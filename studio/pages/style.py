@@ -14,7 +14,7 @@ from PIL import Image
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from studio.images import grid
+from studio.images import grid, with_suffix
 from studio.pages.base import Page
 from studio.widgets.controls import ControlPanel
 from studio.widgets.image_view import ImageView
@@ -35,12 +35,6 @@ def band(resolution: int) -> str:
 def grid_seeds(seed: int, maximum: int = SEED_MAX) -> list[int]:
     """The grid's seeds: ``seed`` and the next ones, wrapping from ``maximum`` to 0."""
     return [(seed + i) % (maximum + 1) for i in range(GRID)]
-
-
-def with_suffix(path, suffix: str) -> Path:
-    """``path`` as given, or with ``suffix`` when it has none (a name typed without .png)."""
-    path = Path(path)
-    return path if path.suffix else path.with_suffix(suffix)
 
 
 def layer_resolutions(layers) -> list[int] | None:
@@ -65,7 +59,7 @@ class StylePage(Page):
         self.resolutions: list[int] | None = None
         self.grid_arrays = None
         self.grid_captions: dict[int, str] = {}  # request stamp -> the seeds its grid shows
-        self.gif_path = None  # the GIF being rendered, until it is written
+        self.gif_paths: dict[int, Path] = {}  # the export being rendered: its request's stamp -> its file
         self.output_view = ImageView("The generated image appears here.")
         self.grid_view = ImageView("Style-mixing grid: the source seeds down the left, the style seeds on top; "
                                    "inside, each source with the style's layers.")
@@ -160,8 +154,16 @@ class StylePage(Page):
         self.panel.widgets[CROSSOVER].set_text(text)
         self.panel.set_values({self.layers_name: range(k, n)}, emit=False)
 
-    def _layers_toggled(self, _values):
-        if CROSSOVER in self.panel.widgets:
+    def _layers_toggled(self, values):
+        """Boxes ticked by hand: a tail of the layers (7, 8, 9) is what the slider sets, so the
+        slider follows; any other set is "custom layers"."""
+        if CROSSOVER not in self.panel.widgets:
+            return
+        chosen, n = parse_layers(values[self.layers_name]), len(self.layer_set().checks)
+        if chosen == list(range(n - len(chosen), n)):
+            self.panel.set_values({CROSSOVER: n - len(chosen)}, emit=False)
+            self._crossover_moved(self.panel.values())
+        else:
             self.panel.widgets[CROSSOVER].set_text("custom layers")
 
     def style_layers(self) -> str:
@@ -184,7 +186,7 @@ class StylePage(Page):
         layers = checked.pop(self.layers_name, None) if self.rich else None
         crossover = checked.pop(CROSSOVER, None) if self.rich else None
         self.panel.set_values(checked, emit=False)
-        if layers is not None:
+        if layers is not None and (layers != "" or crossover is None):  # "" with a crossover: the crossover's
             chosen, n = parse_layers(layers), len(self.layer_set().checks)
             if CROSSOVER in self.panel.widgets and chosen == list(range(n - len(chosen), n)):
                 crossover = n - len(chosen)  # a tail of the layers: what the slider sets
@@ -281,34 +283,47 @@ class StylePage(Page):
 
     def load_latents(self, path) -> None:
         """Read a latents JSON; ValueError naming the file and what is wrong, nothing changed."""
-        try:
-            data = json.loads(Path(path).read_text())
+        name = Path(path).name
+        try:  # utf-8-sig: a byte-order mark (Windows Notepad) is read too
+            data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        except RecursionError:
+            raise ValueError(f"{name}: not a latents file (nested too deeply)") from None
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: not a latents file ({e})") from None
+            raise ValueError(f"{name}: not a latents file ({e})") from None
         names = [c.name for c in self.panel.controls]
         if not isinstance(data, dict) or not set(data) & set(names):
-            raise ValueError(f"{path}: not a latents file of this model (a JSON object with any of "
+            raise ValueError(f"{name}: not a latents file of this model (a JSON object with any of "
                              f"{', '.join(names)})")
         try:
             self.set_values(data)
         except ValueError as e:
-            raise ValueError(f"{path}: nothing loaded: {e}") from None
+            raise ValueError(f"{name}: nothing loaded: {e}") from None
 
     def save_latents_dialog(self):
         path, _ = QFileDialog.getSaveFileName(self, "Save latents", "latents.json", "JSON (*.json)")
         if path:
+            path = with_suffix(path, ".json")
             try:
-                self.save_latents(with_suffix(path, ".json"))
+                self.save_latents(path)
             except OSError as e:
                 self.status.emit(f"Latents not saved: {e}")
+                return
+            self.status.emit(f"Saved latents to {path}")
 
     def load_latents_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, "Load latents", "", "JSON (*.json)")
         if path:
-            try:
-                self.load_latents(path)
-            except ValueError as e:
-                self.status.emit(str(e))
+            self.open_latents(path)
+
+    def open_latents(self, path) -> bool:
+        """:meth:`load_latents` (the dialog, a .json dropped on the page), said on the status bar."""
+        try:
+            self.load_latents(path)
+        except ValueError as e:
+            self.status.emit(str(e))
+            return False
+        self.status.emit(f"Loaded latents from {path}")
+        return True
 
     def gif_dialog(self):
         if not self.rich or self.info is None:
@@ -326,16 +341,28 @@ class StylePage(Page):
         if not path.parent.is_dir():
             self.status.emit(f"GIF not saved: {path.parent} is not a folder")
             return
+        animated = {e for e, f in Image.registered_extensions().items() if f in Image.SAVE_ALL}
+        if path.suffix.lower() not in animated:
+            self.status.emit(f"GIF not saved: {path.name}: {path.suffix or 'no suffix'} cannot hold an animation "
+                             "(use .gif, or .png / .webp)")
+            return
         replaced = f" (instead of {self.gif_path})" if self.gif_path not in (None, path) else ""
-        self.gif_path = path
         values = {**self.values(), "frames": self.frames.value()}
         for k in (CROSSOVER, self.layers_name):
             values.pop(k, None)
         self.status.emit(f"Rendering {self.frames.value()} frames for {path}{replaced}...")
-        self.post(RenderRequest(self.info.path, self.channel("gif"), None, values, kind="interpolate"))
+        stamp = self.post(RenderRequest(self.info.path, self.channel("gif"), None, values, kind="interpolate"))
+        self.gif_paths = {stamp: path}  # a replaced export's frames, if they still arrive, are dropped
+
+    @property
+    def gif_path(self) -> Path | None:
+        """The GIF being rendered, until it is written."""
+        return next(iter(self.gif_paths.values()), None)
 
     def write_gif(self, frames) -> None:
-        path, self.gif_path = self.gif_path, None
+        path = self.gif_paths.pop(self.shown.get(self.channel("gif"), 0), None)
+        if path is None:  # the frames of an export replaced by a newer one
+            return
         images = [Image.fromarray(f) for f in frames]
         try:
             images[0].save(path, save_all=True, append_images=images[1:], duration=60, loop=0)

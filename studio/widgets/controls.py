@@ -24,6 +24,7 @@ class FloatSlider(QWidget):
     def __init__(self, minimum: float, maximum: float, value: float, parent=None):
         super().__init__(parent)
         self.minimum, self.maximum = minimum, maximum
+        self._exact, self._setting = None, False
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.label = QLabel()
@@ -37,14 +38,25 @@ class FloatSlider(QWidget):
         self.setValue(value)
 
     def value(self) -> float:
+        """The value set (a latents file's 0.123 stays 0.123), else the slider's step."""
+        if self._exact is not None:
+            return self._exact
         return round(self.minimum + (self.maximum - self.minimum) * self.slider.value() / SLIDER_STEPS, 4)
 
     def setValue(self, v: float) -> None:
-        k = (float(v) - self.minimum) / max(1e-12, self.maximum - self.minimum)
-        self.slider.setValue(round(max(0.0, min(1.0, k)) * SLIDER_STEPS))
+        """Set ``v`` exactly (clamped to the range); the slider shows its nearest step."""
+        v = max(self.minimum, min(self.maximum, float(v)))
+        k = (v - self.minimum) / max(1e-12, self.maximum - self.minimum)
+        self._exact, self._setting = v, True
+        try:
+            self.slider.setValue(round(k * SLIDER_STEPS))
+        finally:
+            self._setting = False
         self.label.setText(f"{self.value():.2f}")
 
     def _moved(self, _):
+        if not self._setting:  # the user moved it: the slider's steps again
+            self._exact = None
         self.label.setText(f"{self.value():.2f}")
         self.valueChanged.emit(self.value())
 

@@ -389,6 +389,60 @@ def test_style_page_refuses_bad_latents_and_keeps_working(qtbot, window, models,
     page.status.disconnect(said.append)
 
 
+def test_style_page_files_as_a_newcomer_writes_them(qtbot, window, models, tmp_path, monkeypatch):
+    """Latents written by hand read as the engine reads them ("" layers with a crossover: the
+    crossover's; psi exact; a byte-order mark); hostile files are refused by name; a tail of layers
+    ticked by hand moves the slider; a GIF goes to the export that asked for it, and a suffix that
+    cannot animate is refused before rendering; Save output adds .png; a .json dropped on the page
+    loads as latents."""
+    from PySide6.QtWidgets import QFileDialog
+    page, n = open_model(qtbot, window, models["stylegan"], "style")
+    rendered(qtbot, page, n)
+    said = []
+    page.status.connect(said.append)
+    w, n_layers = page.panel.widgets, len(page.layer_set().checks)
+    (tmp_path / "a.json").write_text(json.dumps({"style_layers": "", "crossover": 2, "psi": 0.123}))
+    page.load_latents(tmp_path / "a.json")
+    assert page.values()["style_layers"] == ",".join(map(str, range(2, n_layers))) and w["crossover"].value() == 2
+    assert page.values()["psi"] == 0.123
+    page.save_latents(tmp_path / "b.json")
+    assert json.loads((tmp_path / "b.json").read_text())["psi"] == 0.123
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"seed": 17}).encode())
+    page.load_latents(tmp_path / "bom.json")
+    assert page.values()["seed"] == 17
+    for text, match in (("[" * 100000 + "]" * 100000, "nested too deeply"), ('{"seed": ' + "9" * 400 + "}",
+                                                                             r"seed = 9{30}\.\.\.: out of range")):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            page.load_latents(tmp_path / "bad.json")
+    assert page.values()["seed"] == 17
+    page.layer_set().checks[2].click()  # unticked by hand: 3.. is a tail, what the slider sets
+    assert w["crossover"].value() == 3 and "from layer 3" in w["crossover"].label.text()
+    page.layer_set().checks[n_layers - 1].click()
+    assert w["crossover"].label.text() == "custom layers"
+
+    page.export_gif(tmp_path / "i.jpg")
+    assert "cannot hold an animation" in said[-1] and page.gif_path is None
+    n = page.render_count
+    page.frames.setValue(5)
+    page.export_gif(tmp_path / "first.gif")
+    page.frames.setValue(3)
+    page.export_gif(tmp_path / "second")
+    assert "instead of" in said[-1]
+    qtbot.waitUntil(lambda: (tmp_path / "second.gif").exists() and page.settled(), timeout=30000)
+    assert Image.open(tmp_path / "second.gif").n_frames == 3 and not (tmp_path / "first.gif").exists()
+    assert not any("None" in line for line in said) and page.gif_path is None
+
+    window.open_paths([tmp_path / "a.json"])  # dropped on the window while the Style page shows
+    assert w["crossover"].value() == 2 and "Loaded latents" in said[-1]
+    rendered(qtbot, page, n)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "mine"), "")))
+    window.save_output_dialog()
+    assert Image.open(tmp_path / "mine.png").size == page.output.shape[1::-1]
+    assert page.output_view.message in (None, "")
+    page.status.disconnect(said.append)
+
+
 def test_style_page_is_built_from_the_declared_controls(qtbot, window, models, tmp_path):
     """A StyleGAN whose card names no layer resolutions (an imported rosinality model) still gets
     one box per declared layer, labelled with the resolution its control declares, and its

@@ -157,6 +157,26 @@ def test_one_channel_model_translates_end_to_end(tmp_path, capsys):
     assert "channels     1" in capsys.readouterr().out
 
 
+def test_translate_takes_inputs_after_the_options_and_eval_refuses_no_items(tmp_path, capsys):
+    """``translate M -o out/ a.png b.png`` (inputs after an option) translates both; an unknown
+    option is still refused; ``eval --n 0`` is refused before any work."""
+    model = tiny_models.pix2pix(tmp_path / "m.safetensors")
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 32), name == "a" and "red" or "blue").save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    assert main(["translate", str(model), "-o", str(out), str(tmp_path / "a.png"), "--device", "cpu",
+                 str(tmp_path / "b.png")]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    with pytest.raises(SystemExit) as e:
+        main(["translate", str(model), "-o", str(out), str(tmp_path / "a.png"), "--bogus"])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+    for n in ("0", "-5"):
+        with pytest.raises(SystemExit):
+            main(["eval", str(model), "--n", n, "-o", str(tmp_path / "r.json")])
+        assert "--n" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_stargan_exclusive_import_and_translation(tmp_path, capsys):
     from tests.trainer.test_importers import RAFD, _rafd_state
     torch.save(_rafd_state(), tmp_path / "200000-G.ckpt")
@@ -344,13 +364,14 @@ def test_no_command_writes_over_the_users_files(tmp_path, capsys):
     keep = tmp_path / "keep.png"
     Image.new("RGB", (8, 8), "red").save(keep)
     kept = keep.read_bytes()
-    for cmd, reason in ((["export", str(model), "-o", str(keep)], "NAME.safetensors"),
-                        (["export", str(model), "--onnx", str(keep)], "NAME.onnx"),
-                        (["eval", str(model), "--n", "2", "-o", str(keep)], "NAME.json"),
-                        (["eval", str(model), "--n", "2", "--picture", str(tmp_path / "p.json")], "NAME.png"),
-                        (["export", str(model), "--format", "junyanz", "-o", str(keep)], "NAME.pth"),
-                        (["export", str(model), "-o", str(folder.with_suffix(".safetensors"))], "not over a folder"),
-                        (["eval", str(model), "--n", "2", "-o", str(folder.with_suffix(".json"))], "not a folder")):
+    for cmd, reason in ((["export", str(model), "-o", str(keep)], "needs the .safetensors suffix, e.g. keep.safetensors"),
+                        (["export", str(model), "--onnx", str(keep)], "needs the .onnx suffix"),
+                        (["export", str(model), "--onnx", str(tmp_path / "g")], "needs the .onnx suffix, e.g. g.onnx"),
+                        (["eval", str(model), "--n", "2", "-o", str(keep)], "needs the .json suffix"),
+                        (["eval", str(model), "--n", "2", "--picture", str(tmp_path / "p.json")], "needs the .png suffix"),
+                        (["export", str(model), "--format", "junyanz", "-o", str(keep)], "needs the .pth or .pt or .ckpt"),
+                        (["export", str(model), "-o", str(folder.with_suffix(".safetensors"))], "a folder; a model file"),
+                        (["eval", str(model), "--n", "2", "-o", str(folder.with_suffix(".json"))], "a folder; the report")):
         folder.with_suffix(".safetensors").mkdir(exist_ok=True)
         folder.with_suffix(".json").mkdir(exist_ok=True)
         assert main(cmd) == 2, cmd

@@ -25,3 +25,11 @@ def test_a_layers_control_checks_through_the_same_parser():
         c.check("4")
     with pytest.raises(ControlError, match="not layer numbers"):
         c.check("x")
+
+
+@pytest.mark.parametrize("kind", ["seed", "int", "float"])
+def test_a_number_beyond_any_float_is_out_of_range_and_shown_short(kind):
+    c = Control("seed", kind, 0, minimum=0, maximum=10)
+    with pytest.raises(ControlError, match=r"^seed = 9{30}\.\.\.: out of range; allowed") as e:
+        c.check(10 ** 400 - 1)
+    assert len(str(e.value)) < 120

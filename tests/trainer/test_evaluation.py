@@ -162,6 +162,7 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
         assert set(m["mixing"]) >= {"coarse_follows_source", "hair_follows_style", "skin_follows_style", "ideal"}
         assert set(m["mixing"]["ideal"]) == set(m["mixing"]) - {"pairs", "crossover", "ideal"}
         assert set(m["noise"]) == {"pairs", "attributes_unchanged", "pixel_change"}
+        assert m["mixing"]["pairs"] == m["noise"]["pairs"] == 3
         # the 3x3 mixing grid under its three styles, then six noise variations
         assert Image.open(tmp_path / "picture.png").size == (6 * 32 + 5 * 2, 5 * 32 + 4 * 2)
     if method == "stargan":
@@ -305,3 +306,11 @@ def test_the_mixing_grid_puts_styles_on_top_and_sources_down_the_left():
         mixing_rows(src, sty, mixes[:1])
     with pytest.raises(ValueError, match="2 sources x 3 styles"):
         mixing_rows(src, sty, [row[:2] for row in mixes])
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5, True])
+def test_eval_refuses_a_number_of_items_below_one(tmp_path, n):
+    from trainer.errors import EvaluationError
+    from trainer.scoring import evaluate
+    with pytest.raises(EvaluationError, match=f"n = {n!r}: the number of test items"):
+        evaluate(tiny_models.pix2pix(tmp_path / "m.safetensors"), n=n, progress=False)

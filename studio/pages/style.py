@@ -98,6 +98,7 @@ class StylePage(Page):
         side_widget.setMinimumWidth(400)
         views = QHBoxLayout(self)
         self.grid_caption = QLabel(wordWrap=True)
+        self.grid_caption.setMinimumHeight(2 * self.grid_caption.fontMetrics().lineSpacing())  # long seeds wrap in place
         # the grid's 4 x 4 cells get twice the image's width: each cell near the model's own size
         for title, view, stretch in (("Image", self.output_view, 1), ("Style mixing", self.grid_view, 2)):
             box = QGroupBox(title)
@@ -249,7 +250,9 @@ class StylePage(Page):
         if image is None:
             self.status.emit("No grid yet")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save style-mixing grid", "style-mixing.png", "PNG (*.png)")
+        v = self.values()  # the name says which seeds the grid shows
+        path, _ = QFileDialog.getSaveFileName(self, "Save style-mixing grid",
+                                              f"style-mixing-{v[SEED]}-{v[STYLE_SEED]}.png", "PNG (*.png)")
         if path:
             self.save_grid(path)
 

@@ -234,6 +234,7 @@ def cmd_import(args) -> int:
     exclusive = None if args.exclusive is None else (args.exclusive or True)  # bare --exclusive: all domains
     options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains), ("exclusive", exclusive),
                                  ("image_size", args.image_size)) if v is not None}
+    check_output_name("-o", args.output, (".safetensors",), "a model file")
     path = import_checkpoint(args.checkpoint, args.output, kind=args.kind, **options)
     print(f"wrote {path}")
     return 0
@@ -470,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="datasets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="write a procedural dataset")
-    s.add_argument("name", help="sketches, shapes-unpaired, shapes, faces or expressions")
+    from trainer.data.synth import DATASETS
+    s.add_argument("name", help=", ".join(DATASETS))
     s.add_argument("--out", required=True, help="output folder (must be empty or new)")
     s.add_argument("--n", type=positive_int, default=1000, help="number of images (or pairs) (default: 1000)")
     s.add_argument("--size", type=int, default=128, help="image size in pixels (default: 128)")
@@ -583,8 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
 def redirect_output(path) -> None:
     """Append this process's stdout and stderr (Python's and native code's) to ``path``: how the
     studio keeps a detached job's log in its run directory."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ValueError(f"--log {path}: cannot write it ({e.strerror or e})") from None
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(fd, 1)
@@ -631,7 +636,11 @@ def _main(argv=None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.log:
-        redirect_output(args.log)
+        try:
+            redirect_output(args.log)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if args.nice:
         lower_priority(args.nice)
     try:

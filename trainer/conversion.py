@@ -43,9 +43,13 @@ def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
     (:data:`KINDS`) auto-detects from the keys. ``options``: ``direction`` (pix2pix), ``domains``,
     ``exclusive`` (True: the domains are one exclusive category; a list: those domains are) and
     ``image_size`` (StarGAN); an option the kind does not take is refused. Raises
-    :class:`~trainer.errors.CheckpointImportError` naming the key or shape that does not fit."""
+    :class:`~trainer.errors.CheckpointImportError` naming the key or shape that does not fit, a
+    tensor that is not finite, or ``out`` being ``path`` itself."""
     found = registry.import_kinds()
-    path = Path(path)
+    path, out = Path(path), Path(out)
+    if out.resolve() == path.resolve():
+        raise CheckpointImportError(f"-o {out}: the checkpoint being imported; name a new .safetensors file "
+                                    "(nothing written)")
     if kind != "auto" and kind not in found:
         raise CheckpointImportError(f"unknown checkpoint kind {kind!r}; known: {', '.join(('auto', *found))}")
     options = {k: v for k, v in options.items() if v is not None and v is not False}
@@ -81,6 +85,10 @@ def import_checkpoint(path, out, kind: str = "auto", **options) -> Path:
         raise CheckpointImportError(f"{path}: not a {kind} checkpoint GAN Studio can read: reading its keys failed "
                                     f"({type(e).__name__}: {e}); its first keys: "
                                     f"{few(state) if isinstance(state, dict) else type(state).__name__}") from None
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # a diverged or damaged training: its translations would be black
+        raise CheckpointImportError(f"{path}: {len(bad)} of its {len(tensors)} tensors hold NaN or infinite values "
+                                    f"(first: {bad[0]}): a diverged or damaged checkpoint; nothing written")
     card = {"method": method.name, **card}
     card.setdefault("training", {})["imported_from"] = path.name
     return save_model(out, tensors, card)

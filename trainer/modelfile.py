@@ -330,6 +330,14 @@ def subdict(tensors: dict, prefix: str) -> dict:
 
 def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
     """``load_state_dict(strict=True)`` with an error that lists missing and unexpected keys."""
+    check_state(module, state, what)
+    module.load_state_dict(state, strict=True)
+
+
+def check_state(module: torch.nn.Module, state: dict, what: str) -> None:
+    """ModelFileError (``what`` does not match its network: the missing, unexpected and misshapen
+    keys) unless ``state`` has exactly ``module``'s keys and shapes; ``module`` may be on the meta
+    device (shapes without memory)."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -346,7 +354,6 @@ def load_strict(module: torch.nn.Module, state: dict, what: str) -> None:
         if wrong:
             parts.append(f"wrong shapes: {show(wrong)}")
         raise ModelFileError(f"{what} does not match its network; " + "; ".join(parts))
-    module.load_state_dict(state, strict=True)
 
 
 def format_card(card: dict, method: str | None = None) -> str:

@@ -117,15 +117,17 @@ def config_from_dict(raw: dict) -> Config:
 
 def read_preset(name_or_path: str) -> dict:
     """A preset's raw settings: a TOML file of the preset folders (or any .toml path), else a
-    preset a method ships in code; ``preset`` is filled in. ConfigError for an unknown name."""
+    preset a method ships in code; ``preset`` is filled in. ConfigError for an unknown name, or a
+    file that is not valid TOML (its line and column)."""
     try:
-        return config.read_preset(name_or_path)
-    except ConfigError:
+        config.preset_path(name_or_path)
+    except ConfigError:  # no such file: a preset shipped in code, or none
         shipped = _shipped_presets()
         if name_or_path not in shipped:
             raise ConfigError(f"no preset or TOML file {name_or_path!r}; presets: "
                               f"{', '.join(sorted(all_presets()))}") from None
         return {"preset": name_or_path, **_deep_copy(shipped[name_or_path])}
+    return config.read_preset(name_or_path)
 
 
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> Config:

@@ -25,7 +25,7 @@ import functools
 import math
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from trainer.data.imageio import image_from_array, open_image
 from trainer.data.transforms import to_tensor, to_uint8
 from trainer.device import autocast, check_inference_precision, inference_dtype, precision_name
 from trainer.errors import ModelFileError, OnnxExportError
-from trainer.modelfile import load_strict, subdict
+from trainer.modelfile import check_state, load_strict, subdict
 from trainer.nets import build
 from trainer.nets.inference_cache import version
 from trainer.nets.resize_conv import NearestResizeConv2d
@@ -59,12 +59,21 @@ def build_net(card: dict, tensors: dict, name: str, device) -> nn.Module:
     arguments) with its weights (the tensors under ``name.``) on ``device``; a
     :class:`~trainer.errors.ModelFileError` names a missing, unexpected or misshapen key, or
     constructor arguments the network refuses."""
-    spec = card["nets"][name]
-    try:
-        net = build(spec["name"], **spec["args"])
-    except (TypeError, ValueError) as e:
-        raise ModelFileError(f"the model card's net {name} ({spec['name']}) cannot be built: {e}") from None
-    load_strict(net, subdict(tensors, name), f"model file net {name}")
+    spec, state, what = card["nets"][name], subdict(tensors, name), f"model file net {name}"
+
+    def make(on=None):
+        try:
+            with torch.device(on) if on else nullcontext():
+                return build(spec["name"], **spec["args"])
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"the model card's net {name} ({spec['name']}) cannot be built: {e}") from None
+
+    try:  # shapes first, without memory: a card whose sizes disagree with its tensors allocates nothing
+        check_state(make("meta"), state, what)
+    except (RuntimeError, NotImplementedError):  # a builder that reads values: checked once built
+        pass
+    net = make()
+    load_strict(net, state, what)
     return net.to(device)
 
 

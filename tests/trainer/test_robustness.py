@@ -620,3 +620,45 @@ def test_closing_the_studio_during_a_folder_job_exits_cleanly(tmp_path):
     done = int(proc.stdout.split("translated")[1].split()[0])
     assert 1 <= done < 200  # cancelled after the current image
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no half-written file
+
+
+def test_what_a_second_newcomer_broke_is_refused_by_name(tmp_path, capsys):
+    """import onto its own source, a NaN checkpoint, an unwritable --log, data synth onto a file,
+    a preset file that is not TOML, and a card whose sizes disagree with its tensors."""
+    from tests import tiny_models
+    from tests.trainer.test_importers import _grey_unet
+    from trainer.cli import main
+    from trainer.errors import ModelFileError
+    from trainer.modelfile import load_model, save_model
+    from trainer import inference
+    source = tmp_path / "G.pth"
+    torch.save(_grey_unet(), source)
+    kept = source.read_bytes()
+    for out in (source, tmp_path / "x.pth"):
+        assert main(["import", str(source), "-o", str(out)]) == 2
+        assert "needs the .safetensors suffix" in capsys.readouterr().err
+    from trainer.conversion import import_checkpoint
+    from trainer.errors import CheckpointImportError
+    with pytest.raises(CheckpointImportError, match="the checkpoint being imported"):
+        import_checkpoint(source, tmp_path / ".." / tmp_path.name / "G.pth")
+    assert source.read_bytes() == kept
+    nan = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in _grey_unet().items()}
+    torch.save(nan, tmp_path / "nan.pth")
+    assert main(["import", str(tmp_path / "nan.pth"), "-o", str(tmp_path / "nan.safetensors")]) == 2
+    assert "hold NaN or infinite values" in capsys.readouterr().err and not (tmp_path / "nan.safetensors").exists()
+
+    (tmp_path / "afile").write_text("mine")
+    assert main(["--log", str(tmp_path / "afile" / "x.log"), "presets"]) == 2
+    assert "--log" in capsys.readouterr().err
+    assert main(["data", "synth", "faces", "--out", str(tmp_path / "afile"), "--n", "2", "--size", "32"]) == 2
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "mine"
+    (tmp_path / "broken.toml").write_text("[train\nsteps=")
+    assert main(["train", str(tmp_path / "broken.toml")]) == 2
+    assert "line 1, column 7" in capsys.readouterr().err
+
+    tensors, card = load_model(tiny_models.stargan(tmp_path / "s.safetensors"))
+    card["nets"]["G"]["args"]["conv_dim"] = 60000  # 460 GB if built before the shapes are compared
+    card.pop("format", None)
+    save_model(tmp_path / "bomb.safetensors", tensors, card)
+    with pytest.raises(ModelFileError, match=r"does not match its network; wrong shapes: .*expected \(60000"):
+        inference.load(tmp_path / "bomb.safetensors")

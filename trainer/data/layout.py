@@ -34,7 +34,7 @@ def detect(root) -> tuple[str, str]:
     """(layout, a one-line description with counts); raises ValueError naming what is wrong."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ValueError(f"{root}: no such folder")
+        raise ValueError(f"{root}: {'a file, not a folder' if root.exists() else 'no such folder'}")
     if (root / "trainA").is_dir() and (root / "trainB").is_dir():
         a, b = len(_images(root / "trainA", 10 ** 6)), len(_images(root / "trainB", 10 ** 6))
         if not a or not b:

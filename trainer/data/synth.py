@@ -233,6 +233,8 @@ def synthesize(name: str, out, n: int, size: int, seed: int = 0, workers: int | 
     if n < 1 or size < 8:
         raise ValueError("need --n >= 1 and --size >= 8")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; choose a new folder")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty; choose a new folder")
     item_fn, writer, _ = DATASETS[name]

@@ -31,7 +31,7 @@ from torch import nn
 
 from trainer.data.attributes import find_image_folder
 from trainer.data.layout import check_layout
-from trainer.data.synth import cached_dataset
+from trainer.data.synth import DATASETS, cached_dataset
 from trainer.device import autocast, use_winograd
 from trainer.errors import ConfigError, EvaluationError, LossBlowUp, NonFiniteLoss
 from trainer.images import image_grid
@@ -265,11 +265,15 @@ class Method:
         mode = getattr(cfg.model, "gan_mode", "vanilla")
         if mode not in GAN_MODES:
             raise ConfigError(f"model.gan_mode = {mode!r}; choose one of {', '.join(GAN_MODES)}")
+        if cfg.data.synth and not cfg.data.root and cfg.data.synth not in DATASETS:
+            raise ConfigError(f"data.synth = {cfg.data.synth!r}: no such procedural dataset; known: "
+                              f"{', '.join(DATASETS)}")
         if not cfg.data.root and not cfg.data.synth:
             raise ConfigError(f"data.root is empty: set it to a folder in the {layout}, "
                               f"e.g. --set data.root={example}")
         if cfg.data.root and not Path(cfg.data.root).expanduser().is_dir():
-            raise ConfigError(f"data.root = {cfg.data.root!r}: no such folder")
+            what = "a file, not a folder" if Path(cfg.data.root).expanduser().exists() else "no such folder"
+            raise ConfigError(f"data.root = {cfg.data.root!r}: {what}")
 
     # -- set-up helpers
     def data_root(self, log=print) -> Path:

@@ -36,4 +36,5 @@ def safe_load(path, allowed_globals=()) -> object:
         raise CheckpointImportError(refused_pickle_message(path, "checkpoint",
                                                            [found.group(1)] if found else None)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+        why = str(e) or ("an empty file" if path.stat().st_size == 0 else type(e).__name__)
+        raise CheckpointImportError(f"{path}: not a readable PyTorch checkpoint ({why})") from None

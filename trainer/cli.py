@@ -144,6 +144,7 @@ def cmd_export(args) -> int:
     if args.output:
         check_output_name("-o", args.output, (".safetensors",), "a model file",
                           "; --format writes a reference checkpoint, --onnx an ONNX graph")
+        check_replaceable_model("-o", args.output)
     if Path(args.run_dir).is_file():
         raise ValueError(f"{args.run_dir}: a file, not a run folder (export writes a run's generator as a model file; "
                          "--format and --onnx also take a model file)")
@@ -161,6 +162,19 @@ def check_output_name(option: str, path, suffixes: tuple, what: str, hint: str =
     if path.suffix.lower() not in suffixes:
         raise ValueError(f"{option} {path}: {what} needs the {' or '.join(suffixes)} suffix, e.g. "
                          f"{path.with_suffix(suffixes[0]).name if path.name else names} (nothing written{hint})")
+
+
+def check_replaceable_model(option: str, path) -> None:
+    """ValueError (nothing written) when ``path`` exists and is not a model file: a model file is
+    replaced, anything else a user keeps under that name is not."""
+    from trainer.modelfile import read_card
+    path = Path(path)
+    if path.is_file():
+        try:
+            read_card(path)
+        except (ValueError, OSError):
+            raise ValueError(f"{option} {path}: a file that is not a model file is there; move it or choose "
+                             "another name (nothing written)") from None
 
 
 def cmd_export_other(args) -> int:
@@ -235,6 +249,7 @@ def cmd_import(args) -> int:
     options = {k: v for k, v in (("direction", args.direction), ("domains", args.domains), ("exclusive", exclusive),
                                  ("image_size", args.image_size)) if v is not None}
     check_output_name("-o", args.output, (".safetensors",), "a model file")
+    check_replaceable_model("-o", args.output)
     path = import_checkpoint(args.checkpoint, args.output, kind=args.kind, **options)
     print(f"wrote {path}")
     return 0

@@ -637,6 +637,13 @@ def test_what_a_second_newcomer_broke_is_refused_by_name(tmp_path, capsys):
     for out in (source, tmp_path / "x.pth"):
         assert main(["import", str(source), "-o", str(out)]) == 2
         assert "needs the .safetensors suffix" in capsys.readouterr().err
+    (tmp_path / "notes.safetensors").write_text("my notes")  # a user's file under a model's name is kept
+    assert main(["import", str(source), "-o", str(tmp_path / "notes.safetensors")]) == 2
+    assert "not a model file" in capsys.readouterr().err
+    assert (tmp_path / "notes.safetensors").read_text() == "my notes"
+    assert main(["import", str(source), "-o", str(tmp_path / "G.safetensors")]) == 0
+    assert main(["import", str(source), "-o", str(tmp_path / "G.safetensors")]) == 0  # a model file is replaced
+    capsys.readouterr()
     from trainer.conversion import import_checkpoint
     from trainer.errors import CheckpointImportError
     with pytest.raises(CheckpointImportError, match="the checkpoint being imported"):

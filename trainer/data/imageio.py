@@ -138,17 +138,21 @@ class ScanReport:
     folder: Path
     images: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (path, reason)
+    large: list = field(default_factory=list)  # (path, (width, height)) of usable images over LARGE_SIDE px
 
     def summary(self) -> str:
         return (f"{self.folder}: {len(self.images)} images, {len(self.skipped)} skipped")
 
 
-def _check(path: Path) -> str | None:
+LARGE_SIDE = 4096  # px: an image with a longer side is decoded in full at every training step: slow
+
+
+def _check(path: Path) -> tuple[str | None, tuple[int, int] | None]:
+    """(why ``path`` cannot be used, or None; its size when it can)."""
     try:
-        open_image(path)
-        return None
+        return None, open_image(path).size
     except ImageError as e:
-        return str(e)
+        return str(e), None
 
 
 def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool = True,
@@ -175,10 +179,12 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             results = list(pool.map(_check, candidates))
     else:
-        results = [None] * len(candidates)
-    for p, problem in zip(candidates, results):
+        results = [(None, None)] * len(candidates)
+    for p, (problem, size) in zip(candidates, results):
         if problem is None:
             report.images.append(p)
+            if size and max(size) > LARGE_SIDE:
+                report.large.append((p, size))
         else:
             report.skipped.append((p, problem))
     report.skipped.sort()
@@ -187,6 +193,11 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
             log(f"skipped {reason}")
         if report.skipped:
             log(f"{report.summary()}")
+        if report.large:
+            p, (w, h) = max(report.large, key=lambda item: item[1][0] * item[1][1])
+            log(f"note: {len(report.large)} image(s) over {LARGE_SIDE} px on a side (largest: {p.name}, {w}x{h}) "
+                "are decoded in full at every step, which slows training many times over; shrink them first "
+                "(to about twice the training size)")
     if not report.images:
         raise ImageError(f"{folder}: no usable image in this folder"
                          + (f" ({len(report.skipped)} files skipped)" if report.skipped else ""))

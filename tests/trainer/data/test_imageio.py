@@ -136,3 +136,15 @@ def test_image_from_array_hints_and_slack():
         image_from_array(np.full((4, 4), -0.5, np.float32))
     with pytest.raises(ImageError, match="got 0.5 to 1.01"):
         image_from_array(np.where(a > 1, 1.01, 0.5).astype(np.float32))
+
+
+def test_scan_notes_images_too_large_to_train_from_quickly(tmp_path):
+    """A usable image over LARGE_SIDE px is kept but named: it is decoded in full at every step."""
+    from trainer.data.imageio import LARGE_SIDE, scan_images
+    Image.new("RGB", (LARGE_SIDE + 100, 8), "red").save(tmp_path / "wide.png")
+    Image.new("RGB", (64, 64), "blue").save(tmp_path / "small.png")
+    said = []
+    report = scan_images(tmp_path, log=said.append)
+    assert [p.name for p in report.images] == ["small.png", "wide.png"]
+    assert report.large == [(tmp_path / "wide.png", (LARGE_SIDE + 100, 8))]
+    assert len(said) == 1 and f"wide.png, {LARGE_SIDE + 100}x8" in said[0] and "shrink them" in said[0]

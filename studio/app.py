@@ -427,6 +427,9 @@ def main(argv=None) -> int:
     if refused:
         print(f"error: {refused}", file=sys.stderr)
     if args.page:
+        if args.model and not refused and window.page() is not window.pages[args.page]:
+            print(f"note: {Path(args.model).name} opens on the {window.page().title} page; the "
+                  f"{window.pages[args.page].title} page shows its own model", file=sys.stderr)
         window.tabs.setCurrentWidget(window.pages[args.page])
     if args.image:
         if args.screenshot:  # the picture must show it: open it now

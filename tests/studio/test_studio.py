@@ -533,10 +533,27 @@ def test_screenshot_writes_a_non_blank_png(page, model, models, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
     r = subprocess.run([sys.executable, "-m", "studio", "--screenshot", str(out), "--page", page, "--model",
                         str(models[model])], capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and "note:" not in r.stderr, r.stderr
     a = np.asarray(Image.open(out).convert("RGB")).astype(int)
     assert a.shape[:2] == (800, 1280)
     assert a.std() > 10 and len(np.unique(a.reshape(-1, 3), axis=0)) > 200  # a rendered model output, not a blank
+
+
+def test_screenshot_command_line_as_a_newcomer_types_it(models, tmp_path):
+    """--page in any case; a page that does not exist and a missing folder exit 2 at once (no
+    abort); a model shown on another page than its own is noted; a name without a suffix gets .png."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+
+    def studio(*args):
+        return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=120,
+                              env=env)
+    r = studio("--screenshot", str(tmp_path / "shot"), "--page", "Style", "--model", str(models["stargan"]))
+    assert r.returncode == 0 and (tmp_path / "shot.png").is_file(), r.stderr
+    assert "opens on the Attributes page; the Style page shows its own model" in r.stderr
+    r = studio("--screenshot", str(tmp_path / "x.png"), "--page", "styles")
+    assert r.returncode == 2 and "invalid choice: 'styles'" in r.stderr
+    r = studio("--screenshot", str(tmp_path / "missing" / "x.png"))
+    assert r.returncode == 2 and "no folder" in r.stderr and "Abort" not in r.stderr
 
 
 def test_screenshot_of_a_refused_model_says_why_and_exits_2(tmp_path):

@@ -88,6 +88,21 @@ def test_resume_after_a_kill_truncates_to_its_checkpoint(sketches32, tmp_path):
     assert logged_steps(rd) == list(range(1, 17))
 
 
+def test_the_status_names_each_checkpoint_step_when_it_is_written(sketches32, tmp_path, monkeypatch):
+    """With log lines rarer than checkpoints, status.json still says the step a killed job kept."""
+    seen = []
+    write = RunDir.write_status
+
+    def spy(self, **fields):
+        if "step" in fields and (self.path / "checkpoints").is_dir():
+            seen.append((fields["step"], [p.name for p in sorted((self.path / "checkpoints").iterdir())]))
+        return write(self, **fields)
+    monkeypatch.setattr(RunDir, "write_status", spy)
+    run.train(tiny(sketches32, steps=9, **{"train.checkpoint_every": 4, "train.log_every": 1000}), tmp_path / "r",
+              progress=False)
+    assert any(step == 4 and names[-1].endswith("000004") for step, names in seen)
+
+
 def test_leftovers_of_a_killed_job_are_cleaned_on_the_next_start(sketches32, tmp_path):
     rd = RunDir(tmp_path / "r")
     run.train(tiny(sketches32, steps=12), rd.path, progress=False)

@@ -89,12 +89,14 @@ class PeriodicWork:
         self.window, self.window_n, self.window_t = {}, 0, now
 
     def checkpoint_if_due(self) -> None:
-        """Rank 0: a checkpoint every ``train.checkpoint_every`` steps (0: none until the end)."""
+        """Rank 0: a checkpoint every ``train.checkpoint_every`` steps (0: none until the end); the
+        status says its step at once (a job killed before the next log line shows what it kept)."""
         job = self.job
         every = job.cfg.train.checkpoint_every
         if job.is_main and every > 0 and job.step % every == 0:
             save_checkpoint(job.rd, job.method, job.step, job.cfg.train.keep_checkpoints, job.elapsed())
             job.last_checkpoint = job.step
+            job.rd.write_status(step=job.step, elapsed=job.elapsed())
 
     def close(self) -> None:
         """End the progress bar's line."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,42 @@ class ScanReport:
 LARGE_SIDE = 4096  # px: an image with a longer side is decoded in full at every training step: slow
 
 
+REDUCED_CACHE_BYTES = 256 * 2 ** 20  # per process: large training images kept reduced
+_reduced: OrderedDict = OrderedDict()  # (path, mtime, target, pair) -> reduced RGB image
+
+
+def open_image_to_resize(path, target: int, pair: bool = False) -> Image.Image:
+    """:func:`open_image` for a loader that resizes the whole image to about ``target`` px (each
+    half of a side-by-side ``pair``). An image over :data:`LARGE_SIDE` px on a side is reduced
+    once by an integer box filter (``Image.reduce``; each half on its own) to at least 4 x
+    ``target`` on its shorter side and kept in a per-process cache of
+    :data:`REDUCED_CACHE_BYTES`, so that it is not decoded again at every step; smaller images
+    come back exactly as :func:`open_image` gives them. Raises :class:`ImageError` as it does."""
+    path = Path(path)
+    try:
+        key = (str(path), path.stat().st_mtime_ns, int(target), pair)
+    except OSError:
+        return open_image(path)  # its error names the file
+    hit = _reduced.get(key)
+    if hit is not None:
+        _reduced.move_to_end(key)
+        return hit.copy()
+    im = open_image(path)
+    halves = [im.crop((0, 0, im.width // 2, im.height)), im.crop((im.width // 2, 0, im.width // 2 * 2, im.height))] \
+        if pair else [im]
+    factor = min(min(h.size) for h in halves) // (4 * int(target))
+    if max(im.size) <= LARGE_SIDE or factor < 2:
+        return im
+    halves = [h.reduce(factor) for h in halves]
+    reduced = Image.new("RGB", (sum(h.width for h in halves), halves[0].height))
+    for i, h in enumerate(halves):
+        reduced.paste(h, (i * halves[0].width, 0))
+    _reduced[key] = reduced
+    while len(_reduced) > 1 and sum(3 * r.width * r.height for r in _reduced.values()) > REDUCED_CACHE_BYTES:
+        _reduced.popitem(last=False)
+    return reduced.copy()
+
+
 def _check(path: Path) -> tuple[str | None, tuple[int, int] | None]:
     """(why ``path`` cannot be used, or None; its size when it can)."""
     try:
@@ -196,8 +233,8 @@ def scan_images(folder, log: Callable[[str], None] | None = print, verify: bool 
         if report.large:
             p, (w, h) = max(report.large, key=lambda item: item[1][0] * item[1][1])
             log(f"note: {len(report.large)} image(s) over {LARGE_SIDE} px on a side (largest: {p.name}, {w}x{h}) "
-                "are decoded in full at every step, which slows training many times over; shrink them first "
-                "(to about twice the training size)")
+                "take seconds to decode: a resizing preprocess reduces each once and keeps it in memory, a "
+                "cropping one decodes it at every step; shrinking them first is faster either way")
     if not report.images:
         raise ImageError(f"{folder}: no usable image in this folder"
                          + (f" ({len(report.skipped)} files skipped)" if report.skipped else ""))

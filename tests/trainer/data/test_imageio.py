@@ -147,4 +147,36 @@ def test_scan_notes_images_too_large_to_train_from_quickly(tmp_path):
     report = scan_images(tmp_path, log=said.append)
     assert [p.name for p in report.images] == ["small.png", "wide.png"]
     assert report.large == [(tmp_path / "wide.png", (LARGE_SIDE + 100, 8))]
-    assert len(said) == 1 and f"wide.png, {LARGE_SIDE + 100}x8" in said[0] and "shrink them" in said[0]
+    assert len(said) == 1 and f"wide.png, {LARGE_SIDE + 100}x8" in said[0] and "shrinking them first" in said[0]
+
+
+def test_a_large_training_image_is_reduced_once_and_trains_the_same(tmp_path):
+    """Over LARGE_SIDE px, a loader that resizes gets the image reduced once (each half of a pair
+    on its own) and cached; what it trains on matches the full decode within a grey level; smaller
+    images are untouched."""
+    from trainer.data import imageio
+    from trainer.data.aligned import AlignedDataset
+    from trainer.data.imageio import LARGE_SIDE, open_image_to_resize
+    side = LARGE_SIDE + 104
+    ramp = np.linspace(0, 255, side, dtype=np.float32)
+    half = np.stack([np.broadcast_to(ramp[None, :], (side, side)), np.broadcast_to(ramp[:, None], (side, side)),
+                     np.full((side, side), 90, np.float32)], -1).astype(np.uint8)
+    (tmp_path / "train").mkdir()
+    pair = np.concatenate([half, 255 - half], 1)
+    Image.fromarray(pair).save(tmp_path / "train" / "big.png")
+    Image.fromarray(half[::64, ::64]).save(tmp_path / "small.png")
+    small = open_image_to_resize(tmp_path / "small.png", 16)
+    assert np.array_equal(np.asarray(small), np.asarray(open_image(tmp_path / "small.png")))
+    imageio._reduced.clear()
+    reduced = open_image_to_resize(tmp_path / "train" / "big.png", 143, pair=True)
+    factor = side // (4 * 143)
+    assert reduced.size == (2 * (side // factor), side // factor) and len(imageio._reduced) == 1
+    a = np.asarray(reduced).astype(int)
+    assert np.abs(a[:, : a.shape[1] // 2] + a[:, a.shape[1] // 2:] - 255).max() <= 1  # the halves never mix
+    again = open_image_to_resize(tmp_path / "train" / "big.png", 143, pair=True)
+    assert np.array_equal(np.asarray(again), a) and len(imageio._reduced) == 1
+    loaded = AlignedDataset(tmp_path, image_size=128, log=None)[(0, None)]["A"]
+    exact = np.asarray(open_image(tmp_path / "train" / "big.png").crop((0, 0, side, side)).resize((128, 128),
+                                                                                                    Image.BICUBIC))
+    assert np.abs((loaded.permute(1, 2, 0).numpy() + 1) * 127.5 - exact).max() <= 1.5
+    imageio._reduced.clear()

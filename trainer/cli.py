@@ -255,6 +255,19 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _note_a_long_native_run(path, max_pixels: int) -> None:
+    """Say so before an image of more than 16 native tiles runs (minutes on a CPU), and the faster way."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:  # the header only
+            w, h = im.size
+    except Exception:  # noqa: BLE001 -- the translation itself reports an unreadable file
+        return
+    if w * h > 16 * max_pixels:
+        print(f"\nnote: {Path(path).name} is {w}x{h}: at its own size it runs in about {-(-w * h // max_pixels)} tiles, "
+              "which takes a while; --control resolution=training is much faster", file=sys.stderr)
+
+
 def parse_controls(items) -> dict:
     """``--control NAME=VALUE`` items as {name: value}, values read as TOML (numbers, true/false)."""
     from trainer.config import parse_value
@@ -336,8 +349,12 @@ def cmd_translate(args) -> int:
     from trainer.domain_check import input_warning, judges
     judge = judges(translator.card)
     bar = Progress(len(inputs), desc="translate", unit="img")
+    native = any(c.name == "resolution" for c in translator.controls) and \
+        translator.check_controls(controls).get("resolution") == "native"
     for path, name in zip(inputs, names):
         try:
+            if native:
+                _note_a_long_native_run(path, translator.max_pixels)
             image = translator.run(path, **controls)
             if judge:  # a bundled face model on a photo of something else: say so, translate anyway
                 warning = input_warning(translator.card, open_image(path))

@@ -391,3 +391,14 @@ def test_eval_reports_only_a_picture_it_wrote(tmp_path, capsys, monkeypatch):
     assert main(["eval", str(model), "-o", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "r.png" not in out and old.is_file()
+
+
+def test_an_image_of_many_native_tiles_is_announced_with_the_faster_way(tmp_path, capsys):
+    from trainer.cli import _note_a_long_native_run
+    Image.new("RGB", (200, 100), "red").save(tmp_path / "big.png")
+    _note_a_long_native_run(tmp_path / "big.png", max_pixels=1000)
+    assert "big.png is 200x100: at its own size it runs in about 20 tiles" in capsys.readouterr().err
+    _note_a_long_native_run(tmp_path / "big.png", max_pixels=2000)  # 10 tiles: quiet
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    _note_a_long_native_run(tmp_path / "bad.png", max_pixels=1)  # the translation reports it
+    assert capsys.readouterr().err == ""

@@ -163,8 +163,11 @@ def test_eval_writes_every_metric_of_the_task(tmp_path, method):
         assert set(m["mixing"]["ideal"]) == set(m["mixing"]) - {"pairs", "crossover", "ideal"}
         assert set(m["noise"]) == {"pairs", "attributes_unchanged", "pixel_change"}
         assert m["mixing"]["pairs"] == m["noise"]["pairs"] == 3
-        # the 3x3 mixing grid under its three styles, then six noise variations
-        assert Image.open(tmp_path / "picture.png").size == (6 * 32 + 5 * 2, 5 * 32 + 4 * 2)
+        # the 3x3 mixing grid under its three styles, then six noise variations, then what they are
+        picture = Image.open(tmp_path / "picture.png")
+        assert picture.width == 6 * 32 + 5 * 2 and picture.height > 5 * 32 + 4 * 2 + 20
+        caption = np.asarray(picture.convert("L"))[5 * 32 + 4 * 2:]
+        assert (caption < 128).mean() > 0.01  # words drawn under the grid
     if method == "stargan":
         assert set(m["identity"]) == {"shift", "baseline", "kept", "tolerance"}
         # 4 faces: the input, then each edit beside its ground truth

@@ -26,6 +26,7 @@ from trainer.evaluation import EvaluationError, bar
 from trainer.evaluation.attributes import picture_rows
 from trainer.evaluators import Evaluator
 from trainer.evaluators.specs import EVAL_SEED, FACE_BINARY, HAIR_CLASSES
+from trainer.images import with_caption
 from trainer.metrics import frechet_distance, mean_l1
 
 COARSE = ("roll", "width", "height")
@@ -90,7 +91,9 @@ def mixing_picture(translator, crossover: int, psi: float = 1.0):
                        [[translator.run_array(seed=s, style_seed=t, crossover=crossover, psi=psi) for t in styles]
                         for s in sources])
     rows.append([translator.run_array(seed=sources[0], psi=psi, noise_seed=k) for k in range(6)])
-    return picture_rows(rows)
+    return with_caption(picture_rows(rows), f"Top: style seeds. Left: source seeds. Inside: the source's layers "
+                                             f"below {crossover}, the style's from {crossover} on. Bottom: the first "
+                                             f"source under six noise seeds.")
 
 
 def evaluate(translator, data=None, n=None, progress=True, evaluator="faces", pairs=200, psi=1.0, picture=None,

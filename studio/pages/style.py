@@ -22,6 +22,7 @@ from studio.workers import RenderRequest
 from trainer.api import SEED_MAX, mixing_rows, parse_layers
 
 GRID = 3  # sources x styles in the mixing grid
+LATENTS_MAX_BYTES = 64 * 1024  # a latents file is a few hundred bytes
 # the names StyleGAN's translator declares: the grid varies the two seeds; the crossover (an int
 # control) sets the layer set (the first control of kind "layers") when it moves
 SEED, STYLE_SEED, CROSSOVER = "seed", "style_seed", "crossover"
@@ -287,7 +288,10 @@ class StylePage(Page):
     def load_latents(self, path) -> None:
         """Read a latents JSON; ValueError naming the file and what is wrong, nothing changed."""
         name = Path(path).name
-        try:  # utf-8-sig: a byte-order mark (Windows Notepad) is read too
+        try:  # a latents file is a few hundred bytes: a big file is not read on the UI thread
+            if Path(path).stat().st_size > LATENTS_MAX_BYTES:
+                raise ValueError(f"{Path(path).stat().st_size:,} bytes; a latents file is a few hundred")
+            # utf-8-sig: a byte-order mark (Windows Notepad) is read too
             data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
         except RecursionError:
             raise ValueError(f"{name}: not a latents file (nested too deeply)") from None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from trainer.data.imageio import ImageError, open_image, open_image_to_resize, scan_images
-from trainer.data.transforms import Augment, load_size_for, to_tensor
+from trainer.data.imageio import ImageError, open_image_to_resize, scan_images
+from trainer.data.transforms import Augment, load_size_for, resize_target, to_tensor
 
 
 def split_pair(im):
@@ -41,10 +41,8 @@ class AlignedDataset(Dataset):
     def __getitem__(self, key):
         index, seed = key if isinstance(key, tuple) else (key, None)
         path = self.paths[index]
-        if seed is None or self.preprocess in ("resize_and_crop", "resize"):  # not cropping native pixels
-            a, b = split_pair(open_image_to_resize(path, max(self.load_size, self.image_size), pair=True))
-        else:
-            a, b = split_pair(open_image(path))
+        target = resize_target(seed, self.preprocess, self.load_size, self.image_size)
+        a, b = split_pair(open_image_to_resize(path, target, pair=True))
         aug = Augment.draw(seed, self.load_size, self.image_size, self.flip, self.preprocess, a.size)
         a, b = to_tensor(aug(a)), to_tensor(aug(b))
         if self.direction == "BtoA":

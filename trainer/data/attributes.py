@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from trainer.data.imageio import ImageError, open_image, open_image_to_resize
+from trainer.data.imageio import ImageError, open_image_to_resize
 from trainer.data.transforms import to_tensor
 from trainer.errors import AttributeFileError  # noqa: F401  (re-exported)
 
@@ -93,7 +93,7 @@ def center_crop(im: Image.Image, crop: int) -> Image.Image:
 
 def load_square(path, crop_size: int, image_size: int, flip: bool, seed: int | None) -> torch.Tensor:
     """StarGAN's preprocessing: center crop, resize to a square, a random flip when training."""
-    im = open_image_to_resize(path, image_size) if crop_size <= 0 else open_image(path)  # a crop reads native pixels
+    im = open_image_to_resize(path, image_size if crop_size <= 0 else None)  # a crop reads native pixels
     im = center_crop(im, crop_size).resize((image_size, image_size), Image.BICUBIC)
     if flip and seed is not None and random.Random(seed).random() < 0.5:
         im = im.transpose(Image.FLIP_LEFT_RIGHT)

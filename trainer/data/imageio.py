@@ -152,14 +152,16 @@ REDUCED_CACHE_BYTES = 256 * 2 ** 20  # per process: large training images kept r
 _reduced: OrderedDict = OrderedDict()  # (path, mtime, target, pair) -> reduced RGB image
 
 
-def open_image_to_resize(path, target: int, pair: bool = False) -> Image.Image:
+def open_image_to_resize(path, target: int | None, pair: bool = False) -> Image.Image:
     """:func:`open_image` for a loader that resizes the whole image to about ``target`` px (each
-    half of a side-by-side ``pair``). An image over :data:`LARGE_SIDE` px on a side is reduced
+    half of a side-by-side ``pair``; None: it crops native pixels, so :func:`open_image`). An image over :data:`LARGE_SIDE` px on a side is reduced
     once by an integer box filter (``Image.reduce``; each half on its own) to at least 4 x
     ``target`` on its shorter side and kept in a per-process cache of
     :data:`REDUCED_CACHE_BYTES`, so that it is not decoded again at every step; smaller images
     come back exactly as :func:`open_image` gives them. Raises :class:`ImageError` as it does."""
     path = Path(path)
+    if not target:
+        return open_image(path)
     try:
         key = (str(path), path.stat().st_mtime_ns, int(target), pair)
     except OSError:
@@ -169,12 +171,14 @@ def open_image_to_resize(path, target: int, pair: bool = False) -> Image.Image:
         _reduced.move_to_end(key)
         return hit.copy()
     im = open_image(path)
-    halves = [im.crop((0, 0, im.width // 2, im.height)), im.crop((im.width // 2, 0, im.width // 2 * 2, im.height))] \
-        if pair else [im]
-    factor = min(min(h.size) for h in halves) // (4 * int(target))
-    if max(im.size) <= LARGE_SIDE or factor < 2:
+    if max(im.size) <= LARGE_SIDE:  # the common case: as open_image gives it, nothing more
         return im
-    halves = [h.reduce(factor) for h in halves]
+    half = im.width // 2
+    boxes = [(0, 0, half, im.height), (half, 0, 2 * half, im.height)] if pair else [(0, 0, im.width, im.height)]
+    factor = min(min(b[2] - b[0], b[3]) for b in boxes) // (4 * int(target))
+    if factor < 2:
+        return im
+    halves = [im.reduce(factor, box) for box in boxes]
     reduced = Image.new("RGB", (sum(h.width for h in halves), halves[0].height))
     for i, h in enumerate(halves):
         reduced.paste(h, (i * halves[0].width, 0))

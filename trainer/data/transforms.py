@@ -54,6 +54,15 @@ class Augment:
         return im
 
 
+def resize_target(seed: int | None, mode: str, load_size: int, crop_size: int) -> int | None:
+    """The size (px) :meth:`Augment.draw`'s geometry resizes the whole image to, or None when it
+    crops the image's own pixels (``crop``): what :func:`trainer.data.imageio.open_image_to_resize`
+    may reduce a large image towards."""
+    if seed is None or mode == "resize":
+        return crop_size
+    return load_size if mode == "resize_and_crop" else None
+
+
 def load_size_for(crop_size: int) -> int:
     """The reference loads 286 for a 256 crop; other sizes scale proportionally (143 for 128)."""
     return int(round(crop_size * 286 / 256))

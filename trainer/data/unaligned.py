@@ -8,8 +8,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from trainer.data.imageio import ImageError, open_image, open_image_to_resize, scan_images
-from trainer.data.transforms import Augment, load_size_for, to_tensor
+from trainer.data.imageio import ImageError, open_image_to_resize, scan_images
+from trainer.data.transforms import Augment, load_size_for, resize_target, to_tensor
 
 
 class UnalignedDataset(Dataset):
@@ -34,8 +34,7 @@ class UnalignedDataset(Dataset):
         return max(len(self.A), len(self.B))
 
     def _load(self, path, seed):
-        resizing = seed is None or self.preprocess in ("resize_and_crop", "resize")  # not cropping native pixels
-        im = open_image_to_resize(path, max(self.load_size, self.image_size)) if resizing else open_image(path)
+        im = open_image_to_resize(path, resize_target(seed, self.preprocess, self.load_size, self.image_size))
         return to_tensor(Augment.draw(seed, self.load_size, self.image_size, self.flip, self.preprocess, im.size)(im))
 
     def __getitem__(self, key):
